@@ -1,0 +1,30 @@
+/**
+ * Kinds of failure the domain can report. Each kind maps to exactly one HTTP
+ * status in the API's exception filter; the domain itself never speaks HTTP.
+ */
+export type DomainErrorKind =
+  | 'invalid_input'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'too_large'
+  | 'unsupported_media_type'
+  | 'unprocessable'
+  | 'unavailable';
+
+/**
+ * Base class for every error that application code throws on purpose.
+ * `code` is stable and machine-readable; `message` is safe to show a client.
+ */
+export abstract class DomainError extends Error {
+  abstract readonly kind: DomainErrorKind;
+  abstract readonly code: string;
+  /** Seconds a client should wait before retrying, for `unavailable` errors. */
+  readonly retryAfterSeconds?: number;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}

@@ -1,0 +1,1 @@
+export { DomainError, type DomainErrorKind } from './domain-error.js';

@@ -1,0 +1,64 @@
+import { ConfigError, loadConfig } from './app-config.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.storage.driver).toBe('fs');
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.clamav).toBeUndefined();
+    expect(c.uploads.maxBytes).toBe(52_428_800);
+    expect(c.uploads.allowedContentTypes).toEqual([
+      'application/pdf', 'image/jpeg', 'image/png', 'text/plain', 'application/json', 'video/mp4',
+    ]);
+    expect(c.auth).toEqual({ mode: 'development', orgClaim: 'org_id', issuer: undefined, audience: undefined });
+    expect(c.presignExpiresSeconds).toBe(600);
+    expect(c.dataDir.startsWith('/')).toBe(true);
+  });
+
+  it('ignores variables the service does not own', () => {
+    expect(() => loadConfig({ PATH: '/bin', HOME: '/root' })).not.toThrow();
+  });
+
+  it('parses numbers, lists and the HS256 secret', () => {
+    const c = loadConfig({
+      PORT: '8080',
+      MAX_UPLOAD_BYTES: '1024',
+      ALLOWED_CONTENT_TYPES: ' application/PDF , image/png ',
+      JWT_SECRET: 'x'.repeat(32),
+      PUBLIC_BASE_URL: 'https://files.example.org/api/',
+    });
+    expect(c.port).toBe(8080);
+    expect(c.uploads.maxBytes).toBe(1024);
+    expect(c.uploads.allowedContentTypes).toEqual(['application/pdf', 'image/png']);
+    expect(c.auth.mode).toBe('hs256');
+    expect(c.publicBaseUrl).toBe('https://files.example.org/api');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ MAX_UPLOAD_BYTES: '0' }, 'MAX_UPLOAD_BYTES'],
+    [{ ALLOWED_CONTENT_TYPES: 'application/pdf,text/html' }, 'ALLOWED_CONTENT_TYPES'],
+    [{ STORAGE_DRIVER: 'nfs' }, 'STORAGE_DRIVER'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
+    [{ JWT_SECRET: 'x'.repeat(32), JWT_JWKS_URL: 'https://idp.example/jwks' }, 'JWT_JWKS_URL'],
+    [{ JWT_JWKS_URL: 'https://idp.example/jwks' }, 'JWT_ISSUER'],
+    [{ PUBLIC_BASE_URL: 'files.example.org' }, 'PUBLIC_BASE_URL'],
+    [{ CLAMAV_HOST: 'clamd' }, 'CLAMAV_HOST'],
+    [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+  ])('refuses %j with a message naming %s', (env, variable) => {
+    const problems = problemsOf(env as Record<string, string>);
+    expect(problems.join('\n')).toContain(variable);
+  });
+});

@@ -1,0 +1,100 @@
+import { resolve } from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import type { SupportedContentType } from './content-types.js';
+import { Environment } from './environment.js';
+
+export type AuthConfig =
+  | { mode: 'hs256'; secret: string; issuer?: string; audience?: string; orgClaim: string }
+  | { mode: 'jwks'; jwksUrl: string; issuer: string; audience: string; orgClaim: string }
+  /** Zero-setup: a development secret is generated into DATA_DIR. */
+  | { mode: 'development'; issuer?: string; audience?: string; orgClaim: string };
+
+/**
+ * The validated, typed configuration. Parsed once at boot and injected by
+ * class token; nothing else in the service reads `process.env`.
+ */
+export class AppConfig {
+  readonly port!: number;
+  /** Absolute origin (and optional path prefix) clients use, without a trailing slash. */
+  readonly publicBaseUrl?: string;
+  readonly dataDir!: string;
+  readonly storage!: { driver: 'fs' };
+  /** Unset: the embedded Postgres-compatible database under `dataDir`. */
+  readonly databaseUrl?: string;
+  /** Unset: uploads are not scanned. */
+  readonly clamav?: { host: string; port: number };
+  readonly uploads!: {
+    maxBytes: number;
+    allowedContentTypes: readonly SupportedContentType[];
+    pendingTtlSeconds: number;
+  };
+  readonly auth!: AuthConfig;
+  readonly presignExpiresSeconds!: number;
+  readonly trustProxy!: boolean;
+  readonly log!: { level: Environment['LOG_LEVEL']; format: Environment['LOG_FORMAT'] };
+
+  constructor(values: AppConfig) {
+    Object.assign(this, values);
+    Object.freeze(this);
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describe(errors: ValidationError[]): string[] {
+  return errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((m) => (m.includes(e.property) ? m : `${e.property}: ${m}`)),
+  );
+}
+
+/** Validates the environment and builds the typed configuration, or throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const e = plainToInstance(Environment, { ...env }, { exposeDefaultValues: true });
+  // whitelist drops every variable the service does not own (PATH, HOME, ...).
+  const problems = describe(validateSync(e, { whitelist: true }));
+
+  if (e.JWT_SECRET && e.JWT_JWKS_URL) {
+    problems.push('JWT_SECRET and JWT_JWKS_URL are mutually exclusive: set one of them');
+  }
+  if (e.JWT_JWKS_URL && (!e.JWT_ISSUER || !e.JWT_AUDIENCE)) {
+    problems.push('JWT_JWKS_URL requires JWT_ISSUER and JWT_AUDIENCE, so tokens minted for other services are refused');
+  }
+  if (e.CLAMAV_HOST) {
+    problems.push('CLAMAV_HOST is set but this build has no ClamAV adapter yet; refusing to run without the scan it asks for');
+  }
+  if (Array.isArray(e.ALLOWED_CONTENT_TYPES) && e.ALLOWED_CONTENT_TYPES.length === 0) {
+    problems.push('ALLOWED_CONTENT_TYPES must list at least one content type');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const common = { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, orgClaim: e.JWT_ORG_CLAIM };
+  const auth: AuthConfig = e.JWT_SECRET
+    ? { mode: 'hs256', secret: e.JWT_SECRET, ...common }
+    : e.JWT_JWKS_URL
+      ? { mode: 'jwks', jwksUrl: e.JWT_JWKS_URL, ...common, issuer: e.JWT_ISSUER!, audience: e.JWT_AUDIENCE! }
+      : { mode: 'development', ...common };
+
+  return new AppConfig({
+    port: e.PORT,
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    dataDir: resolve(e.DATA_DIR),
+    storage: { driver: e.STORAGE_DRIVER },
+    databaseUrl: e.DATABASE_URL,
+    clamav: e.CLAMAV_HOST ? { host: e.CLAMAV_HOST, port: e.CLAMAV_PORT } : undefined,
+    uploads: {
+      maxBytes: e.MAX_UPLOAD_BYTES,
+      allowedContentTypes: [...new Set(e.ALLOWED_CONTENT_TYPES)] as SupportedContentType[],
+      pendingTtlSeconds: e.PENDING_UPLOAD_TTL_SECONDS,
+    },
+    auth,
+    presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
+    trustProxy: e.TRUST_PROXY,
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+  });
+}
