@@ -1,0 +1,64 @@
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { AccessTokenVerifier, type Principal } from '../access-token-verifier.port.js';
+import { AuthenticationError, IdentityProviderUnavailableError } from '../errors.js';
+import { parseOrganizationId } from '../organization-id.js';
+
+export interface JoseVerifierOptions {
+  key: { secret: string } | { jwksUrl: string };
+  issuer?: string;
+  audience?: string;
+  orgClaim: string;
+}
+
+/** Tolerated clock skew between the identity provider and this service. */
+const CLOCK_TOLERANCE_SECONDS = 30;
+
+/**
+ * Verifies JWTs with `jose`. Algorithms are pinned per key type, so `alg: none`
+ * and HS/RS confusion are refused by the library, and `exp` is mandatory.
+ */
+export class JoseTokenVerifier extends AccessTokenVerifier {
+  private readonly key: Uint8Array | JWTVerifyGetKey;
+  private readonly options: JWTVerifyOptions;
+
+  constructor(private readonly config: JoseVerifierOptions) {
+    super();
+    const hmac = 'secret' in config.key;
+    this.key = 'secret' in config.key
+      ? new TextEncoder().encode(config.key.secret)
+      : createRemoteJWKSet(new URL(config.key.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+    this.options = {
+      algorithms: hmac ? ['HS256'] : ['RS256', 'ES256'],
+      issuer: config.issuer,
+      audience: config.audience,
+      requiredClaims: ['exp'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    };
+  }
+
+  async verify(token: string): Promise<Principal> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key as Uint8Array, this.options));
+    } catch (e) {
+      if (e instanceof errors.JWKSTimeout || (e instanceof TypeError && !(e instanceof errors.JOSEError))) {
+        throw new IdentityProviderUnavailableError('The identity provider keys could not be fetched', { cause: e });
+      }
+      throw new AuthenticationError(describeJoseError(e), { cause: e });
+    }
+    const organizationId = parseOrganizationId(payload[this.config.orgClaim]);
+    if (!organizationId) {
+      throw new AuthenticationError(`The token carries no valid organization in claim "${this.config.orgClaim}"`);
+    }
+    return { organizationId, subject: typeof payload.sub === 'string' ? payload.sub : undefined };
+  }
+}
+
+function describeJoseError(e: unknown): string {
+  if (e instanceof errors.JWTExpired) return 'The token has expired';
+  if (e instanceof errors.JWTClaimValidationFailed) return `The token's "${e.claim}" claim is not acceptable`;
+  if (e instanceof errors.JOSEAlgNotAllowed) return 'The token is signed with an algorithm this service does not accept';
+  if (e instanceof errors.JWSSignatureVerificationFailed) return 'The token signature is invalid';
+  if (e instanceof errors.JWKSNoMatchingKey) return 'The token is signed by an unknown key';
+  return 'The token is malformed';
+}
