@@ -1,0 +1,52 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+
+export interface SocketConnection {
+  /** Directory holding the Unix socket, as `pg` expects it in `host`. */
+  host: string;
+  port: number;
+}
+
+const SOCKET_PORT = 5432;
+/** TypeORM's pool opens several connections; PGlite multiplexes them onto one backend. */
+const MAX_CONNECTIONS = 16;
+
+/**
+ * Zero-setup database: PGlite (Postgres compiled to WebAssembly) persisted in
+ * DATA_DIR, served over the Postgres wire protocol on a Unix socket in a
+ * private temp directory, so the same driver, SQL and migrations run as on a
+ * real server and no TCP port is opened.
+ */
+@Injectable()
+export class EmbeddedPostgres implements OnApplicationShutdown {
+  private readonly logger = new Logger('EmbeddedPostgres');
+  private db?: PGlite;
+  private server?: PGLiteSocketServer;
+  private socketDir?: string;
+
+  async start(dataDir: string): Promise<SocketConnection> {
+    const dir = join(dataDir, 'db');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const started = Date.now();
+    this.db = await PGlite.create(dir);
+    this.socketDir = await mkdtemp(join(tmpdir(), 'attachments-pg-'));
+    this.server = new PGLiteSocketServer({
+      db: this.db,
+      path: join(this.socketDir, `.s.PGSQL.${SOCKET_PORT}`),
+      maxConnections: MAX_CONNECTIONS,
+    });
+    await this.server.start();
+    this.logger.log(`Embedded database ready in ${Date.now() - started} ms (${dir})`);
+    return { host: this.socketDir, port: SOCKET_PORT };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.server?.stop().catch(() => undefined);
+    await this.db?.close().catch(() => undefined);
+    if (this.socketDir) await rm(this.socketDir, { recursive: true, force: true });
+  }
+}
