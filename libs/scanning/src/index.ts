@@ -1,0 +1,2 @@
+export { ScanningModule } from './scanning.module.js';
+export { VirusScanner, type ScanVerdict } from './virus-scanner.port.js';
