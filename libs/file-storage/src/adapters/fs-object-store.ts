@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { constants, createWriteStream } from 'node:fs';
+import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Logger, type OnModuleInit } from '@nestjs/common';
+import { ObjectNotFoundError } from '../domain/errors.js';
+import { assertStorageKey } from '../domain/stored-file.js';
+import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
+
+/** Temp files older than this are leftovers of a crash. */
+const STALE_TEMP_MS = 24 * 3600_000;
+
+/**
+ * Bytes on the local file system under `<root>/<orgId>/<fileName>`. A write
+ * goes to a temp file in the same file system, is fsynced, then renamed into
+ * place, so a key never names a half-written file.
+ */
+export class FsObjectStore extends ObjectStore implements OnModuleInit {
+  private readonly logger = new Logger('FsObjectStore');
+  private readonly tempDir: string;
+
+  constructor(private readonly root: string) {
+    super();
+    // Organization ids cannot start with '.', so this never collides with a tenant.
+    this.tempDir = join(root, '.tmp');
+  }
+
+  async onModuleInit(): Promise<void> {
+    await mkdir(this.tempDir, { recursive: true, mode: 0o700 });
+    const now = Date.now();
+    for (const name of await readdir(this.tempDir)) {
+      const path = join(this.tempDir, name);
+      const { mtimeMs } = await stat(path);
+      if (now - mtimeMs > STALE_TEMP_MS) {
+        await rm(path, { force: true });
+        this.logger.log(`Removed stale temp file ${name}`);
+      }
+    }
+  }
+
+  async put(key: string, body: Readable, _meta: { contentType: string }): Promise<void> {
+    const target = this.pathOf(key);
+    const temp = join(this.tempDir, `${randomUUID()}.part`);
+    try {
+      // flush: fsync before close, so the rename below never exposes unwritten data.
+      await pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20 }));
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+      await rename(temp, target);
+      await this.syncDirectory(dirname(target));
+    } catch (e) {
+      await rm(temp, { force: true });
+      throw e;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    try {
+      const handle = await open(this.pathOf(key), 'r');
+      return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
+      throw e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async check(): Promise<void> {
+    await access(this.tempDir, constants.W_OK);
+  }
+
+  private pathOf(key: string): string {
+    assertStorageKey(key);
+    return join(this.root, key);
+  }
+
+  /** Makes the rename itself durable. */
+  private async syncDirectory(path: string): Promise<void> {
+    const dir = await open(path, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

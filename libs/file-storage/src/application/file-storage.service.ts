@@ -1,0 +1,150 @@
+import type { Readable } from 'node:stream';
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { VirusScanner } from '@app/scanning';
+import type { OrganizationId } from '@app/tenancy';
+import { ContentInspector, SNIFF_BYTES, type ContentDecision } from '../domain/content-inspector.js';
+import { FileTooLargeError, InfectedFileError, InvalidUploadError, StoredFileNotFoundError } from '../domain/errors.js';
+import { sanitizeFileName } from '../domain/file-name.js';
+import { isFileName, newFileId, storageKey, type AvailableFile } from '../domain/stored-file.js';
+import { FileRecordRepository, type CompletedUpload, type NewFileRecord } from '../ports/file-record.repository.port.js';
+import { FileStorage, type UploadRequest } from '../ports/file-storage.port.js';
+import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
+import { measure } from './measure.js';
+import { peek } from './peek.js';
+import { tee } from './tee.js';
+
+type ScanFacts = Pick<CompletedUpload, 'scanStatus' | 'scanEngine'>;
+
+/**
+ * Upload order that can neither lose nor leak a file: a `pending` record,
+ * then the bytes (checked and hashed as they stream), then `available`.
+ * Only available files are served; the sweeper clears what a crash left.
+ */
+@Injectable()
+export class FileStorageService extends FileStorage {
+  private readonly logger = new Logger('FileStorage');
+  private readonly inspector: ContentInspector;
+  readonly maxUploadBytes: number;
+
+  constructor(
+    config: AppConfig,
+    private readonly store: ObjectStore,
+    private readonly records: FileRecordRepository,
+    private readonly scanner: VirusScanner,
+  ) {
+    super();
+    this.maxUploadBytes = config.uploads.maxBytes;
+    this.inspector = new ContentInspector(config.uploads.allowedContentTypes);
+  }
+
+  async upload(organizationId: OrganizationId, request: UploadRequest): Promise<AvailableFile> {
+    const started = Date.now();
+    const peeked = await peek(request.content, SNIFF_BYTES);
+    let decision: ContentDecision;
+    try {
+      if (peeked.head.length === 0) throw new InvalidUploadError('The file is empty');
+      if (peeked.head.length > this.maxUploadBytes) throw new FileTooLargeError(this.maxUploadBytes);
+      decision = await this.inspector.inspect({
+        head: peeked.head,
+        fileName: sanitizeFileName(request.fileName),
+        declaredType: request.declaredType,
+      });
+    } catch (e) {
+      peeked.discard();
+      throw e;
+    }
+
+    const id = newFileId();
+    const record: NewFileRecord = {
+      organizationId,
+      id,
+      fileName: `${id}.${decision.rule.canonicalExtension}`,
+      originalName: sanitizeFileName(request.fileName),
+      contentType: decision.rule.contentType,
+    };
+    const key = storageKey(record);
+    try {
+      await this.records.insertPending(record);
+      const measured = measure(peeked.body, this.maxUploadBytes, decision.bodyCheck);
+      const scan = await this.write(key, record.contentType, measured);
+      const file = await this.records.markAvailable(organizationId, id, { ...measured.result(), ...scan });
+      this.logger.log(`Stored ${key} (${file.contentType}, ${file.size} bytes) in ${Date.now() - started} ms`);
+      return file;
+    } catch (e) {
+      peeked.discard();
+      await this.forget(organizationId, id, key);
+      throw e;
+    }
+  }
+
+  async find(organizationId: OrganizationId, fileName: string): Promise<AvailableFile> {
+    const file = isFileName(fileName) ? await this.records.findAvailable(organizationId, fileName) : null;
+    if (!file) throw new StoredFileNotFoundError();
+    return file;
+  }
+
+  read(file: AvailableFile, range?: ByteRange): Promise<Readable> {
+    return this.store.get(storageKey(file), range);
+  }
+
+  async delete(organizationId: OrganizationId, fileName: string): Promise<void> {
+    const file = await this.find(organizationId, fileName);
+    // Invisible from here on; if removing the bytes fails the sweeper finishes the job.
+    if (!(await this.records.markDeleting(organizationId, file.id))) throw new StoredFileNotFoundError();
+    const key = storageKey(file);
+    try {
+      await this.store.delete(key);
+      await this.records.remove(organizationId, file.id);
+      this.logger.log(`Deleted ${key}`);
+    } catch (e) {
+      this.logger.warn(`Deleting ${key} did not finish (${(e as Error).message}); the sweeper will retry`);
+    }
+  }
+
+  checkReadiness(): Promise<void> {
+    return this.store.check();
+  }
+
+  /**
+   * Streams the content into the store and, when scanning is on, into the
+   * scanner at the same time. Resolves only if both succeed and the verdict
+   * is clean.
+   */
+  private async write(key: string, contentType: string, measured: ReturnType<typeof measure>): Promise<ScanFacts> {
+    if (!this.scanner.enabled) {
+      await this.store.put(key, measured.stream, { contentType });
+      return { scanStatus: 'not_scanned', scanEngine: null };
+    }
+    const [toStore, toScanner] = tee(measured.stream);
+    const abandonOnFailure = <T>(branch: Readable, work: Promise<T>) =>
+      work.catch((e: unknown) => {
+        branch.destroy(e as Error);
+        throw e;
+      });
+    const [stored, scanned] = await Promise.allSettled([
+      abandonOnFailure(toStore, this.store.put(key, toStore, { contentType })),
+      abandonOnFailure(toScanner, this.scanner.scan(toScanner)),
+    ]);
+    // A refused or broken upload explains every other failure it caused.
+    if (measured.failure) throw measured.failure;
+    if (scanned.status === 'rejected') throw scanned.reason;
+    if (stored.status === 'rejected') throw stored.reason;
+    const verdict = scanned.value;
+    if (verdict.status === 'infected') {
+      this.logger.warn(`Refused ${key}: infected with ${verdict.signature}`);
+      throw new InfectedFileError(verdict.signature);
+    }
+    return { scanStatus: 'clean', scanEngine: verdict.engine };
+  }
+
+  /** Best effort: whatever fails here is still `pending` and the sweeper removes it. */
+  private async forget(organizationId: OrganizationId, id: string, key: string): Promise<void> {
+    try {
+      await this.store.delete(key);
+      await this.records.remove(organizationId, id);
+    } catch (e) {
+      this.logger.warn(`Cleaning up rejected upload ${key} failed (${(e as Error).message}); the sweeper will retry`);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { PassThrough, type Readable } from 'node:stream';
+
+/**
+ * Splits one stream into two that each see every chunk, at the pace of the
+ * slower reader (no unbounded buffering). An error on the source, or a
+ * destroyed branch, destroys both branches.
+ */
+export function tee(source: Readable): [Readable, Readable] {
+  const branches = [new PassThrough(), new PassThrough()] as const;
+  const fail = (error: Error) => {
+    source.destroy(error);
+    for (const b of branches) b.destroy(error);
+  };
+
+  source.on('data', (chunk: Buffer) => {
+    const waiting = branches.filter((b) => !b.write(chunk));
+    if (waiting.length === 0) return;
+    source.pause();
+    let pending = waiting.length;
+    for (const b of waiting) b.once('drain', () => --pending === 0 && source.resume());
+  });
+  source.once('end', () => branches.forEach((b) => b.end()));
+  source.once('error', fail);
+  for (const b of branches) {
+    b.once('close', () => {
+      if (!b.writableFinished) fail(b.errored ?? new Error('A reader stopped before the end of the content'));
+    });
+  }
+  return [branches[0], branches[1]];
+}

@@ -1,0 +1,56 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { storageKey } from '../domain/stored-file.js';
+import { FileRecordRepository } from '../ports/file-record.repository.port.js';
+import { ObjectStore } from '../ports/object-store.port.js';
+
+const BATCH = 100;
+const MAX_INTERVAL_MS = 15 * 60_000;
+
+/**
+ * Removes uploads that never became available, and deletions that never
+ * finished, once they are older than PENDING_UPLOAD_TTL_SECONDS: the bytes
+ * first, then the record, so a crash here too is retried on the next round.
+ */
+@Injectable()
+export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('UnfinishedUploadSweeper');
+  private readonly ttlMs: number;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    config: AppConfig,
+    private readonly records: FileRecordRepository,
+    private readonly store: ObjectStore,
+  ) {
+    this.ttlMs = config.uploads.pendingTtlSeconds * 1000;
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.sweepSafely(), Math.min(this.ttlMs / 4, MAX_INTERVAL_MS));
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** One round; returns how many files were removed. */
+  async sweep(now: Date = new Date()): Promise<number> {
+    const stale = await this.records.findUnfinishedAcrossOrganizations(new Date(now.getTime() - this.ttlMs), BATCH);
+    for (const file of stale) {
+      await this.store.delete(storageKey(file));
+      await this.records.remove(file.organizationId, file.id);
+      this.logger.log(`Removed unfinished ${file.status} file ${storageKey(file)}`);
+    }
+    return stale.length;
+  }
+
+  private async sweepSafely(): Promise<void> {
+    try {
+      await this.sweep();
+    } catch (e) {
+      this.logger.warn(`Sweep failed: ${(e as Error).message}`);
+    }
+  }
+}

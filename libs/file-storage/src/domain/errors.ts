@@ -1,0 +1,44 @@
+import { DomainError } from '@app/common';
+
+export class UnsupportedContentError extends DomainError {
+  readonly kind = 'unsupported_media_type';
+  readonly code = 'unsupported_content';
+}
+
+export class InvalidUploadError extends DomainError {
+  readonly kind = 'invalid_input';
+  readonly code = 'invalid_upload';
+}
+
+export class FileTooLargeError extends DomainError {
+  readonly kind = 'too_large';
+  readonly code = 'file_too_large';
+  constructor(maxBytes: number) {
+    super(`The file exceeds the maximum upload size of ${maxBytes} bytes`);
+  }
+}
+
+export class StoredFileNotFoundError extends DomainError {
+  readonly kind = 'not_found';
+  readonly code = 'file_not_found';
+  constructor() {
+    super('No such file');
+  }
+}
+
+/** Raised by an ObjectStore when the bytes behind a key are missing. */
+export class ObjectNotFoundError extends DomainError {
+  readonly kind = 'not_found';
+  readonly code = 'object_not_found';
+  constructor() {
+    super('No such object');
+  }
+}
+
+export class InfectedFileError extends DomainError {
+  readonly kind = 'unprocessable';
+  readonly code = 'infected_file';
+  constructor(readonly signature: string) {
+    super(`The file is infected (${signature}) and was not stored`);
+  }
+}

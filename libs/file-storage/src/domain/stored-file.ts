@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import type { OrganizationId } from '@app/tenancy';
+
+export type FileStatus = 'pending' | 'available' | 'deleting';
+export type ScanStatus = 'pending' | 'not_scanned' | 'clean';
+
+/** What the service knows about one stored file. */
+export interface StoredFile {
+  organizationId: OrganizationId;
+  /** Random, 128 bits, lower-case hex. */
+  id: string;
+  /** `<id>.<canonical extension>`: the last segment of the key and the URL. */
+  fileName: string;
+  /** The client's file name, sanitised; used for Content-Disposition. */
+  originalName: string;
+  /** The detected content type. */
+  contentType: string;
+  status: FileStatus;
+  size: number | null;
+  /** Lower-case hex SHA-256 of the bytes. */
+  sha256: string | null;
+  scanStatus: ScanStatus;
+  scanEngine: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A file that has passed every check and can be served. */
+export type AvailableFile = StoredFile & { status: 'available'; size: number; sha256: string };
+
+export function newFileId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** The object-store key: `<orgId>/<fileName>`, the same on every store. */
+export function storageKey(file: Pick<StoredFile, 'organizationId' | 'fileName'>): string {
+  return `${file.organizationId}/${file.fileName}`;
+}
+
+const FILE_NAME = /^[0-9a-f]{32}\.[a-z0-9]{1,8}$/;
+
+export function isFileName(value: string): boolean {
+  return FILE_NAME.test(value);
+}
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/[0-9a-f]{32}\.[a-z0-9]{1,8}$/;
+
+/** Keys reach adapters only in this shape, so no adapter can be steered outside its root. */
+export function assertStorageKey(key: string): void {
+  if (!KEY.test(key)) throw new Error('Refusing a malformed storage key');
+}

@@ -1,0 +1,37 @@
+import type { OrganizationId } from '@app/tenancy';
+import type { AvailableFile, ScanStatus, StoredFile } from '../domain/stored-file.js';
+
+export type NewFileRecord = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'originalName' | 'contentType'>;
+
+export interface CompletedUpload {
+  size: number;
+  sha256: string;
+  scanStatus: Exclude<ScanStatus, 'pending'>;
+  scanEngine: string | null;
+}
+
+/**
+ * Port: file metadata. Every method that touches one organization's data
+ * takes its id, so no query can forget the tenant.
+ */
+export abstract class FileRecordRepository {
+  /** Records an upload that has not yet passed its checks (status `pending`). */
+  abstract insertPending(record: NewFileRecord): Promise<void>;
+
+  /** `pending` → `available`. Throws if the record is no longer pending. */
+  abstract markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile>;
+
+  /** An `available` file, or null (pending, deleting and other organizations' files are invisible). */
+  abstract findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null>;
+
+  /** `available` → `deleting`, so the file stops being served at once. False if there was none. */
+  abstract markDeleting(organizationId: OrganizationId, id: string): Promise<boolean>;
+
+  abstract remove(organizationId: OrganizationId, id: string): Promise<void>;
+
+  /**
+   * The one cross-organization query, for the sweeper only: records that have
+   * been `pending` or `deleting` since before `olderThan` (a crash mid-way).
+   */
+  abstract findUnfinishedAcrossOrganizations(olderThan: Date, limit: number): Promise<StoredFile[]>;
+}

@@ -1,0 +1,30 @@
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+/**
+ * Port: where the bytes live. Keys are `<orgId>/<fileId>.<ext>`. Adapters
+ * never see an organization or a record, only keys and streams.
+ */
+export abstract class ObjectStore {
+  /**
+   * Writes the whole stream under `key`, atomically: until the promise
+   * resolves nothing is visible under the key, and if the stream errors
+   * nothing is left behind. Rejects with the stream's error.
+   */
+  abstract put(key: string, body: Readable, meta: { contentType: string }): Promise<void>;
+
+  /** The bytes (or a range of them). Rejects with ObjectNotFoundError. */
+  abstract get(key: string, range?: ByteRange): Promise<Readable>;
+
+  /** Removes the object; succeeds if it is already gone. */
+  abstract delete(key: string): Promise<void>;
+
+  /** Throws if the store cannot currently serve requests (readiness). */
+  abstract check(): Promise<void>;
+}
