@@ -1,0 +1,29 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from 'helmet';
+import type { AppConfig } from '@app/config';
+import { ErrorResponse } from './http/error-response.js';
+import { requestContext } from './http/request-context.js';
+
+/** HTTP concerns shared by the real server and the e2e tests. */
+export function configureApp(app: NestExpressApplication, config: AppConfig): void {
+  app.disable('x-powered-by');
+  // Downloads set their own strong ETag (the SHA-256); JSON answers need none.
+  app.set('etag', false);
+  app.set('trust proxy', config.trustProxy);
+  app.use(requestContext());
+  app.use(helmet());
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Clinical attachment file service')
+      .setDescription('Stores clinical files per organization and serves them to FHIR clients.')
+      .setVersion('0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+    { extraModels: [ErrorResponse] },
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+  app.enableShutdownHooks();
+}

@@ -1,0 +1,52 @@
+import { Controller, Get, ServiceUnavailableException, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
+import type { Response } from 'express';
+import { FileStorage } from '@app/file-storage';
+import { Public } from '@app/tenancy';
+
+@ApiTags('health')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly database: TypeOrmHealthIndicator,
+    private readonly indicators: HealthIndicatorService,
+    private readonly files: FileStorage,
+  ) {}
+
+  @Get('live')
+  @HealthCheck()
+  @ApiOperation({ operationId: 'liveness', summary: 'The process is up (Kubernetes liveness probe)' })
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([]);
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  @ApiOperation({ operationId: 'readiness', summary: 'Database and object store reachable (Kubernetes readiness probe)' })
+  async ready(@Res({ passthrough: true }) res: Response): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check([
+        () => this.database.pingCheck('database', { timeout: 3000 }),
+        () => this.storage(),
+      ]);
+    } catch (e) {
+      // Keep terminus' per-dependency report in the 503 body; it names no secrets.
+      if (!(e instanceof ServiceUnavailableException)) throw e;
+      res.status(503);
+      return e.getResponse() as HealthCheckResult;
+    }
+  }
+
+  private async storage() {
+    const indicator = this.indicators.check('storage');
+    try {
+      await this.files.checkReadiness();
+      return indicator.up();
+    } catch (e) {
+      return indicator.down({ message: (e as Error).message });
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import { STATUS_CODES } from 'node:http';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError, type DomainErrorKind } from '@app/common';
+import type { ErrorResponse } from './error-response.js';
+import { requestIdOf } from './request-context.js';
+
+const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
+  invalid_input: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable: 422,
+  unavailable: 503,
+};
+
+interface Rendered {
+  status: number;
+  message: string;
+  code?: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The one place where failures become HTTP. Domain errors map by kind, Nest's
+ * HTTP exceptions keep their status, anything else is a 500 whose details
+ * stay in the log (with the request id) and never reach the client.
+ */
+@Catch()
+export class GlobalExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<Request>();
+    const res = http.getResponse<Response>();
+    const requestId = requestIdOf(req) ?? '-';
+    const rendered = this.render(exception, requestId);
+
+    if (res.headersSent) {
+      // Mid-stream failure: the status is gone, so cut the connection rather than send a truncated 200.
+      this.logger.warn(`Response failed after headers were sent: ${(exception as Error)?.message} rid=${requestId}`);
+      res.destroy();
+      return;
+    }
+    const body: ErrorResponse = {
+      statusCode: rendered.status,
+      error: STATUS_CODES[rendered.status] ?? 'Error',
+      message: rendered.message,
+      ...(rendered.code ? { code: rendered.code } : {}),
+      requestId,
+    };
+    res.status(rendered.status).set(rendered.headers).json(body);
+  }
+
+  private render(exception: unknown, requestId: string): Rendered {
+    if (exception instanceof DomainError) {
+      const status = STATUS_BY_KIND[exception.kind];
+      const headers: Record<string, string> = {};
+      if (status === 401) {
+        headers['WWW-Authenticate'] = exception.code === 'invalid_token' ? 'Bearer error="invalid_token"' : 'Bearer';
+      }
+      if (exception.retryAfterSeconds) headers['Retry-After'] = String(exception.retryAfterSeconds);
+      if (status >= 500) this.logger.warn(`${exception.code}: ${exception.message} rid=${requestId}`);
+      return { status, message: exception.message, code: exception.code, headers };
+    }
+    if (exception instanceof HttpException) {
+      const response = exception.getResponse();
+      const raw = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+      const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
+      return { status: exception.getStatus(), message, headers: {} };
+    }
+    const clientError = exception as { status?: unknown; expose?: unknown; message?: string };
+    if (typeof clientError?.status === 'number' && clientError.status >= 400 && clientError.status < 500 && clientError.expose === true) {
+      // http-errors raised by Express middleware (body parsers): safe to show by their own flag.
+      return { status: clientError.status, message: clientError.message ?? 'Bad request', headers: {} };
+    }
+    this.logger.error(`Unhandled ${(exception as Error)?.name ?? 'error'} rid=${requestId}`, (exception as Error)?.stack);
+    return { status: 500, message: 'Internal server error', headers: {} };
+  }
+}
