@@ -19,11 +19,14 @@ class Utf8TextCheck implements BodyCheck {
 
   update(chunk: Buffer): void {
     if (chunk.includes(0)) throw new UnsupportedContentError('The content contains NUL bytes, so it is not text');
-    this.onText?.(this.decode(chunk, true));
+    // Decode first: `this.onText?.(decode())` would skip the decoding, and so the check, without a listener.
+    const text = this.decode(chunk, true);
+    this.onText?.(text);
   }
 
   end(): void {
-    this.onText?.(this.decode(undefined, false));
+    const text = this.decode(undefined, false);
+    this.onText?.(text);
   }
 
   private decode(chunk: Buffer | undefined, stream: boolean): string {
