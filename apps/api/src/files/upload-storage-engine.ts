@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import { AuthenticationError, principalOf } from '@app/tenancy';
-import { FileTooLargeError, type AvailableFile, type FileStorage } from '@app/file-storage';
+import type { AvailableFile, FileStorage } from '@app/file-storage';
 
 export type ReceivedFile = Express.Multer.File & { stored: AvailableFile };
 
@@ -15,8 +15,9 @@ export class FileStorageEngine implements StorageEngine {
   _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<ReceivedFile>) => void): void {
     const principal = principalOf(req);
     if (!principal) return callback(new AuthenticationError('Authentication is required', { required: true }));
-    // busboy stops at the limit and ends the part early; make that an error, not a short file.
-    file.stream.once('limit', () => file.stream.destroy(new FileTooLargeError(this.files.maxUploadBytes)));
+    // Over the limit, busboy hands over limit + 1 bytes and ends the part; the
+    // port's own size check refuses that. Destroying file.stream here instead
+    // would let multer answer before the port has cleaned up.
     this.files
       .upload(principal.organizationId, { content: file.stream, fileName: file.originalname, declaredType: file.mimetype })
       .then((stored) => callback(null, { stored, size: stored.size }), callback);

@@ -38,6 +38,11 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const requestId = requestIdOf(req) ?? '-';
+    if (req.destroyed && !(exception instanceof DomainError) && !(exception instanceof HttpException)) {
+      // The client hung up mid-request (multer reports it as an error): nobody to answer.
+      this.logger.debug(`Client went away: ${(exception as Error)?.message} rid=${requestId}`);
+      return;
+    }
     const rendered = this.render(exception, requestId);
 
     if (res.headersSent) {
