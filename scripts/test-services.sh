@@ -1,0 +1,47 @@
+# Real servers for the tests, started in a throwaway directory and stopped on exit.
+# Sourced by scripts/test.sh; exports TEST_DATABASE_URL.
+
+services_dir=""
+
+as_postgres() {
+  # initdb refuses to run as root; elsewhere the current user owns the cluster.
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+ensure_postgres() {
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+    echo "==> installing PostgreSQL (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || return 1
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+}
+
+start_postgres() {
+  ensure_postgres || { echo "PostgreSQL is not installed and could not be installed"; return 1; }
+  services_dir=$(mktemp -d /tmp/attachments-test.XXXXXX)
+  chmod 755 "$services_dir"
+  mkdir -p "$services_dir/pg"
+  [ "$(id -u)" = 0 ] && chown postgres "$services_dir/pg"
+  local port; port=$(free_port)
+  echo "==> starting PostgreSQL on 127.0.0.1:$port"
+  as_postgres "$pg_bin/initdb" -D "$services_dir/pg/data" --no-sync -A trust -U postgres >"$services_dir/pg/initdb.log" 2>&1 \
+    || { cat "$services_dir/pg/initdb.log"; return 1; }
+  as_postgres "$pg_bin/pg_ctl" -D "$services_dir/pg/data" -w -l "$services_dir/pg/server.log" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $services_dir/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || { cat "$services_dir/pg/server.log"; return 1; }
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+stop_services() {
+  [ -n "$services_dir" ] || return 0
+  if [ -d "$services_dir/pg/data" ]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$services_dir/pg/data" -m fast stop >/dev/null 2>&1
+  fi
+  rm -rf "$services_dir"
+}
