@@ -22,6 +22,10 @@ export function tee(source: Readable): [Readable, Readable] {
   source.once('end', () => branches.forEach((b) => b.end()));
   source.once('error', fail);
   for (const b of branches) {
+    // Errors reach each reader through the stream itself (reads reject,
+    // pipelines fail); without a listener a branch destroyed before its
+    // reader attached, or after it left, would crash the process instead.
+    b.on('error', () => undefined);
     b.once('close', () => {
       if (!b.writableFinished) fail(b.errored ?? new Error('A reader stopped before the end of the content'));
     });

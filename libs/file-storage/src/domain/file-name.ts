@@ -9,7 +9,7 @@ const MAX_LENGTH = 255;
  */
 export function sanitizeFileName(raw: string): string {
   const base = raw.split(/[\\/]/).pop() ?? '';
-  let name = base.normalize('NFC').replace(UNSAFE, '').replace(/\s+/g, ' ').trim();
+  let name = base.normalize('NFC').replace(/\s+/g, ' ').replace(UNSAFE, '').trim();
   if (/^\.+$/.test(name)) return '';
   if (name.length > MAX_LENGTH) {
     const ext = extensionOf(name);
