@@ -41,7 +41,7 @@ export class JoseTokenVerifier extends AccessTokenVerifier {
     try {
       ({ payload } = await jwtVerify(token, this.key as Uint8Array, this.options));
     } catch (e) {
-      if (e instanceof errors.JWKSTimeout || (e instanceof TypeError && !(e instanceof errors.JOSEError))) {
+      if (isKeySetUnreachable(e)) {
         throw new IdentityProviderUnavailableError('The identity provider keys could not be fetched', { cause: e });
       }
       throw new AuthenticationError(describeJoseError(e), { cause: e });
@@ -52,6 +52,16 @@ export class JoseTokenVerifier extends AccessTokenVerifier {
     }
     return { organizationId, subject: typeof payload.sub === 'string' ? payload.sub : undefined };
   }
+}
+
+/**
+ * The key set could not be fetched (network error, timeout, non-200 or junk
+ * answer): the token may be fine, so this is not a 401. Matched by name and
+ * code rather than instanceof, which fails for errors from another realm.
+ */
+function isKeySetUnreachable(e: unknown): boolean {
+  const { name, code } = (e ?? {}) as { name?: string; code?: string };
+  return name === 'TypeError' || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC';
 }
 
 function describeJoseError(e: unknown): string {
