@@ -1,0 +1,45 @@
+import request from 'supertest';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(() => t.close());
+
+describe('health', () => {
+  it('answers liveness without a token', async () => {
+    const res = await request(t.baseUrl).get('/health/live').expect(200);
+    expect(res.body.status).toBe('ok');
+  });
+
+  it('reports database and storage in readiness', async () => {
+    const res = await request(t.baseUrl).get('/health/ready').expect(200);
+    expect(res.body.details).toMatchObject({ database: { status: 'up' }, storage: { status: 'up' } });
+  });
+});
+
+describe('API documentation', () => {
+  it('serves an OpenAPI document a generator can build an upload call from', async () => {
+    const res = await request(t.baseUrl).get('/openapi.json').expect(200);
+    const doc = res.body;
+    expect(doc.openapi).toMatch(/^3\./);
+    const upload = doc.paths['/files/upload'].post;
+    expect(upload.operationId).toBe('uploadFile');
+    expect(upload.requestBody.content['multipart/form-data'].schema).toMatchObject({
+      type: 'object',
+      required: ['file'],
+      properties: { file: { type: 'string', format: 'binary' } },
+    });
+    expect(Object.keys(upload.responses)).toEqual(expect.arrayContaining(['201', '400', '401', '413', '415', '422']));
+    expect(doc.paths['/files/{orgId}/{fileName}'].get.operationId).toBe('downloadFile');
+    expect(doc.paths['/files/{orgId}/{fileName}'].delete.operationId).toBe('deleteFile');
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.components.schemas.UploadedFileDto.required).toEqual(expect.arrayContaining(['key', 'contentType', 'size', 'url']));
+  });
+
+  it('serves Swagger UI without a token', async () => {
+    const res = await request(t.baseUrl).get('/docs').redirects(1).expect(200);
+    expect(res.text).toContain('swagger');
+  });
+});

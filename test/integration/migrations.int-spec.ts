@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { Test } from '@nestjs/testing';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { ConfigModule, loadConfig } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import { tempDir, testDatabaseUrl } from '../support/environment.js';
+
+/** A new, empty database on the test server, so migrations start from nothing. */
+async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `migrations_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(testDatabaseUrl());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+function boot(url: string) {
+  const config = loadConfig({ DATABASE_URL: url, DATA_DIR: tempDir(), JWT_SECRET: 'x'.repeat(32) });
+  return Test.createTestingModule({ imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot()] }).compile();
+}
+
+describe('migrations', () => {
+  it('apply exactly once when several instances boot at the same time', async () => {
+    const db = await freshDatabase();
+    try {
+      const instances = await Promise.all([boot(db.url), boot(db.url), boot(db.url)]);
+      const dataSource = instances[0]!.get(DataSource);
+      const applied = await dataSource.query('SELECT name FROM migrations');
+      expect(applied).toEqual([{ name: 'CreateStoredFiles1763800000000' }]);
+      expect(await dataSource.query(`SELECT to_regclass('stored_files') AS t`)).toEqual([{ t: 'stored_files' }]);
+      await Promise.all(instances.map((i) => i.close()));
+    } finally {
+      await db.drop();
+    }
+  });
+});
