@@ -1,0 +1,437 @@
+// Upload benchmark for the attachment service. Run from the repo root with
+// `npm run bench` (or `npm run bench -- --rounds 15`). See bench/README.md.
+//
+// P1: median wall time of one 50 MB upload through the service vs. the same
+//     upload to a bare Node server that only pipes the body to a file.
+// P2: peak RSS growth of the service while 16 such uploads run at once.
+
+import { spawn } from 'node:child_process';
+import { createHash, createHmac, randomBytes, randomFillSync } from 'node:crypto';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SERVICE_ENTRY = join(REPO_ROOT, 'dist/apps/api/src/main.js');
+const HOST = '127.0.0.1';
+
+const MiB = 1024 * 1024;
+const FILE_SIZE = 50 * MiB; // exactly the default MAX_UPLOAD_BYTES, which is allowed
+const WARMUP_ROUNDS = 2;
+const CONCURRENT_UPLOADS = 16;
+const RSS_SAMPLE_MS = 20;
+const REQUEST_TIMEOUT_MS = 120_000;
+const READY_TIMEOUT_MS = 60_000;
+const GOAL_RATIO = 0.8;
+const GOAL_RSS_GROWTH_MB = 128;
+const ORG_ID = 'bench-org';
+
+// size 0x18, 'ftyp', major brand 'isom', minor version 0x200, compatible 'isom' 'mp42'
+const FTYP_BOX = Buffer.from('00000018 66747970 69736f6d 00000200 69736f6d 6d703432'.replaceAll(' ', ''), 'hex');
+
+// The baseline target: the least a server can do with an upload, i.e. stream
+// the raw request body to a file and answer once the write has finished.
+const BASELINE_SERVER = `
+const { createWriteStream } = require('node:fs');
+const { rm } = require('node:fs/promises');
+const http = require('node:http');
+const { join } = require('node:path');
+const { pipeline } = require('node:stream/promises');
+const { randomUUID } = require('node:crypto');
+const dir = process.argv[1];
+const server = http.createServer(async (req, res) => {
+  const path = join(dir, randomUUID() + '.bin');
+  const file = createWriteStream(path);
+  try {
+    await pipeline(req, file);
+    res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify({ size: file.bytesWritten }));
+  } catch {
+    await rm(path, { force: true });
+    if (!res.headersSent) res.writeHead(500);
+    res.end();
+  }
+});
+server.listen(0, '${HOST}', () => console.log(server.address().port));
+`;
+
+// Runs on its own thread so that the main thread, busy pumping 16 uploads,
+// cannot delay the samples and miss the peak.
+const RSS_SAMPLER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { readFileSync } = require('node:fs');
+let peakKb = 0, samples = 0, maxGapMs = 0, last = performance.now();
+const sample = () => {
+  const now = performance.now();
+  maxGapMs = Math.max(maxGapMs, now - last);
+  last = now;
+  try {
+    const kb = Number(/^VmRSS:\\s+(\\d+) kB/m.exec(readFileSync(workerData.path, 'utf8'))[1]);
+    peakKb = Math.max(peakKb, kb);
+    samples++;
+  } catch { /* the process is gone; the main thread reports that */ }
+};
+sample();
+const timer = setInterval(sample, workerData.intervalMs);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  sample();
+  parentPort.postMessage({ peakKb, samples, maxGapMs });
+});
+`;
+
+// ---------------------------------------------------------------- helpers
+
+function parseArgs(argv) {
+  let rounds = 9;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--rounds') rounds = Number(argv[++i]);
+    else if (argv[i].startsWith('--rounds=')) rounds = Number(argv[i].slice('--rounds='.length));
+    else throw new Error(`Unknown argument ${argv[i]} (usage: bench/run.mjs [--rounds N])`);
+  }
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds needs a positive integer');
+  return { rounds };
+}
+
+const log = (line) => process.stdout.write(`${line}\n`);
+const fmtMs = (ms) => `${Math.round(ms)} ms`;
+const mbPerS = (ms) => FILE_SIZE / MiB / (ms / 1000);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const base64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+function signToken(secret) {
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${base64url({ alg: 'HS256', typ: 'JWT' })}.${base64url({
+    org_id: ORG_ID, sub: 'bench', iat: now, exp: now + 6 * 3600,
+  })}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+}
+
+/** An MP4 that passes the service's magic-byte check, padded with random bytes. */
+async function writePayload(path) {
+  const hash = createHash('sha256');
+  const handle = await open(path, 'wx');
+  try {
+    const chunk = Buffer.alloc(MiB);
+    for (let written = 0; written < FILE_SIZE; written += chunk.length) {
+      randomFillSync(chunk);
+      if (written === 0) FTYP_BOX.copy(chunk);
+      hash.update(chunk);
+      await handle.write(chunk);
+    }
+  } finally {
+    await handle.close();
+  }
+  return hash.digest('hex');
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Keeps the tail of a child's output, shown only if something goes wrong. */
+function captureTail(child, limit = 16 * 1024) {
+  let tail = '';
+  const keep = (chunk) => { tail = (tail + chunk).slice(-limit); };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => tail;
+}
+
+function request({ port, method, path, headers = {}, body, timeoutMs = REQUEST_TIMEOUT_MS }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port, method, path, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * The one upload client, used unchanged for both targets: multipart preamble,
+ * then the payload streamed from disk, then the epilogue, with an exact
+ * Content-Length. Resolves with the wall time until the whole answer arrived.
+ */
+function upload({ port, path, token, payloadPath }) {
+  const boundary = `----bench${randomBytes(12).toString('hex')}`;
+  const preamble = Buffer.from(
+    `--${boundary}\r\n` +
+      'Content-Disposition: form-data; name="file"; filename="bench.mp4"\r\n' +
+      'Content-Type: video/mp4\r\n\r\n',
+  );
+  const epilogue = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const contentLength = preamble.length + FILE_SIZE + epilogue.length;
+
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let settled = false;
+    const settle = (fn, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn(value);
+    };
+    const req = http.request({
+      host: HOST, port, method: 'POST', path, agent: false,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'Content-Type': `multipart/form-data; boundary=${boundary}`,
+        'Content-Length': contentLength,
+      },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => settle(resolve, {
+        ms: performance.now() - started,
+        status: res.statusCode,
+        body: Buffer.concat(chunks).toString('utf8'),
+        contentLength,
+      }));
+      res.on('error', (e) => settle(reject, e));
+    });
+    // A wall-clock bound on the whole exchange, not just socket idleness.
+    const timer = setTimeout(() => req.destroy(new Error(`upload timed out after ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+    req.on('error', (e) => {
+      // A server that refuses early (413, 415...) may close while we still send: keep its answer.
+      if (!settled && (e.code === 'EPIPE' || e.code === 'ECONNRESET') && req.res) return;
+      settle(reject, e);
+    });
+
+    req.write(preamble);
+    const file = createReadStream(payloadPath);
+    file.on('error', (e) => req.destroy(e));
+    file.on('end', () => req.end(epilogue));
+    file.pipe(req, { end: false });
+  });
+}
+
+function readRssKb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)[1]);
+}
+
+// ---------------------------------------------------------------- targets
+
+const children = new Set();
+
+function killChild(child, signal) {
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  try {
+    await withTimeout(exited, 5000, 'child shutdown');
+  } catch {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function startService(dataDir) {
+  const port = await freePort();
+  const env = { ...process.env };
+  // Start from a clean slate: a DATABASE_URL or JWKS setting in the caller's shell would change what is measured.
+  for (const name of ['DATABASE_URL', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ORG_CLAIM', 'MAX_UPLOAD_BYTES',
+    'ALLOWED_CONTENT_TYPES', 'CLAMAV_HOST', 'PUBLIC_BASE_URL', 'STORAGE_DRIVER', 'LOG_FORMAT', 'NODE_OPTIONS']) delete env[name];
+  const secret = randomBytes(32).toString('hex');
+  Object.assign(env, { PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: 'warn' });
+
+  const child = spawn(process.execPath, [SERVICE_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const output = captureTail(child);
+
+  // Poll until ready; give up at the deadline or as soon as the process dies.
+  const started = performance.now();
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`service exited during startup (${child.signalCode ?? `code ${child.exitCode}`}):\n${output()}`);
+    }
+    if (performance.now() - started > READY_TIMEOUT_MS) {
+      throw new Error(`service not ready after ${READY_TIMEOUT_MS / 1000} s:\n${output()}`);
+    }
+    try {
+      if ((await request({ port, method: 'GET', path: '/health/ready', timeoutMs: 5000 })).status === 200) break;
+    } catch { /* not listening yet */ }
+    await sleep(200);
+  }
+  return { child, port, token: signToken(secret), output, startupMs: performance.now() - started };
+}
+
+async function startBaseline(dir) {
+  const child = spawn(process.execPath, ['-e', BASELINE_SERVER, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const output = captureTail(child);
+  const port = await withTimeout(new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('exit', (code) => reject(new Error(`baseline server exited (code ${code}):\n${output()}`)));
+  }), 10_000, 'baseline server startup');
+  return { child, port, output };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const { rounds } = parseArgs(process.argv.slice(2));
+  log(`Node ${process.version}, ${os.cpus().length} CPUs (os.cpus().length), ${rounds} rounds + ${WARMUP_ROUNDS} warm-up per target`);
+
+  // One temp root holds the payload, the service's DATA_DIR and the baseline's
+  // output, so both servers write to the same file system.
+  const root = mkdtempSync(join(os.tmpdir(), 'upload-bench-'));
+  const cleanupSync = () => {
+    for (const child of children) killChild(child, 'SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  };
+  const onSignal = (signal) => {
+    log(`\n${signal}: stopping and cleaning up`);
+    cleanupSync();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', cleanupSync); // last resort, e.g. after an uncaught error
+
+  try {
+    const payloadPath = join(root, 'payload.mp4');
+    const dataDir = join(root, 'service-data');
+    const baselineDir = join(root, 'baseline-out');
+    await mkdir(baselineDir);
+    const sha256 = await writePayload(payloadPath);
+
+    log('Starting the service (the first start of the embedded Postgres takes ~5-12 s)...');
+    const service = await startService(dataDir);
+    const baseline = await startBaseline(baselineDir);
+    log(`Service ready on ${HOST}:${service.port} (pid ${service.child.pid}, RSS ${(readRssKb(service.child.pid) / 1024).toFixed(1)} MB) ` +
+      `after ${(service.startupMs / 1000).toFixed(1)} s; baseline on ${HOST}:${baseline.port}`);
+
+    const uploadToService = async () => {
+      globalThis.gc?.(); // so the client's own GC does not land in one target's timing more than the other's
+      const r = await upload({ port: service.port, path: '/files/upload', token: service.token, payloadPath });
+      const json = r.status === 201 ? JSON.parse(r.body) : undefined;
+      if (r.status !== 201 || json.size !== FILE_SIZE || json.sha256 !== sha256) {
+        throw new Error(`service upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${service.output()}`);
+      }
+      return { ms: r.ms, key: json.key };
+    };
+    const deleteFromService = async (key) => {
+      const r = await request({ port: service.port, method: 'DELETE', path: `/files/${key}`, headers: { Authorization: `Bearer ${service.token}` } });
+      if (r.status !== 204) throw new Error(`DELETE /files/${key} answered ${r.status}: ${r.body.slice(0, 500)}`);
+    };
+    const uploadToBaseline = async () => {
+      globalThis.gc?.();
+      const r = await upload({ port: baseline.port, path: '/upload', token: service.token, payloadPath });
+      // The bare server stores the raw body, multipart framing included.
+      if (r.status !== 201 || JSON.parse(r.body).size !== r.contentLength) {
+        throw new Error(`baseline upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${baseline.output()}`);
+      }
+      return { ms: r.ms };
+    };
+    const clearBaselineDir = async () => {
+      for (const name of await readdir(baselineDir)) await rm(join(baselineDir, name), { force: true });
+    };
+
+    // ---- P1: interleaved A/B rounds, so drifting machine load hits both targets alike.
+    const serviceMs = [];
+    const baselineMs = [];
+    for (let i = 0; i < WARMUP_ROUNDS + rounds; i++) {
+      const warmup = i < WARMUP_ROUNDS;
+      const a = await uploadToService();
+      await deleteFromService(a.key);
+      const b = await uploadToBaseline();
+      await clearBaselineDir();
+      if (!warmup) {
+        serviceMs.push(a.ms);
+        baselineMs.push(b.ms);
+      }
+      const label = warmup ? `warm-up ${i + 1}/${WARMUP_ROUNDS}` : `round ${i - WARMUP_ROUNDS + 1}/${rounds}`;
+      log(`P1 ${label.padEnd(13)} service ${fmtMs(a.ms).padStart(8)}   baseline ${fmtMs(b.ms).padStart(8)}`);
+    }
+    const serviceMedian = median(serviceMs);
+    const baselineMedian = median(baselineMs);
+    const ratio = baselineMedian / serviceMedian;
+
+    // ---- P2: 16 concurrent uploads, service RSS sampled from another thread.
+    await sleep(1000);
+    const pid = service.child.pid;
+    const baselineRssKb = readRssKb(pid);
+    const sampler = new Worker(RSS_SAMPLER, { eval: true, workerData: { path: `/proc/${pid}/status`, intervalMs: RSS_SAMPLE_MS } });
+    const samplerDone = new Promise((resolve, reject) => { sampler.once('message', resolve); sampler.once('error', reject); });
+    log(`P2 ${CONCURRENT_UPLOADS} concurrent uploads, service RSS before: ${(baselineRssKb / 1024).toFixed(1)} MB...`);
+    const burstStarted = performance.now();
+    let burst;
+    try {
+      burst = await Promise.allSettled(Array.from({ length: CONCURRENT_UPLOADS }, () =>
+        upload({ port: service.port, path: '/files/upload', token: service.token, payloadPath })));
+    } finally {
+      sampler.postMessage('stop');
+    }
+    const burstMs = performance.now() - burstStarted;
+    const { peakKb, samples, maxGapMs } = await withTimeout(samplerDone, 5000, 'RSS sampler');
+    await sampler.terminate();
+    const failed = burst.filter((r) => r.status === 'rejected' || r.value.status !== 201 || JSON.parse(r.value.body).size !== FILE_SIZE);
+    if (failed.length > 0) {
+      const first = failed[0];
+      const why = first.status === 'rejected' ? first.reason.message : `HTTP ${first.value.status} ${first.value.body.slice(0, 500)}`;
+      throw new Error(`${failed.length}/${CONCURRENT_UPLOADS} concurrent uploads failed; first: ${why}\n${service.output()}`);
+    }
+    const growthMb = (peakKb - baselineRssKb) / 1024;
+    log(`P2 all ${CONCURRENT_UPLOADS} answered 201 in ${fmtMs(burstMs)}; ${samples} RSS samples, longest gap ${fmtMs(maxGapMs)}`);
+
+    await stopChild(service.child);
+    await stopChild(baseline.child);
+
+    const verdict = (ok) => (ok ? 'met' : 'MISSED');
+    log('');
+    log(`Summary (Node ${process.version}, os.cpus().length = ${os.cpus().length}, MB = 2^20 bytes)`);
+    log(`P1 upload 50 MB: service median ${fmtMs(serviceMedian)} (${mbPerS(serviceMedian).toFixed(1)} MB/s), ` +
+      `bare pipe-to-file median ${fmtMs(baselineMedian)} (${mbPerS(baselineMedian).toFixed(1)} MB/s), ` +
+      `ratio ${ratio.toFixed(2)} (goal >= ${GOAL_RATIO}: ${verdict(ratio >= GOAL_RATIO)})`);
+    log(`   service min/max ${fmtMs(Math.min(...serviceMs))}/${fmtMs(Math.max(...serviceMs))}, ` +
+      `baseline min/max ${fmtMs(Math.min(...baselineMs))}/${fmtMs(Math.max(...baselineMs))}, ${rounds} rounds each`);
+    log(`P2 ${CONCURRENT_UPLOADS} x 50 MB concurrent: RSS growth ${growthMb.toFixed(1)} MB ` +
+      `(baseline ${(baselineRssKb / 1024).toFixed(1)} MB, peak ${(peakKb / 1024).toFixed(1)} MB) ` +
+      `(goal <= ${GOAL_RSS_GROWTH_MB} MB: ${verdict(growthMb <= GOAL_RSS_GROWTH_MB)}), burst wall time ${fmtMs(burstMs)}`);
+  } finally {
+    await Promise.all([...children].map((child) => stopChild(child).catch(() => {})));
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+try {
+  await main();
+} catch (e) {
+  process.stderr.write(`Benchmark aborted: ${e.stack ?? e}\n`);
+  process.exitCode = 1;
+}
