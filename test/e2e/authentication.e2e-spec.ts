@@ -89,13 +89,13 @@ describe('bearer authentication (JWKS, RS256/ES256)', () => {
   let t: TestApp;
   let jwks: Server;
   let jwksUrl: string;
-  let signingKey: CryptoKey;
+  let signingKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   const ISSUER = 'https://idp.test';
   const AUDIENCE = 'clinical-files';
 
   beforeAll(async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
-    signingKey = privateKey as CryptoKey;
+    signingKey = privateKey;
     const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
     jwks = createServer((_, res) => res.setHeader('Content-Type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
     await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
