@@ -20,6 +20,9 @@ ensure_postgres() {
     apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || return 1
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   fi
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres || return 1
+  fi
 }
 
 start_postgres() {
