@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import {
-  applyDecorators, Controller, Delete, Get, Head, HttpCode, Logger, Param, Post, Query, Req, Res, UploadedFile, UseInterceptors,
+  applyDecorators, Controller, Delete, Get, HttpCode, Logger, Param, Post, Query, Req, Res, UploadedFile, UseInterceptors,
 } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
 import {
@@ -50,7 +50,11 @@ export class FilesController {
 
   @Get(':orgId/:fileName')
   @RequireOwnOrganization('orgId')
-  @ApiOperation({ operationId: 'downloadFile', summary: 'Download a file (supports Range and If-None-Match)' })
+  @ApiOperation({
+    operationId: 'downloadFile',
+    summary: 'Download a file',
+    description: 'Supports Range (206/416), If-None-Match (304) and HEAD (same headers, no body).',
+  })
   @ApiParam({ name: 'orgId' })
   @ApiParam({ name: 'fileName', example: '5f0c6d2e9a8b4c7d1e2f3a4b5c6d7e8f.pdf' })
   @ApiQuery({
@@ -101,19 +105,6 @@ export class FilesController {
       // The client went away, or the store failed mid-stream: nothing left to tell the client.
       if (!res.writableFinished) this.logger.warn(`Download of ${file.fileName} interrupted: ${(e as Error).message}`);
     }
-  }
-
-  @Head(':orgId/:fileName')
-  @RequireOwnOrganization('orgId')
-  @ApiOperation({ operationId: 'headFile', summary: 'Headers of a download, without the bytes' })
-  head(
-    @CurrentOrganization() organizationId: OrganizationId,
-    @Param('fileName') fileName: string,
-    @Query('disposition') disposition: string | undefined,
-    @Req() req: Request,
-    @Res() res: Response,
-  ): Promise<void> {
-    return this.download(organizationId, fileName, disposition, req, res);
   }
 
   @Delete(':orgId/:fileName')
