@@ -45,6 +45,18 @@ describe('JSON body check', () => {
     expect(() => run('json', Buffer.from(text))).toThrow(/not valid JSON/);
   });
 
+  it('refuses nesting deeper than 256 levels before the verifier has to hold it', () => {
+    const deep = Buffer.from('['.repeat(5_000_000));
+    const started = process.memoryUsage().heapUsed;
+    expect(() => run('json', deep)).toThrow(/nested deeper than 256/);
+    expect(process.memoryUsage().heapUsed - started).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('accepts 256 levels, and brackets inside strings at any count', () => {
+    expect(() => run('json', Buffer.from('['.repeat(256) + ']'.repeat(256)))).not.toThrow();
+    expect(() => run('json', Buffer.from(JSON.stringify({ note: '[[[['.repeat(1000) + '\\"{' })))).not.toThrow();
+  });
+
   it('says where the JSON broke', () => {
     expect(() => run('json', Buffer.from('{\n  "a": tru\n}'))).toThrow(/line 2/);
   });
