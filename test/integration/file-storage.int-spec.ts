@@ -11,6 +11,7 @@ import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-st
 import { StoredFileEntity } from '../../libs/file-storage/src/adapters/stored-file.entity.js';
 import { TypeOrmFileRecordRepository } from '../../libs/file-storage/src/adapters/typeorm-file-record.repository.js';
 import { UnfinishedUploadSweeper } from '../../libs/file-storage/src/application/unfinished-upload.sweeper.js';
+import { UploadExpiredError } from '../../libs/file-storage/src/domain/errors.js';
 import { newFileId } from '../../libs/file-storage/src/domain/stored-file.js';
 import { FileRecordRepository } from '../../libs/file-storage/src/ports/file-record.repository.port.js';
 import { ObjectStore } from '../../libs/file-storage/src/ports/object-store.port.js';
@@ -74,7 +75,8 @@ describe('TypeOrmFileRecordRepository on PostgreSQL', () => {
     await repository.markAvailable(a, record.id, facts);
 
     expect(await repository.findAvailable(b, record.fileName)).toBeNull();
-    expect(await repository.markDeleting(b, record.id)).toBe(false);
+    expect(await repository.findDeletable(b, record.fileName)).toBeNull();
+    await repository.markDeleting(b, record.id);
     await repository.remove(b, record.id);
     expect(await repository.findAvailable(a, record.fileName)).not.toBeNull();
   });
@@ -83,9 +85,9 @@ describe('TypeOrmFileRecordRepository on PostgreSQL', () => {
     const a = org();
     const record = pendingRecord(a);
     await repository.insertPending(record);
-    await expect(repository.markAvailable(org(), record.id, facts)).rejects.toThrow(/no longer pending/);
+    await expect(repository.markAvailable(org(), record.id, facts)).rejects.toBeInstanceOf(UploadExpiredError);
     await repository.markAvailable(a, record.id, facts);
-    await expect(repository.markAvailable(a, record.id, facts)).rejects.toThrow(/no longer pending/);
+    await expect(repository.markAvailable(a, record.id, facts)).rejects.toBeInstanceOf(UploadExpiredError);
   });
 
   it('stops serving a file as soon as it is marked deleting', async () => {
@@ -93,9 +95,9 @@ describe('TypeOrmFileRecordRepository on PostgreSQL', () => {
     const record = pendingRecord(a);
     await repository.insertPending(record);
     await repository.markAvailable(a, record.id, facts);
-    expect(await repository.markDeleting(a, record.id)).toBe(true);
+    await repository.markDeleting(a, record.id);
     expect(await repository.findAvailable(a, record.fileName)).toBeNull();
-    expect(await repository.markDeleting(a, record.id)).toBe(false);
+    expect(await repository.findDeletable(a, record.fileName)).toMatchObject({ id: record.id, status: 'deleting' });
   });
 
   it('lets the schema refuse an available row without size and hash', async () => {
@@ -141,5 +143,17 @@ describe('UnfinishedUploadSweeper', () => {
     const { rows } = await db.query('SELECT id FROM stored_files WHERE organization_id = $1 ORDER BY id', [a]);
     expect(rows.map((r) => r.id).sort()).toEqual([freshPending.id, available.id].sort());
     expect(paths.map((p) => existsSync(p))).toEqual([false, false, true, true]);
+  });
+
+  it('claims a stale upload so that it can no longer become available', async () => {
+    const a = org();
+    const slow = pendingRecord(a);
+    await repository.insertPending(slow);
+    await ageRow(a, slow.id, 2);
+
+    expect(await sweeper.sweep()).toBeGreaterThanOrEqual(1);
+
+    await expect(repository.markAvailable(a, slow.id, facts)).rejects.toBeInstanceOf(UploadExpiredError);
+    expect(await repository.findDeletable(a, slow.fileName)).toBeNull();
   });
 });

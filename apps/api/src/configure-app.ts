@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
@@ -5,8 +6,15 @@ import type { AppConfig } from '@app/config';
 import { ErrorResponse } from './http/error-response.js';
 import { requestContext } from './http/request-context.js';
 
+/**
+ * Longest a request may take, the slowest upload included. PENDING_UPLOAD_TTL_SECONDS
+ * is at least twice this, so the sweeper never reclaims an upload still in flight.
+ */
+const REQUEST_TIMEOUT_MS = 300_000;
+
 /** HTTP concerns shared by the real server and the e2e tests. */
 export function configureApp(app: NestExpressApplication, config: AppConfig): void {
+  (app.getHttpServer() as Server).requestTimeout = REQUEST_TIMEOUT_MS;
   app.disable('x-powered-by');
   // Downloads set their own strong ETag (the SHA-256); JSON answers need none.
   app.set('etag', false);

@@ -1,8 +1,14 @@
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThan, type Repository } from 'typeorm';
+import { In, type Repository } from 'typeorm';
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, StoredFile } from '../domain/stored-file.js';
-import { FileRecordRepository, type CompletedUpload, type NewFileRecord } from '../ports/file-record.repository.port.js';
+import { UploadExpiredError } from '../domain/errors.js';
+import {
+  FileRecordRepository,
+  type CompletedUpload,
+  type NewFileRecord,
+  type UnfinishedFile,
+} from '../ports/file-record.repository.port.js';
 import { StoredFileEntity } from './stored-file.entity.js';
 
 export class TypeOrmFileRecordRepository extends FileRecordRepository {
@@ -16,7 +22,7 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
 
   async markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
     const result = await this.rows.update({ organizationId, id, status: 'pending' }, { ...facts, status: 'available' });
-    if (result.affected !== 1) throw new Error(`Upload ${organizationId}/${id} is no longer pending`);
+    if (result.affected !== 1) throw new UploadExpiredError();
     return (await this.rows.findOneByOrFail({ organizationId, id })) as AvailableFile;
   }
 
@@ -24,20 +30,31 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     return this.rows.findOneBy({ organizationId, fileName, status: 'available' }) as Promise<AvailableFile | null>;
   }
 
-  async markDeleting(organizationId: OrganizationId, id: string): Promise<boolean> {
-    const result = await this.rows.update({ organizationId, id, status: 'available' }, { status: 'deleting' });
-    return (result.affected ?? 0) > 0;
+  findDeletable(organizationId: OrganizationId, fileName: string): Promise<StoredFile | null> {
+    return this.rows.findOneBy({ organizationId, fileName, status: In(['available', 'deleting']) });
+  }
+
+  async markDeleting(organizationId: OrganizationId, id: string): Promise<void> {
+    await this.rows.update({ organizationId, id, status: 'available' }, { status: 'deleting' });
   }
 
   async remove(organizationId: OrganizationId, id: string): Promise<void> {
     await this.rows.delete({ organizationId, id });
   }
 
-  findUnfinishedAcrossOrganizations(olderThan: Date, limit: number): Promise<StoredFile[]> {
-    return this.rows.find({
-      where: { status: In(['pending', 'deleting']), updatedAt: LessThan(olderThan) },
-      order: { updatedAt: 'ASC' },
-      take: limit,
-    });
+  async claimUnfinishedAcrossOrganizations(olderThan: Date, limit: number): Promise<UnfinishedFile[]> {
+    // For UPDATE, TypeORM's raw query answers [rows, rowCount].
+    const [rows]: [Array<{ organization_id: OrganizationId; id: string; file_name: string }>, number] =
+      await this.rows.query(
+        `UPDATE stored_files SET status = 'deleting', updated_at = now()
+          WHERE (organization_id, id) IN (
+            SELECT organization_id, id FROM stored_files
+             WHERE status IN ('pending', 'deleting') AND updated_at < $1
+             ORDER BY updated_at LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+          RETURNING organization_id, id, file_name`,
+        [olderThan, limit],
+      );
+    return rows.map((r) => ({ organizationId: r.organization_id, id: r.id, fileName: r.file_name }));
   }
 }

@@ -123,6 +123,25 @@ describe('FileStorageService.upload', () => {
       expect(records.remove).toHaveBeenCalledTimes(1);
     });
 
+    it('fails closed on a verdict that is neither clean nor infected', async () => {
+      const scanner = scannerAnswering(async () => ({ status: 'error' }) as unknown as ScanVerdict);
+      const { service, records } = setup({ scanner });
+      await expect(upload(service, PDF)).rejects.toThrow(/did not complete/);
+      expect(records.markAvailable).not.toHaveBeenCalled();
+    });
+
+    it('fails closed, without hanging, when the scanner answers clean before reading everything', async () => {
+      const scanner = strict<VirusScanner>('scanner', {
+        enabled: true,
+        scan: jest.fn(async () => ({ status: 'clean', engine: 'lazy' }) as ScanVerdict),
+      });
+      const { service, records } = setup({ scanner });
+      const big = Readable.from([PDF, ...Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024))]);
+      await expect(upload(service, big)).rejects.toThrow();
+      expect(records.markAvailable).not.toHaveBeenCalled();
+      expect(records.remove).toHaveBeenCalledTimes(1);
+    });
+
     it('reports the content problem, not the scanner error it caused', async () => {
       const scanner = strict<VirusScanner>('scanner', {
         enabled: true,

@@ -4,7 +4,13 @@ import { AppConfig } from '@app/config';
 import { VirusScanner } from '@app/scanning';
 import type { OrganizationId } from '@app/tenancy';
 import { ContentInspector, SNIFF_BYTES, type ContentDecision } from '../domain/content-inspector.js';
-import { FileTooLargeError, InfectedFileError, InvalidUploadError, StoredFileNotFoundError } from '../domain/errors.js';
+import {
+  InfectedFileError,
+  InvalidUploadError,
+  ScanIncompleteError,
+  StorageUnavailableError,
+  StoredFileNotFoundError,
+} from '../domain/errors.js';
 import { sanitizeFileName } from '../domain/file-name.js';
 import { isFileName, newFileId, storageKey, type AvailableFile } from '../domain/stored-file.js';
 import { FileRecordRepository, type CompletedUpload, type NewFileRecord } from '../ports/file-record.repository.port.js';
@@ -40,16 +46,12 @@ export class FileStorageService extends FileStorage {
 
   async upload(organizationId: OrganizationId, request: UploadRequest): Promise<AvailableFile> {
     const started = Date.now();
+    const originalName = sanitizeFileName(request.fileName);
     const peeked = await peek(request.content, SNIFF_BYTES);
     let decision: ContentDecision;
     try {
       if (peeked.head.length === 0) throw new InvalidUploadError('The file is empty');
-      if (peeked.head.length > this.maxUploadBytes) throw new FileTooLargeError(this.maxUploadBytes);
-      decision = await this.inspector.inspect({
-        head: peeked.head,
-        fileName: sanitizeFileName(request.fileName),
-        declaredType: request.declaredType,
-      });
+      decision = await this.inspector.inspect({ head: peeked.head, fileName: originalName, declaredType: request.declaredType });
     } catch (e) {
       peeked.discard();
       throw e;
@@ -60,7 +62,7 @@ export class FileStorageService extends FileStorage {
       organizationId,
       id,
       fileName: `${id}.${decision.rule.canonicalExtension}`,
-      originalName: sanitizeFileName(request.fileName),
+      originalName,
       contentType: decision.rule.contentType,
     };
     const key = storageKey(record);
@@ -89,17 +91,20 @@ export class FileStorageService extends FileStorage {
   }
 
   async delete(organizationId: OrganizationId, fileName: string): Promise<void> {
-    const file = await this.find(organizationId, fileName);
-    // Invisible from here on; if removing the bytes fails the sweeper finishes the job.
-    if (!(await this.records.markDeleting(organizationId, file.id))) throw new StoredFileNotFoundError();
+    // A deletion that failed half-way is found again, so the client can retry it.
+    const file = isFileName(fileName) ? await this.records.findDeletable(organizationId, fileName) : null;
+    if (!file) throw new StoredFileNotFoundError();
+    // Invisible from here on, whatever happens next.
+    if (file.status === 'available') await this.records.markDeleting(organizationId, file.id);
     const key = storageKey(file);
     try {
       await this.store.delete(key);
-      await this.records.remove(organizationId, file.id);
-      this.logger.log(`Deleted ${key}`);
     } catch (e) {
-      this.logger.warn(`Deleting ${key} did not finish (${(e as Error).message}); the sweeper will retry`);
+      this.logger.warn(`Deleting ${key} failed (${(e as Error).message}); it is no longer served`);
+      throw new StorageUnavailableError('The file is no longer served but its bytes could not be removed yet; retry the DELETE', { cause: e });
     }
+    await this.records.remove(organizationId, file.id);
+    this.logger.log(`Deleted ${key}`);
   }
 
   checkReadiness(): Promise<void> {
@@ -117,14 +122,16 @@ export class FileStorageService extends FileStorage {
       return { scanStatus: 'not_scanned', scanEngine: null };
     }
     const [toStore, toScanner] = tee(measured.stream);
-    const abandonOnFailure = <T>(branch: Readable, work: Promise<T>) =>
-      work.catch((e: unknown) => {
-        branch.destroy(e as Error);
-        throw e;
+    // A reader that settles before the end (a scanner answering without
+    // reading everything, a failed put) stops its branch; tee then fails the
+    // other one instead of waiting forever for it to drain.
+    const untilEnd = <T>(branch: Readable, work: Promise<T>) =>
+      work.finally(() => {
+        if (!branch.readableEnded) branch.destroy(new Error('A reader stopped before the end of the content'));
       });
     const [stored, scanned] = await Promise.allSettled([
-      abandonOnFailure(toStore, this.store.put(key, toStore, { contentType })),
-      abandonOnFailure(toScanner, this.scanner.scan(toScanner)),
+      untilEnd(toStore, this.store.put(key, toStore, { contentType })),
+      untilEnd(toScanner, this.scanner.scan(toScanner)),
     ]);
     // A refused or broken upload explains every other failure it caused.
     if (measured.failure) throw measured.failure;
@@ -134,6 +141,10 @@ export class FileStorageService extends FileStorage {
     if (verdict.status === 'infected') {
       this.logger.warn(`Refused ${key}: infected with ${verdict.signature}`);
       throw new InfectedFileError(verdict.signature);
+    }
+    // Fail closed: only an explicit clean verdict on every byte counts.
+    if (verdict.status !== 'clean' || !toScanner.readableEnded) {
+      throw new ScanIncompleteError();
     }
     return { scanStatus: 'clean', scanEngine: verdict.engine };
   }

@@ -19,20 +19,38 @@ export function measure(source: AsyncIterable<Buffer>, maxBytes: number, check?:
   let complete = false;
   let failure: unknown;
 
+  /** Errors of the content itself: reading it, its size, its body check. */
+  const refuse = (e: unknown): never => {
+    failure = e;
+    throw e;
+  };
+
   async function* run(): AsyncGenerator<Buffer> {
+    const chunks = source[Symbol.asyncIterator]();
     try {
-      for await (const chunk of source) {
+      for (;;) {
+        const next = await chunks.next().catch(refuse);
+        if (next.done) break;
+        const chunk = next.value;
         size += chunk.length;
-        if (size > maxBytes) throw new FileTooLargeError(maxBytes);
+        if (size > maxBytes) refuse(new FileTooLargeError(maxBytes));
         hash.update(chunk);
-        check?.update(chunk);
+        try {
+          check?.update(chunk);
+        } catch (e) {
+          refuse(e);
+        }
+        // An error thrown in here comes from downstream (a failed reader), not from the content.
         yield chunk;
       }
-      check?.end();
+      try {
+        check?.end();
+      } catch (e) {
+        refuse(e);
+      }
       complete = true;
-    } catch (e) {
-      failure = e;
-      throw e;
+    } finally {
+      if (!complete) await chunks.return?.();
     }
   }
 

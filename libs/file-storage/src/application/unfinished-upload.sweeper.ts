@@ -37,13 +37,21 @@ export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplic
 
   /** One round; returns how many files were removed. */
   async sweep(now: Date = new Date()): Promise<number> {
-    const stale = await this.records.findUnfinishedAcrossOrganizations(new Date(now.getTime() - this.ttlMs), BATCH);
-    for (const file of stale) {
-      await this.store.delete(storageKey(file));
-      await this.records.remove(file.organizationId, file.id);
-      this.logger.log(`Removed unfinished ${file.status} file ${storageKey(file)}`);
+    const claimed = await this.records.claimUnfinishedAcrossOrganizations(new Date(now.getTime() - this.ttlMs), BATCH);
+    let removed = 0;
+    for (const file of claimed) {
+      const key = storageKey(file);
+      try {
+        await this.store.delete(key);
+        await this.records.remove(file.organizationId, file.id);
+        removed++;
+        this.logger.log(`Removed unfinished file ${key}`);
+      } catch (e) {
+        // Still `deleting` with a fresh timestamp: retried after the TTL, behind the others.
+        this.logger.warn(`Could not remove unfinished file ${key}: ${(e as Error).message}`);
+      }
     }
-    return stale.length;
+    return removed;
   }
 
   private async sweepSafely(): Promise<void> {

@@ -42,3 +42,29 @@ export class InfectedFileError extends DomainError {
     super(`The file is infected (${signature}) and was not stored`);
   }
 }
+
+/** The scanner answered without a verdict on every byte: never treated as clean. */
+export class ScanIncompleteError extends DomainError {
+  readonly kind = 'unavailable';
+  readonly code = 'scan_incomplete';
+  override readonly retryAfterSeconds = 30;
+  constructor() {
+    super('The antivirus scan did not complete; the file was not stored');
+  }
+}
+
+/** The upload outlived PENDING_UPLOAD_TTL_SECONDS and the sweeper reclaimed it. */
+export class UploadExpiredError extends DomainError {
+  readonly kind = 'unavailable';
+  readonly code = 'upload_expired';
+  override readonly retryAfterSeconds = 1;
+  constructor() {
+    super('The upload took too long and was discarded; send it again');
+  }
+}
+
+export class StorageUnavailableError extends DomainError {
+  readonly kind = 'unavailable';
+  readonly code = 'storage_unavailable';
+  override readonly retryAfterSeconds = 5;
+}

@@ -3,6 +3,8 @@ import type { AvailableFile, ScanStatus, StoredFile } from '../domain/stored-fil
 
 export type NewFileRecord = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'originalName' | 'contentType'>;
 
+export type UnfinishedFile = Pick<StoredFile, 'organizationId' | 'id' | 'fileName'>;
+
 export interface CompletedUpload {
   size: number;
   sha256: string;
@@ -18,20 +20,25 @@ export abstract class FileRecordRepository {
   /** Records an upload that has not yet passed its checks (status `pending`). */
   abstract insertPending(record: NewFileRecord): Promise<void>;
 
-  /** `pending` → `available`. Throws if the record is no longer pending. */
+  /** `pending` → `available`. Throws UploadExpiredError if the sweeper reclaimed it meanwhile. */
   abstract markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile>;
 
   /** An `available` file, or null (pending, deleting and other organizations' files are invisible). */
   abstract findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null>;
 
-  /** `available` → `deleting`, so the file stops being served at once. False if there was none. */
-  abstract markDeleting(organizationId: OrganizationId, id: string): Promise<boolean>;
+  /** An available file, or one whose deletion has not finished yet; null otherwise. */
+  abstract findDeletable(organizationId: OrganizationId, fileName: string): Promise<StoredFile | null>;
+
+  /** `available` → `deleting`, so the file stops being served at once. */
+  abstract markDeleting(organizationId: OrganizationId, id: string): Promise<void>;
 
   abstract remove(organizationId: OrganizationId, id: string): Promise<void>;
 
   /**
-   * The one cross-organization query, for the sweeper only: records that have
-   * been `pending` or `deleting` since before `olderThan` (a crash mid-way).
+   * The one cross-organization query, for the sweeper only: atomically claims
+   * records left `pending` or `deleting` since before `olderThan` (a crash
+   * mid-way) by marking them `deleting` now, so an upload finishing at this
+   * moment cannot become available, and two sweepers never share a record.
    */
-  abstract findUnfinishedAcrossOrganizations(olderThan: Date, limit: number): Promise<StoredFile[]>;
+  abstract claimUnfinishedAcrossOrganizations(olderThan: Date, limit: number): Promise<UnfinishedFile[]>;
 }
