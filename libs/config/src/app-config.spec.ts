@@ -26,6 +26,10 @@ describe('loadConfig', () => {
     expect(c.dataDir.startsWith('/')).toBe(true);
   });
 
+  it('accepts a plain-http JWKS on loopback, for local identity providers', () => {
+    expect(() => loadConfig({ JWT_JWKS_URL: 'http://127.0.0.1:8080/jwks', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' })).not.toThrow();
+  });
+
   it('ignores variables the service does not own', () => {
     expect(() => loadConfig({ PATH: '/bin', HOME: '/root' })).not.toThrow();
   });
@@ -57,6 +61,10 @@ describe('loadConfig', () => {
     [{ PUBLIC_BASE_URL: 'files.example.org' }, 'PUBLIC_BASE_URL'],
     [{ CLAMAV_HOST: 'clamd' }, 'CLAMAV_HOST'],
     [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+    [{ JWT_JWKS_URL: 'http://idp.example/jwks', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }, 'JWT_JWKS_URL must use https'],
+    [{ PENDING_UPLOAD_TTL_SECONDS: '60' }, 'PENDING_UPLOAD_TTL_SECONDS'],
+    [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x' }, 'requires JWT_SECRET or JWT_JWKS_URL'],
+    [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, 'requires DATABASE_URL'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     const problems = problemsOf(env as Record<string, string>);
     expect(problems.join('\n')).toContain(variable);

@@ -53,6 +53,11 @@ function describe(errors: ValidationError[]): string[] {
   );
 }
 
+function isHttpsOrLoopback(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
+}
+
 /** Validates the environment and builds the typed configuration, or throws ConfigError. */
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const e = plainToInstance(Environment, { ...env }, { exposeDefaultValues: true });
@@ -64,6 +69,13 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   }
   if (e.JWT_JWKS_URL && (!e.JWT_ISSUER || !e.JWT_AUDIENCE)) {
     problems.push('JWT_JWKS_URL requires JWT_ISSUER and JWT_AUDIENCE, so tokens minted for other services are refused');
+  }
+  if (e.JWT_JWKS_URL && !isHttpsOrLoopback(e.JWT_JWKS_URL)) {
+    problems.push('JWT_JWKS_URL must use https (plain http only on loopback): whoever can alter the keys can forge tokens');
+  }
+  if (e.NODE_ENV === 'production') {
+    if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('NODE_ENV=production requires JWT_SECRET or JWT_JWKS_URL (no generated development secret)');
+    if (!e.DATABASE_URL) problems.push('NODE_ENV=production requires DATABASE_URL (the embedded database is for development only)');
   }
   if (e.CLAMAV_HOST) {
     problems.push('CLAMAV_HOST is set but this build has no ClamAV adapter yet; refusing to run without the scan it asks for');

@@ -45,6 +45,11 @@ const toList = ({ value }: { value: unknown }) =>
  * Defaults live here and in `.env.example`, nowhere else.
  */
 export class Environment {
+  /** production refuses the zero-setup fallbacks (generated secret, embedded database). */
+  @Transform(emptyToUndefined)
+  @IsIn(['development', 'test', 'production'])
+  NODE_ENV: 'development' | 'test' | 'production' = 'development';
+
   @Transform(toInt)
   @IsInt()
   @Min(0)
@@ -126,9 +131,10 @@ export class Environment {
   @Max(7 * 24 * 3600)
   PRESIGN_EXPIRES_SECONDS: number = 600;
 
+  /** Must outlive the longest upload: the HTTP server's request timeout is 300 s. */
   @Transform(toInt)
   @IsInt()
-  @Min(60)
+  @Min(600, { message: 'PENDING_UPLOAD_TTL_SECONDS must be at least 600 (twice the 300 s request timeout)' })
   PENDING_UPLOAD_TTL_SECONDS: number = 3600;
 
   @Transform(toBoolean)
