@@ -249,6 +249,17 @@ describe('GET /files/:orgId/:fileName', () => {
     expect(res.text).toBeUndefined();
   });
 
+  it('answers a plain JSON 404, without the file headers, when the bytes have vanished', async () => {
+    const { url, key } = (await upload(samples.png, 'wound.png', 'image/png').expect(201)).body;
+    const { rmSync } = await import('node:fs');
+    rmSync(join(objectsDir(), key));
+    const res = await request(t.baseUrl).get(url).set('Authorization', `Bearer ${token}`).expect(404);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.headers['content-disposition']).toBeUndefined();
+    expect(res.headers.etag).toBeUndefined();
+    expect(res.body).toMatchObject({ statusCode: 404 });
+  });
+
   it('answers 404 for a missing or malformed file name in the caller organization', async () => {
     const auth = { Authorization: `Bearer ${token}` };
     const missing = await request(t.baseUrl).get(`/files/${org}/${'0'.repeat(32)}.pdf`).set(auth).expect(404);

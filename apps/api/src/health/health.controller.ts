@@ -1,4 +1,4 @@
-import { Controller, Get, ServiceUnavailableException, Res } from '@nestjs/common';
+import { Controller, Get, Logger, ServiceUnavailableException, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
 import type { Response } from 'express';
@@ -10,6 +10,8 @@ import { Public } from '@app/tenancy';
 @Public()
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger('Health');
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly dataSource: DataSource,
@@ -55,7 +57,7 @@ export class HealthController {
       ]);
       return indicator.up({ responseTime: Date.now() - started });
     } catch (e) {
-      return indicator.down({ message: (e as Error).message });
+      return this.down(indicator, 'database', e);
     }
   }
 
@@ -65,7 +67,13 @@ export class HealthController {
       await this.files.checkReadiness();
       return indicator.up();
     } catch (e) {
-      return indicator.down({ message: (e as Error).message });
+      return this.down(indicator, 'storage', e);
     }
+  }
+
+  /** The probe is public: details (hosts, users, paths) go to the log only. */
+  private down(indicator: ReturnType<HealthIndicatorService['check']>, name: string, e: unknown) {
+    this.logger.warn(`Readiness: ${name} is down: ${(e as Error).message}`);
+    return indicator.down();
   }
 }

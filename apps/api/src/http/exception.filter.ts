@@ -17,6 +17,12 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   unavailable: 503,
 };
 
+/** Set by a download before it failed; they would describe the file, not the error. */
+const REPRESENTATION_HEADERS = [
+  'content-type', 'content-length', 'content-disposition', 'content-range', 'accept-ranges',
+  'etag', 'last-modified', 'repr-digest', 'cache-control',
+];
+
 interface Rendered {
   status: number;
   message: string;
@@ -58,6 +64,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       ...(rendered.code ? { code: rendered.code } : {}),
       requestId,
     };
+    for (const name of REPRESENTATION_HEADERS) res.removeHeader(name);
     res.status(rendered.status).set(rendered.headers).json(body);
   }
 

@@ -32,8 +32,9 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
     const now = Date.now();
     for (const name of await readdir(this.tempDir)) {
       const path = join(this.tempDir, name);
-      const { mtimeMs } = await stat(path);
-      if (now - mtimeMs > STALE_TEMP_MS) {
+      // Another replica sharing the volume may rename its temp file meanwhile.
+      const info = await stat(path).catch(() => undefined);
+      if (info && now - info.mtimeMs > STALE_TEMP_MS) {
         await rm(path, { force: true });
         this.logger.log(`Removed stale temp file ${name}`);
       }
