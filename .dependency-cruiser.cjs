@@ -2,10 +2,14 @@
  * Module boundaries, checked on every `npm test`:
  * - a lib is used only through its public index (its ports), never its internals;
  * - libs never depend on the app;
- * - domain, ports and application code never touch infrastructure packages;
- *   only adapters (and the database lib) may.
+ * - inside a lib, only adapters (and the module file that binds them) touch
+ *   infrastructure: databases, clouds, HTTP, sockets, the file system, JWT
+ *   crypto. The database lib is infrastructure itself.
  */
-const INFRA = '^node_modules/(typeorm|pg|@nestjs/typeorm|@electric-sql|@aws-sdk|clamdjs|multer|express)($|/)';
+const INFRA = [
+  '^node_modules/(typeorm|pg|@nestjs/typeorm|@electric-sql|@aws-sdk|clamdjs|multer|express|@nestjs/platform-express|helmet|jose)($|/)',
+  '^(node:)?(fs|fs/promises|net|http|https|child_process)$',
+];
 
 module.exports = {
   forbidden: [
@@ -31,9 +35,9 @@ module.exports = {
     },
     {
       name: 'no-infrastructure-outside-adapters',
-      comment: 'Domain, ports and application code speak the domain and Node streams only.',
+      comment: 'Domain, ports, guards and services speak the domain and Node streams only.',
       severity: 'error',
-      from: { path: '^libs/[^/]+/src/(domain|ports|application)/' },
+      from: { path: '^libs/(?!database/)[^/]+/src/', pathNot: ['/adapters/', '\\.module\\.ts$', '\\.spec\\.ts$'] },
       to: { path: INFRA },
     },
     {

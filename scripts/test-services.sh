@@ -33,12 +33,18 @@ start_postgres() {
   [ "$(id -u)" = 0 ] && chown postgres "$services_dir/pg"
   local port; port=$(free_port)
   echo "==> starting PostgreSQL on 127.0.0.1:$port"
-  as_postgres "$pg_bin/initdb" -D "$services_dir/pg/data" --no-sync -A trust -U postgres >"$services_dir/pg/initdb.log" 2>&1 \
+  # A random password, so other local users cannot reach the test server while it runs.
+  local password; password=$(node -e 'console.log(require("crypto").randomBytes(18).toString("hex"))')
+  (umask 077; printf '%s\n' "$password" >"$services_dir/pg/pwfile")
+  [ "$(id -u)" = 0 ] && chown postgres "$services_dir/pg/pwfile"
+  as_postgres "$pg_bin/initdb" -D "$services_dir/pg/data" --no-sync --auth=scram-sha-256 --pwfile="$services_dir/pg/pwfile" -U postgres \
+    >"$services_dir/pg/initdb.log" 2>&1 \
     || { cat "$services_dir/pg/initdb.log"; return 1; }
   as_postgres "$pg_bin/pg_ctl" -D "$services_dir/pg/data" -w -l "$services_dir/pg/server.log" \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $services_dir/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
     start >/dev/null || { cat "$services_dir/pg/server.log"; return 1; }
-  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  rm -f "$services_dir/pg/pwfile"
+  export TEST_DATABASE_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
 }
 
 stop_services() {

@@ -16,8 +16,8 @@ gate() { # gate <name> <command...>: a check that counts as one test
   if "$@"; then gates_passed=$((gates_passed + 1)); else gates_failed=$((gates_failed + 1)); echo "FAILED: $name"; fi
 }
 
-start_postgres || { echo "0 passed, 1 failed"; exit 1; }
 trap stop_services EXIT
+start_postgres || { echo "0 passed, 1 failed"; exit 1; }
 
 gate "architecture rules (dependency-cruiser)" npx --no-install depcruise apps libs --config .dependency-cruiser.cjs
 gate "type check" npx --no-install tsc --noEmit -p tsconfig.json

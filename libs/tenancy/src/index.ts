@@ -4,4 +4,4 @@ export { AuthenticationError, CrossOrganizationAccessError } from './errors.js';
 export { parseOrganizationId, type OrganizationId } from './organization-id.js';
 export { principalOf } from './request-principal.js';
 export { TenancyModule } from './tenancy.module.js';
-export { signDevelopmentToken } from './development-token.js';
+export { signDevelopmentToken } from './adapters/development-token.js';

@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import type { AppConfig } from '@app/config';
-import { loadOrCreateDevelopmentSecret } from './adapters/development-secret.js';
-import { parseOrganizationId } from './organization-id.js';
+import { loadOrCreateDevelopmentSecret } from './development-secret.js';
+import { parseOrganizationId } from '../organization-id.js';
 
 /**
  * Mints an HS256 token the running service accepts: with JWT_SECRET when set,
