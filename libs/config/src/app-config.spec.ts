@@ -30,6 +30,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ JWT_JWKS_URL: 'http://127.0.0.1:8080/jwks', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' })).not.toThrow();
   });
 
+  it('builds the S3 and ClamAV settings', () => {
+    const c = loadConfig({
+      STORAGE_DRIVER: 's3', S3_BUCKET: 'clinical-files', AWS_REGION: 'eu-central-1', AWS_ENDPOINT_URL_S3: 'http://minio:9000',
+      S3_FORCE_PATH_STYLE: 'true', S3_SSE: 'aws:kms', S3_SSE_KMS_KEY_ID: 'alias/files', CLAMAV_HOST: 'clamd', SCAN_REQUIRED: 'true',
+    });
+    expect(c.storage).toEqual({
+      driver: 's3', bucket: 'clinical-files', region: 'eu-central-1', endpoint: 'http://minio:9000', forcePathStyle: true,
+      serverSideEncryption: { algorithm: 'aws:kms', kmsKeyId: 'alias/files' },
+    });
+    expect(c.clamav).toEqual({ host: 'clamd', port: 3310, timeoutMs: 120_000 });
+  });
+
   it('ignores variables the service does not own', () => {
     expect(() => loadConfig({ PATH: '/bin', HOME: '/root' })).not.toThrow();
   });
@@ -59,7 +71,11 @@ describe('loadConfig', () => {
     [{ JWT_SECRET: 'x'.repeat(32), JWT_JWKS_URL: 'https://idp.example/jwks' }, 'JWT_JWKS_URL'],
     [{ JWT_JWKS_URL: 'https://idp.example/jwks' }, 'JWT_ISSUER'],
     [{ PUBLIC_BASE_URL: 'files.example.org' }, 'PUBLIC_BASE_URL'],
-    [{ CLAMAV_HOST: 'clamd' }, 'CLAMAV_HOST'],
+    [{ SCAN_REQUIRED: 'true' }, 'SCAN_REQUIRED'],
+    [{ STORAGE_DRIVER: 's3' }, 'S3_BUCKET'],
+    [{ STORAGE_DRIVER: 's3', S3_BUCKET: 'Bad_Bucket' }, 'S3_BUCKET'],
+    [{ S3_SSE: 'rot13' }, 'S3_SSE'],
+    [{ S3_SSE: 'AES256', S3_SSE_KMS_KEY_ID: 'k' }, 'S3_SSE_KMS_KEY_ID'],
     [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
     [{ JWT_JWKS_URL: 'http://idp.example/jwks', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }, 'JWT_JWKS_URL must use https'],
     [{ PENDING_UPLOAD_TTL_SECONDS: '60' }, 'PENDING_UPLOAD_TTL_SECONDS'],

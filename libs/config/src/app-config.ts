@@ -4,6 +4,19 @@ import { validateSync, type ValidationError } from 'class-validator';
 import type { SupportedContentType } from './content-types.js';
 import { Environment } from './environment.js';
 
+export type StorageConfig =
+  | { driver: 'fs' }
+  | {
+      driver: 's3';
+      bucket: string;
+      /** Unset: the SDK's default chain (AWS_REGION, profile, instance metadata). */
+      region?: string;
+      /** MinIO or another S3-compatible endpoint. */
+      endpoint?: string;
+      forcePathStyle: boolean;
+      serverSideEncryption?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
+    };
+
 export type AuthConfig =
   | { mode: 'hs256'; secret: string; issuer?: string; audience?: string; orgClaim: string }
   | { mode: 'jwks'; jwksUrl: string; issuer: string; audience: string; orgClaim: string }
@@ -19,11 +32,11 @@ export class AppConfig {
   /** Absolute origin (and optional path prefix) clients use, without a trailing slash. */
   readonly publicBaseUrl?: string;
   readonly dataDir!: string;
-  readonly storage!: { driver: 'fs' };
+  readonly storage!: StorageConfig;
   /** Unset: the embedded Postgres-compatible database under `dataDir`. */
   readonly databaseUrl?: string;
   /** Unset: uploads are not scanned. */
-  readonly clamav?: { host: string; port: number };
+  readonly clamav?: { host: string; port: number; timeoutMs: number };
   readonly uploads!: {
     maxBytes: number;
     allowedContentTypes: readonly SupportedContentType[];
@@ -77,9 +90,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('NODE_ENV=production requires JWT_SECRET or JWT_JWKS_URL (no generated development secret)');
     if (!e.DATABASE_URL) problems.push('NODE_ENV=production requires DATABASE_URL (the embedded database is for development only)');
   }
-  if (e.CLAMAV_HOST) {
-    problems.push('CLAMAV_HOST is set but this build has no ClamAV adapter yet; refusing to run without the scan it asks for');
+  if (e.SCAN_REQUIRED && !e.CLAMAV_HOST) {
+    problems.push('SCAN_REQUIRED=true needs CLAMAV_HOST: uploads must not be stored unscanned');
   }
+  if (e.STORAGE_DRIVER === 's3' && !e.S3_BUCKET) problems.push('STORAGE_DRIVER=s3 requires S3_BUCKET');
+  if (e.S3_SSE_KMS_KEY_ID && e.S3_SSE !== 'aws:kms') problems.push('S3_SSE_KMS_KEY_ID needs S3_SSE=aws:kms');
   if (Array.isArray(e.ALLOWED_CONTENT_TYPES) && e.ALLOWED_CONTENT_TYPES.length === 0) {
     problems.push('ALLOWED_CONTENT_TYPES must list at least one content type');
   }
@@ -96,9 +111,19 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     dataDir: resolve(e.DATA_DIR),
-    storage: { driver: e.STORAGE_DRIVER },
+    storage:
+      e.STORAGE_DRIVER === 's3'
+        ? {
+            driver: 's3',
+            bucket: e.S3_BUCKET!,
+            region: e.AWS_REGION,
+            endpoint: e.AWS_ENDPOINT_URL_S3,
+            forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            serverSideEncryption: e.S3_SSE ? { algorithm: e.S3_SSE, kmsKeyId: e.S3_SSE_KMS_KEY_ID } : undefined,
+          }
+        : { driver: 'fs' },
     databaseUrl: e.DATABASE_URL,
-    clamav: e.CLAMAV_HOST ? { host: e.CLAMAV_HOST, port: e.CLAMAV_PORT } : undefined,
+    clamav: e.CLAMAV_HOST ? { host: e.CLAMAV_HOST, port: e.CLAMAV_PORT, timeoutMs: e.CLAMAV_TIMEOUT_SECONDS * 1000 } : undefined,
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,
       allowedContentTypes: [...new Set(e.ALLOWED_CONTENT_TYPES)] as SupportedContentType[],

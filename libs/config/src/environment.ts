@@ -67,8 +67,38 @@ export class Environment {
   DATA_DIR: string = './data';
 
   @Transform(emptyToUndefined)
-  @IsIn(['fs'], { message: 'STORAGE_DRIVER must be one of: fs' })
-  STORAGE_DRIVER: 'fs' = 'fs';
+  @IsIn(['fs', 's3'], { message: 'STORAGE_DRIVER must be one of: fs, s3' })
+  STORAGE_DRIVER: 'fs' | 's3' = 'fs';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'S3_BUCKET must be a valid bucket name' })
+  S3_BUCKET?: string;
+
+  /** Standard AWS SDK variables; credentials come from the SDK's default provider chain. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  AWS_REGION?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
+  AWS_ENDPOINT_URL_S3?: string;
+
+  @Transform(toBoolean)
+  @IsBoolean()
+  S3_FORCE_PATH_STYLE: boolean = false;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(['AES256', 'aws:kms'], { message: 'S3_SSE must be AES256 or aws:kms' })
+  S3_SSE?: 'AES256' | 'aws:kms';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  S3_SSE_KMS_KEY_ID?: string;
 
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -85,6 +115,18 @@ export class Environment {
   @Min(1)
   @Max(65535)
   CLAMAV_PORT: number = 3310;
+
+  /** Deadline for one whole scan; clamd needs a few seconds for 50 MB. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  CLAMAV_TIMEOUT_SECONDS: number = 120;
+
+  /** true: refuse to start unless CLAMAV_HOST is set. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  SCAN_REQUIRED: boolean = false;
 
   @Transform(toInt)
   @IsInt()
