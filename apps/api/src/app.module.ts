@@ -5,6 +5,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { FileStorage, FileStorageModule } from '@app/file-storage';
+import { ScanningModule } from '@app/scanning';
 import { TenancyModule } from '@app/tenancy';
 import { FilesController } from './files/files.controller.js';
 import { FileStorageEngine } from './files/upload-storage-engine.js';
@@ -22,6 +23,7 @@ export class AppModule {
         DatabaseModule.forRoot(),
         TenancyModule,
         FileStorageModule,
+        ScanningModule,
         TerminusModule.forRoot({ logger: false }),
         MulterModule.registerAsync({
           imports: [FileStorageModule],

@@ -1,13 +1,16 @@
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
 import { AppConfig } from '@app/config';
+import { ClamavVirusScanner } from './adapters/clamav-virus-scanner.js';
+import { ClamdClient } from './adapters/clamd-client.js';
 import { DisabledVirusScanner } from './adapters/disabled-virus-scanner.js';
 import { VirusScanner } from './virus-scanner.port.js';
 
 function createScanner(config: AppConfig): VirusScanner {
-  // Config validation refuses CLAMAV_HOST until the ClamAV adapter exists, so
-  // reaching here with it set would mean skipping a scan that was asked for.
-  if (config.clamav) throw new Error('ClamAV is configured but no ClamAV adapter is available');
-  return new DisabledVirusScanner();
+  if (!config.clamav) {
+    new Logger('Scanning').warn('CLAMAV_HOST is not set: uploads are stored without an antivirus scan');
+    return new DisabledVirusScanner();
+  }
+  return new ClamavVirusScanner(new ClamdClient(config.clamav));
 }
 
 @Module({

@@ -12,4 +12,6 @@ export abstract class VirusScanner {
   /** False when no scanner is configured: uploads are recorded as not scanned. */
   abstract readonly enabled: boolean;
   abstract scan(content: Readable): Promise<ScanVerdict>;
+  /** Throws if scanning is on and the engine cannot scan now (readiness). */
+  abstract check(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthChe
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { FileStorage } from '@app/file-storage';
+import { VirusScanner } from '@app/scanning';
 import { Public } from '@app/tenancy';
 
 @ApiTags('health')
@@ -17,6 +18,7 @@ export class HealthController {
     private readonly dataSource: DataSource,
     private readonly indicators: HealthIndicatorService,
     private readonly files: FileStorage,
+    private readonly scanner: VirusScanner,
   ) {}
 
   @Get('live')
@@ -28,12 +30,13 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ operationId: 'readiness', summary: 'Database and object store reachable (Kubernetes readiness probe)' })
+  @ApiOperation({ operationId: 'readiness', summary: 'Database, object store and (when on) clamd reachable (Kubernetes readiness probe)' })
   async ready(@Res({ passthrough: true }) res: Response): Promise<HealthCheckResult> {
     try {
       return await this.health.check([
         () => this.database(),
         () => this.storage(),
+        () => this.scanning(),
       ]);
     } catch (e) {
       // Keep terminus' per-dependency report in the 503 body; it names no secrets.
@@ -68,6 +71,18 @@ export class HealthController {
       return indicator.up();
     } catch (e) {
       return this.down(indicator, 'storage', e);
+    }
+  }
+
+  /** clamd PING when scanning is on; uploads would fail closed without it. */
+  private async scanning() {
+    const indicator = this.indicators.check('scanner');
+    if (!this.scanner.enabled) return indicator.up({ scanning: 'off' });
+    try {
+      await this.scanner.check();
+      return indicator.up();
+    } catch (e) {
+      return this.down(indicator, 'scanner', e);
     }
   }
 

@@ -8,4 +8,6 @@ export class DisabledVirusScanner extends VirusScanner {
   scan(_content: Readable): Promise<ScanVerdict> {
     return Promise.reject(new Error('Scanning is disabled; check `enabled` before scanning'));
   }
+
+  async check(): Promise<void> {}
 }
