@@ -3,7 +3,9 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '@app/config';
 import { ScanningModule } from '@app/scanning';
+import { S3Client } from '@aws-sdk/client-s3';
 import { FsObjectStore } from './adapters/fs-object-store.js';
+import { S3ObjectStore } from './adapters/s3-object-store.js';
 import { StoredFileEntity } from './adapters/stored-file.entity.js';
 import { TypeOrmFileRecordRepository } from './adapters/typeorm-file-record.repository.js';
 import { FileStorageService } from './application/file-storage.service.js';
@@ -12,10 +14,27 @@ import { FileRecordRepository } from './ports/file-record.repository.port.js';
 import { FileStorage } from './ports/file-storage.port.js';
 import { ObjectStore } from './ports/object-store.port.js';
 
-function createObjectStore(config: AppConfig): ObjectStore {
-  switch (config.storage.driver) {
+async function createObjectStore(config: AppConfig): Promise<ObjectStore> {
+  const storage = config.storage;
+  switch (storage.driver) {
     case 'fs':
       return new FsObjectStore(join(config.dataDir, 'objects'));
+    case 's3': {
+      const client = new S3Client({
+        region: storage.region,
+        endpoint: storage.endpoint,
+        forcePathStyle: storage.forcePathStyle,
+        // Integrity is ours (SHA-256 of every upload) and TLS's; the SDK's default
+        // aws-chunked checksums are not understood by every S3-compatible store.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      // Credentials come from the SDK's default chain (env, profile, web identity/IRSA, instance role).
+      await client.config.region().catch((e: unknown) => {
+        throw new Error(`STORAGE_DRIVER=s3 needs a region (AWS_REGION or the SDK's configuration): ${(e as Error).message}`);
+      });
+      return new S3ObjectStore(client, storage);
+    }
   }
 }
 

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
 import { ObjectNotFoundError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
-import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo } from '../ports/object-store.port.js';
 
 /** Temp files older than this are leftovers of a crash. */
 const STALE_TEMP_MS = 24 * 3600_000;
@@ -60,6 +60,15 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
     try {
       const handle = await open(this.pathOf(key), 'r');
       return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
+      throw e;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    try {
+      return { size: (await stat(this.pathOf(key))).size };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
       throw e;

@@ -7,6 +7,11 @@ export interface ByteRange {
   end: number;
 }
 
+export interface ObjectInfo {
+  size: number;
+  contentType?: string;
+}
+
 /**
  * Port: where the bytes live. Keys are `<orgId>/<fileId>.<ext>`. Adapters
  * never see an organization or a record, only keys and streams.
@@ -21,6 +26,9 @@ export abstract class ObjectStore {
 
   /** The bytes (or a range of them). Rejects with ObjectNotFoundError. */
   abstract get(key: string, range?: ByteRange): Promise<Readable>;
+
+  /** Size (and type, where the store keeps it) of an object, or ObjectNotFoundError. */
+  abstract head(key: string): Promise<ObjectInfo>;
 
   /** Removes the object; succeeds if it is already gone. */
   abstract delete(key: string): Promise<void>;

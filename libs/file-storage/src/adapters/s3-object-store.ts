@@ -1,0 +1,102 @@
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  type S3Client,
+  type ServerSideEncryption,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ObjectNotFoundError } from '../domain/errors.js';
+import { assertStorageKey } from '../domain/stored-file.js';
+import { ObjectStore, type ByteRange, type ObjectInfo } from '../ports/object-store.port.js';
+
+/** 8 MiB parts, two in flight: at most ~16 MiB of one upload in memory, whatever its size. */
+const PART_SIZE = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 2;
+
+export interface S3StoreOptions {
+  bucket: string;
+  serverSideEncryption?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
+}
+
+/**
+ * Bytes in an S3 bucket (or MinIO), under the same `<orgId>/<fileName>` keys
+ * as the fs store. Uploads stream through lib-storage's multipart upload with
+ * a bounded part queue; one that fails is aborted, so no parts are left.
+ */
+export class S3ObjectStore extends ObjectStore {
+  constructor(
+    private readonly client: S3Client,
+    private readonly options: S3StoreOptions,
+  ) {
+    super();
+  }
+
+  async put(key: string, body: Readable, meta: { contentType: string }): Promise<void> {
+    assertStorageKey(key);
+    const sse = this.options.serverSideEncryption;
+    const upload = new Upload({
+      client: this.client,
+      queueSize: PARTS_IN_FLIGHT,
+      partSize: PART_SIZE,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.options.bucket,
+        Key: key,
+        Body: body,
+        ContentType: meta.contentType,
+        ServerSideEncryption: sse?.algorithm as ServerSideEncryption | undefined,
+        SSEKMSKeyId: sse?.kmsKeyId,
+      },
+    });
+    try {
+      await upload.done();
+    } catch (e) {
+      // Also covers a body that failed before the first part was sent.
+      await upload.abort().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    assertStorageKey(key);
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.options.bucket,
+          Key: key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
+      );
+      return out.Body as Readable;
+    } catch (e) {
+      throw isMissing(e) ? new ObjectNotFoundError() : e;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    assertStorageKey(key);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }));
+      return { size: out.ContentLength ?? 0, contentType: out.ContentType };
+    } catch (e) {
+      throw isMissing(e) ? new ObjectNotFoundError() : e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertStorageKey(key);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key }));
+  }
+
+  async check(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+  }
+}
+
+function isMissing(e: unknown): boolean {
+  const { name, $metadata } = (e ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return name === 'NoSuchKey' || name === 'NotFound' || $metadata?.httpStatusCode === 404;
+}
