@@ -15,9 +15,18 @@ const common = {
   testEnvironment: 'node',
 };
 export default {
+  // Global in Jest 29: e2e tests start real servers (s3rver, clamd, the app) per file.
+  testTimeout: 30_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.int-spec.ts'] },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'], testPathIgnorePatterns: ['/scanning\\.'] },
+    {
+      // The same file API suite again, on S3 (s3rver) with every upload scanned by a real clamd.
+      ...common,
+      displayName: 'e2e-s3-clamav',
+      globals: { E2E_PROFILE: 's3-clamav' },
+      testMatch: ['<rootDir>/test/e2e/files.e2e-spec.ts', '<rootDir>/test/e2e/scanning.e2e-spec.ts'],
+    },
   ],
 };

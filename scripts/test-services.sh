@@ -1,5 +1,6 @@
 # Real servers for the tests, started in a throwaway directory and stopped on exit.
-# Sourced by scripts/test.sh; exports TEST_DATABASE_URL.
+# Sourced by scripts/test.sh; exports TEST_DATABASE_URL. The S3 server (s3rver) and
+# clamd are started per test file by the test support code.
 
 services_dir=""
 
@@ -16,12 +17,27 @@ ensure_postgres() {
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
     echo "==> installing PostgreSQL (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || return 1
+    apt_install postgresql || return 1
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   fi
   if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres || return 1
+  fi
+}
+
+apt_updated=""
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "$apt_updated" ]; then apt-get update -qq || return 1; apt_updated=1; fi
+  apt-get install -y -qq "$@" >/dev/null
+}
+
+# clamd itself is started by the tests that need it (test/support/clamd.ts), each on its
+# own port with the repository's test signatures, so a test can stop it on purpose.
+ensure_clamav() {
+  if ! command -v clamd >/dev/null || [ ! -d /usr/share/clamav-testfiles ]; then
+    echo "==> installing ClamAV (apt-get)"
+    apt_install clamav-daemon clamav-testfiles || { echo "ClamAV could not be installed"; return 1; }
   fi
 }
 
