@@ -1,1 +1,2 @@
 export { DomainError, type DomainErrorKind } from './domain-error.js';
+export { loadOrCreateSecretFile } from './adapters/secret-file.js';

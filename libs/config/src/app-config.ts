@@ -44,6 +44,8 @@ export class AppConfig {
   };
   readonly auth!: AuthConfig;
   readonly presignExpiresSeconds!: number;
+  /** Unset: the fs store generates one into DATA_DIR. */
+  readonly urlSigningSecret?: string;
   readonly trustProxy!: boolean;
   readonly log!: { level: Environment['LOG_LEVEL']; format: Environment['LOG_FORMAT'] };
 
@@ -131,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     auth,
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
+    urlSigningSecret: e.URL_SIGNING_SECRET,
     trustProxy: e.TRUST_PROXY,
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
   });

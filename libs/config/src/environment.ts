@@ -173,6 +173,13 @@ export class Environment {
   @Max(7 * 24 * 3600)
   PRESIGN_EXPIRES_SECONDS: number = 600;
 
+  /** HMAC key for the fs store's signed URLs; unset: generated into DATA_DIR. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'URL_SIGNING_SECRET must be at least 32 characters' })
+  URL_SIGNING_SECRET?: string;
+
   /** Must outlive the longest upload: the HTTP server's request timeout is 300 s. */
   @Transform(toInt)
   @IsInt()

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { loadOrCreateSecretFile } from '@app/common';
 import { AppConfig } from '@app/config';
 import { ScanningModule } from '@app/scanning';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FsObjectStore } from './adapters/fs-object-store.js';
+import { FsUrlSigner } from './adapters/fs-url-signer.js';
 import { S3ObjectStore } from './adapters/s3-object-store.js';
 import { StoredFileEntity } from './adapters/stored-file.entity.js';
 import { TypeOrmFileRecordRepository } from './adapters/typeorm-file-record.repository.js';
@@ -17,8 +19,10 @@ import { ObjectStore } from './ports/object-store.port.js';
 async function createObjectStore(config: AppConfig): Promise<ObjectStore> {
   const storage = config.storage;
   switch (storage.driver) {
-    case 'fs':
-      return new FsObjectStore(join(config.dataDir, 'objects'));
+    case 'fs': {
+      const secret = config.urlSigningSecret ?? (await loadOrCreateSecretFile(config.dataDir, 'url-signing-secret')).secret;
+      return new FsObjectStore(join(config.dataDir, 'objects'), new FsUrlSigner(secret));
+    }
     case 's3': {
       const client = new S3Client({
         region: storage.region,

@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
 import { ObjectNotFoundError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
-import { ObjectStore, type ByteRange, type ObjectInfo } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions } from '../ports/object-store.port.js';
+import type { FsUrlSigner } from './fs-url-signer.js';
 
 /** Temp files older than this are leftovers of a crash. */
 const STALE_TEMP_MS = 24 * 3600_000;
@@ -21,7 +22,10 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
   private readonly logger = new Logger('FsObjectStore');
   private readonly tempDir: string;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    private readonly signer: FsUrlSigner,
+  ) {
     super();
     // Organization ids cannot start with '.', so this never collides with a tenant.
     this.tempDir = join(root, '.tmp');
@@ -73,6 +77,11 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
       throw e;
     }
+  }
+
+  /** A path on this service; the application serves it after `signer.verify`. */
+  async presign(key: string, options: PresignOptions): Promise<string> {
+    return this.signer.sign(key, options);
   }
 
   async delete(key: string): Promise<void> {

@@ -8,9 +8,10 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ObjectNotFoundError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
-import { ObjectStore, type ByteRange, type ObjectInfo } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions } from '../ports/object-store.port.js';
 
 /** 8 MiB parts, two in flight: at most ~16 MiB of one upload in memory, whatever its size. */
 const PART_SIZE = 8 * 1024 * 1024;
@@ -84,6 +85,18 @@ export class S3ObjectStore extends ObjectStore {
     } catch (e) {
       throw isMissing(e) ? new ObjectNotFoundError() : e;
     }
+  }
+
+  presign(key: string, options: PresignOptions): Promise<string> {
+    assertStorageKey(key);
+    const input = {
+      Bucket: this.options.bucket,
+      Key: key,
+      ResponseContentType: options.contentType,
+      ResponseContentDisposition: options.contentDisposition,
+    };
+    const command = options.method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
+    return getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds });
   }
 
   async delete(key: string): Promise<void> {

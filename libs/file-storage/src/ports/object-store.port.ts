@@ -12,6 +12,15 @@ export interface ObjectInfo {
   contentType?: string;
 }
 
+export interface PresignOptions {
+  /** A URL signed for GET fails for HEAD on S3, so the method is part of the signature. */
+  method: 'GET' | 'HEAD';
+  expiresInSeconds: number;
+  /** Sent back as the response's Content-Type and Content-Disposition. */
+  contentType: string;
+  contentDisposition: string;
+}
+
 /**
  * Port: where the bytes live. Keys are `<orgId>/<fileId>.<ext>`. Adapters
  * never see an organization or a record, only keys and streams.
@@ -29,6 +38,13 @@ export abstract class ObjectStore {
 
   /** Size (and type, where the store keeps it) of an object, or ObjectNotFoundError. */
   abstract head(key: string): Promise<ObjectInfo>;
+
+  /**
+   * A URL that fetches the object without any other credentials until it
+   * expires. Absolute for stores with their own endpoint (S3); a path on this
+   * service for stores the service serves itself (fs).
+   */
+  abstract presign(key: string, options: PresignOptions): Promise<string>;
 
   /** Removes the object; succeeds if it is already gone. */
   abstract delete(key: string): Promise<void>;
