@@ -8,6 +8,7 @@ import { ConfigModule, loadConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { parseOrganizationId, type OrganizationId } from '@app/tenancy';
 import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-store.js';
+import { FsUrlSigner } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
 import { StoredFileEntity } from '../../libs/file-storage/src/adapters/stored-file.entity.js';
 import { TypeOrmFileRecordRepository } from '../../libs/file-storage/src/adapters/typeorm-file-record.repository.js';
 import { UnfinishedUploadSweeper } from '../../libs/file-storage/src/application/unfinished-upload.sweeper.js';
@@ -31,7 +32,7 @@ beforeAll(async () => {
     imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(), TypeOrmModule.forFeature([StoredFileEntity])],
     providers: [
       { provide: FileRecordRepository, useClass: TypeOrmFileRecordRepository },
-      { provide: ObjectStore, useValue: new FsObjectStore(objectsRoot) },
+      { provide: ObjectStore, useValue: new FsObjectStore(objectsRoot, new FsUrlSigner('s'.repeat(32))) },
       UnfinishedUploadSweeper,
     ],
   }).compile();
