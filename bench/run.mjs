@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes, randomFillSync } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -15,7 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -31,6 +32,7 @@ const REQUEST_TIMEOUT_MS = 120_000;
 const READY_TIMEOUT_MS = 60_000;
 const GOAL_RATIO = 0.8;
 const GOAL_RSS_GROWTH_MB = 128;
+const GOAL_P4_RATIO = 1.2;
 const ORG_ID = 'bench-org';
 
 // size 0x18, 'ftyp', major brand 'isom', minor version 0x200, compatible 'isom' 'mp42'
@@ -260,14 +262,14 @@ async function stopChild(child) {
   }
 }
 
-async function startService(dataDir) {
+async function startService(dataDir, extraEnv = {}) {
   const port = await freePort();
   const env = { ...process.env };
   // Start from a clean slate: a DATABASE_URL or JWKS setting in the caller's shell would change what is measured.
   for (const name of ['DATABASE_URL', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ORG_CLAIM', 'MAX_UPLOAD_BYTES',
     'ALLOWED_CONTENT_TYPES', 'CLAMAV_HOST', 'PUBLIC_BASE_URL', 'STORAGE_DRIVER', 'LOG_FORMAT', 'NODE_OPTIONS']) delete env[name];
   const secret = randomBytes(32).toString('hex');
-  Object.assign(env, { PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: 'warn' });
+  Object.assign(env, { PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: 'warn', ...extraEnv });
 
   const child = spawn(process.execPath, [SERVICE_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -288,6 +290,32 @@ async function startService(dataDir) {
     await sleep(200);
   }
   return { child, port, token: signToken(secret), output, startupMs: performance.now() - started };
+}
+
+/** A real clamd with the repository's test signatures and production scan settings. */
+async function startClamd(dir) {
+  const { ClamdClient } = await import(pathToFileURL(join(REPO_ROOT, 'dist/libs/scanning/src/adapters/clamd-client.js')).href);
+  const port = await freePort();
+  await mkdir(join(dir, 'db'), { recursive: true });
+  for (const f of ['test-signatures.ndb', 'test-signatures.hdb']) {
+    await copyFile(join(REPO_ROOT, 'test/fixtures/clamav', f), join(dir, 'db', f));
+  }
+  const template = readFileSync(join(REPO_ROOT, 'test/fixtures/clamav/clamd.conf.template'), 'utf8');
+  await writeFile(join(dir, 'clamd.conf'), template.replaceAll('@DIR@', dir).replaceAll('@PORT@', String(port)));
+  const child = spawn('clamd', ['-c', join(dir, 'clamd.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const client = new ClamdClient({ host: HOST, port, timeoutMs: REQUEST_TIMEOUT_MS });
+  const started = performance.now();
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error('clamd exited during startup (is clamav-daemon installed?)');
+    if (performance.now() - started > READY_TIMEOUT_MS) throw new Error('clamd not ready in time');
+    try {
+      await client.ping();
+      break;
+    } catch { /* not listening yet */ }
+    await sleep(100);
+  }
+  return { child, port, client };
 }
 
 async function startBaseline(dir) {
@@ -418,6 +446,45 @@ async function main() {
     await stopChild(fresh.child);
     await stopChild(baseline.child);
 
+    // ---- P4: a scanned upload vs the slower of its two halves, each measured alone:
+    // the same upload with scanning off, and clamd INSTREAM of the same bytes.
+    log('P4 starting clamd and two services (scanning on / off)...');
+    const clamd = await startClamd(join(root, 'clamd'));
+    const scanned = await startService(join(root, 'scanned-data'), { CLAMAV_HOST: HOST, CLAMAV_PORT: String(clamd.port) });
+    const unscanned = await startService(join(root, 'unscanned-data'));
+    const uploadTo = async (svc) => {
+      globalThis.gc?.();
+      const r = await upload({ port: svc.port, path: '/files/upload', token: svc.token, payloadPath });
+      const json = r.status === 201 ? JSON.parse(r.body) : undefined;
+      if (!json || json.size !== FILE_SIZE) throw new Error(`P4 upload answered ${r.status}: ${r.body.slice(0, 300)}\n${svc.output()}`);
+      await request({ port: svc.port, method: 'DELETE', path: `/files/${json.key}`, headers: { Authorization: `Bearer ${svc.token}` } });
+      return { ms: r.ms, scanStatus: json.scanStatus };
+    };
+    const scanAlone = async () => {
+      globalThis.gc?.();
+      const t0 = performance.now();
+      const reply = await clamd.client.instream(createReadStream(payloadPath, { highWaterMark: 64 * 1024 }));
+      if (reply !== 'stream: OK') throw new Error(`clamd answered ${reply}`);
+      return { ms: performance.now() - t0 };
+    };
+    const p4 = { scanned: [], unscanned: [], clamd: [] };
+    for (let i = 0; i < WARMUP_ROUNDS + rounds; i++) {
+      const a = await uploadTo(scanned);
+      if (a.scanStatus !== 'clean') throw new Error(`P4 scanned upload reported scanStatus ${a.scanStatus}`);
+      const b = await uploadTo(unscanned);
+      const c = await scanAlone();
+      const label = i < WARMUP_ROUNDS ? `warm-up ${i + 1}/${WARMUP_ROUNDS}` : `round ${i - WARMUP_ROUNDS + 1}/${rounds}`;
+      log(`P4 ${label.padEnd(13)} scanned ${fmtMs(a.ms).padStart(8)}   unscanned ${fmtMs(b.ms).padStart(8)}   clamd alone ${fmtMs(c.ms).padStart(8)}`);
+      if (i >= WARMUP_ROUNDS) {
+        p4.scanned.push(a.ms);
+        p4.unscanned.push(b.ms);
+        p4.clamd.push(c.ms);
+      }
+    }
+    const [scannedMedian, unscannedMedian, clamdMedian] = [p4.scanned, p4.unscanned, p4.clamd].map(median);
+    const p4Ratio = scannedMedian / Math.max(unscannedMedian, clamdMedian);
+    await Promise.all([stopChild(scanned.child), stopChild(unscanned.child), stopChild(clamd.child)]);
+
     const verdict = (ok) => (ok ? 'met' : 'MISSED');
     log('');
     log(`Summary (Node ${process.version}, os.cpus().length = ${os.cpus().length}, MB = 2^20 bytes)`);
@@ -429,6 +496,8 @@ async function main() {
     log(`P2 ${CONCURRENT_UPLOADS} x 50 MB concurrent: RSS growth ${growthMb.toFixed(1)} MB ` +
       `(baseline ${(baselineRssKb / 1024).toFixed(1)} MB, peak ${(peakKb / 1024).toFixed(1)} MB) ` +
       `(goal <= ${GOAL_RSS_GROWTH_MB} MB: ${verdict(growthMb <= GOAL_RSS_GROWTH_MB)}), burst wall time ${fmtMs(burstMs)}`);
+    log(`P4 upload 50 MB scanned by clamd: median ${fmtMs(scannedMedian)}; unscanned ${fmtMs(unscannedMedian)}, ` +
+      `clamd INSTREAM alone ${fmtMs(clamdMedian)}; ratio ${p4Ratio.toFixed(2)} vs the slower (goal <= ${GOAL_P4_RATIO}: ${verdict(p4Ratio <= GOAL_P4_RATIO)})`);
   } finally {
     await Promise.all([...children].map((child) => stopChild(child).catch(() => {})));
     rmSync(root, { recursive: true, force: true });
