@@ -116,11 +116,11 @@ export class Environment {
   @Max(65535)
   CLAMAV_PORT: number = 3310;
 
-  /** Deadline for one whole scan; clamd needs a few seconds for 50 MB. */
+  /** How long clamd may take to answer once it has the whole file (the scan itself). */
   @Transform(toInt)
   @IsInt()
   @Min(1)
-  @Max(3600)
+  @Max(240, { message: 'CLAMAV_TIMEOUT_SECONDS must stay below the 300 s request timeout' })
   CLAMAV_TIMEOUT_SECONDS: number = 120;
 
   /** true: refuse to start unless CLAMAV_HOST is set. */

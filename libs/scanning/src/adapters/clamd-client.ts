@@ -5,12 +5,14 @@ import { ScannerUnavailableError } from '../errors.js';
 export interface ClamdOptions {
   host: string;
   port: number;
-  /** Deadline for one whole command, the transfer of a 50 MB stream included. */
+  /** How long clamd may take to answer once it has the whole stream (the scan itself). */
   timeoutMs: number;
 }
 
-/** clamd closes the connection after an idle gap; we give up well before a stall. */
-const IDLE_TIMEOUT_MS = 15_000;
+/** Connecting, and simple commands (PING, VERSION), never take longer than this. */
+const COMMAND_TIMEOUT_MS = 5_000;
+/** clamd not accepting more data for this long while we send is a stalled clamd. */
+const STALL_TIMEOUT_MS = 15_000;
 
 /**
  * A minimal clamd client for the `z`-terminated PING, VERSION and INSTREAM
@@ -18,9 +20,12 @@ const IDLE_TIMEOUT_MS = 15_000;
  * socket timeout without handling it (a stalled clamd hangs the scan after
  * the first reply byte, and PING hangs outright), treats any reply that
  * contains "OK" and not "FOUND" as clean, and leaves its socket open when the
- * input stream fails. Here every command has a deadline and an idle timeout,
- * the socket is always destroyed, and the reply is returned verbatim for a
- * strict parse.
+ * input stream fails.
+ *
+ * Each phase has its own bound, so slowness is blamed on whoever causes it:
+ * the uploading client's pace is not clamd's (the HTTP request timeout bounds
+ * it); clamd refusing data while we send, or not answering within `timeoutMs`
+ * after the last byte, is.
  */
 export class ClamdClient {
   constructor(private readonly options: ClamdOptions) {}
@@ -46,19 +51,24 @@ export class ClamdClient {
       const socket = connect({ host, port });
       const replies: Buffer[] = [];
       let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       const finish = (error?: Error) => {
         if (settled) return;
         settled = true;
-        clearTimeout(deadline);
+        clearTimeout(timer);
         socket.destroy();
         if (error) reject(error);
         else resolve(Buffer.concat(replies).toString('utf8').replace(/\0+$/, '').trim());
       };
       const unavailable = (why: string, cause?: unknown) =>
         finish(new ScannerUnavailableError(`clamd at ${host}:${port} ${why}`, { cause }));
+      /** (Re)arms the single timer of the current phase. */
+      const within = (ms: number, why: string) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => unavailable(why), ms);
+      };
 
-      const deadline = setTimeout(() => unavailable(`did not answer within ${timeoutMs} ms`), timeoutMs);
-      socket.setTimeout(IDLE_TIMEOUT_MS, () => unavailable(`stalled for ${IDLE_TIMEOUT_MS} ms`));
+      within(COMMAND_TIMEOUT_MS, `did not accept a connection within ${COMMAND_TIMEOUT_MS} ms`);
       socket.on('data', (chunk: Buffer) => replies.push(chunk));
       // clamd answers once and closes. An early answer (e.g. "INSTREAM size limit
       // exceeded. ERROR") arrives before we finish sending; it is still the answer.
@@ -66,27 +76,40 @@ export class ClamdClient {
       socket.once('error', (e) => (replies.length > 0 ? finish() : unavailable(`is unreachable (${e.message})`, e)));
       socket.once('connect', () => {
         socket.write(command);
-        if (content) void this.send(content, socket).catch((e: unknown) => finish(e as Error));
+        if (!content) return within(COMMAND_TIMEOUT_MS, `did not answer within ${COMMAND_TIMEOUT_MS} ms`);
+        clearTimeout(timer);
+        this.send(content, socket, (why) => unavailable(why)).then(
+          () => within(timeoutMs, `gave no verdict within ${timeoutMs} ms of the end of the stream`),
+          (e: unknown) => finish(e as Error),
+        );
       });
     });
   }
 
   /** INSTREAM framing: 4-byte big-endian length before each chunk, a zero length at the end. */
-  private async send(content: Readable, socket: Socket): Promise<void> {
-    for await (const chunk of content as AsyncIterable<Buffer>) {
+  private async send(content: Readable, socket: Socket, stalled: (why: string) => void): Promise<void> {
+    for await (const chunk of content as AsyncIterable<unknown>) {
       if (socket.destroyed) return;
+      if (!Buffer.isBuffer(chunk)) throw new TypeError('INSTREAM content must be a stream of Buffers');
+      // A zero length is the end-of-stream marker: sending one early would end the scan there.
+      if (chunk.length === 0) continue;
       const length = Buffer.allocUnsafe(4);
       length.writeUInt32BE(chunk.length, 0);
       socket.write(length);
-      if (!socket.write(chunk)) await waitForDrain(socket);
+      if (!socket.write(chunk)) await waitForDrain(socket, stalled);
     }
     if (!socket.destroyed) socket.write(Buffer.alloc(4));
   }
 }
 
-function waitForDrain(socket: Socket): Promise<void> {
+function waitForDrain(socket: Socket, stalled: (why: string) => void): Promise<void> {
   return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stalled(`stopped reading the stream for ${STALL_TIMEOUT_MS} ms`);
+      done();
+    }, STALL_TIMEOUT_MS);
     const done = () => {
+      clearTimeout(timer);
       socket.off('drain', done);
       socket.off('close', done);
       resolve();
