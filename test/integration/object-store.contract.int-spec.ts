@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-store.js';
 import { FsUrlSigner, InvalidSignedUrlError, SIGNED_PATH_PREFIX } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
 import { S3ObjectStore } from '../../libs/file-storage/src/adapters/s3-object-store.js';
-import { ObjectNotFoundError } from '../../libs/file-storage/src/domain/errors.js';
+import { ObjectNotFoundError, StorageUnavailableError } from '../../libs/file-storage/src/domain/errors.js';
 import type { ObjectStore, PresignOptions } from '../../libs/file-storage/src/ports/object-store.port.js';
 import { newOrganizationId, tempDir } from '../support/environment.js';
 import { startS3, type S3Server } from '../support/s3.js';
@@ -207,6 +207,20 @@ describe.each([
     const url = await sut.store.presign(key, signed('GET', 1));
     await new Promise((r) => setTimeout(r, 2200));
     expect((await sut.fetchSigned(url, 'GET')).status).toBe(403);
+  });
+});
+
+describe('S3 errors', () => {
+  it('report a missing bucket as a failing store (503), not as a missing object', async () => {
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    const store = new S3ObjectStore(client, { bucket: 'no-such-bucket' });
+    await expect(store.get(keyFor())).rejects.toBeInstanceOf(StorageUnavailableError);
+    client.destroy();
   });
 });
 

@@ -7,6 +7,17 @@ import { FileStorage } from '@app/file-storage';
 import { VirusScanner } from '@app/scanning';
 import { Public } from '@app/tenancy';
 
+/** A probe must answer well within the kubelet's timeout, whatever a dependency does. */
+const CHECK_TIMEOUT_MS = 3000;
+
+function bounded<T>(check: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  return Promise.race([check, timeout]).finally(() => clearTimeout(timer));
+}
+
 @ApiTags('health')
 @Public()
 @Controller('health')
@@ -54,10 +65,7 @@ export class HealthController {
     const indicator = this.indicators.check('database');
     const started = Date.now();
     try {
-      await Promise.race([
-        this.dataSource.query('SELECT 1'),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 3000 ms')), 3000).unref()),
-      ]);
+      await bounded(this.dataSource.query('SELECT 1'));
       return indicator.up({ responseTime: Date.now() - started });
     } catch (e) {
       return this.down(indicator, 'database', e);
@@ -67,7 +75,7 @@ export class HealthController {
   private async storage() {
     const indicator = this.indicators.check('storage');
     try {
-      await this.files.checkReadiness();
+      await bounded(this.files.checkReadiness());
       return indicator.up();
     } catch (e) {
       return this.down(indicator, 'storage', e);
@@ -79,7 +87,7 @@ export class HealthController {
     const indicator = this.indicators.check('scanner');
     if (!this.scanner.enabled) return indicator.up({ scanning: 'off' });
     try {
-      await this.scanner.check();
+      await bounded(this.scanner.check());
       return indicator.up();
     } catch (e) {
       return this.down(indicator, 'scanner', e);

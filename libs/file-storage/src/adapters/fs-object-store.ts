@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
-import { ObjectNotFoundError } from '../domain/errors.js';
+import { ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions } from '../ports/object-store.port.js';
 import type { FsUrlSigner } from './fs-url-signer.js';
@@ -56,7 +56,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       await this.syncDirectory(dirname(target));
     } catch (e) {
       await rm(temp, { force: true });
-      throw e;
+      throw storeFailure(e);
     }
   }
 
@@ -66,7 +66,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
-      throw e;
+      throw storeFailure(e);
     }
   }
 
@@ -75,7 +75,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       return { size: (await stat(this.pathOf(key))).size };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
-      throw e;
+      throw storeFailure(e);
     }
   }
 
@@ -85,7 +85,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.pathOf(key), { force: true });
+    await rm(this.pathOf(key), { force: true }).catch(storeFailure);
   }
 
   async check(): Promise<void> {
@@ -106,4 +106,11 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       await dir.close();
     }
   }
+}
+
+/** File-system failures (disk full, permissions, I/O) become a 503; content errors pass through. */
+function storeFailure(e: unknown): never {
+  const { syscall, code } = (e ?? {}) as NodeJS.ErrnoException;
+  if (syscall) throw new StorageUnavailableError(`The file store failed (${code ?? syscall})`, { cause: e });
+  throw e;
 }

@@ -42,7 +42,7 @@ export class FsUrlSigner {
     const [signedMethod, expires, type, disposition, signature] = ['method', 'expires', 'type', 'disposition', 'signature'].map(
       (name) => (typeof query[name] === 'string' ? (query[name] as string) : undefined),
     );
-    if (!signedMethod || !expires || !type || !disposition || !signature || !/^\d{1,12}$/.test(expires)) {
+    if (!signedMethod || !expires || !type || !disposition || !signature || !/^\d{1,12}$/.test(expires) || !['GET', 'HEAD'].includes(signedMethod)) {
       throw new InvalidSignedUrlError('The signed URL is incomplete');
     }
     try {
@@ -64,6 +64,7 @@ export class FsUrlSigner {
   }
 
   private mac(method: string, key: string, expires: number, type: string, disposition: string): string {
-    return createHmac('sha256', this.secret).update([method, key, expires, type, disposition].join('\n')).digest('base64url');
+    // JSON keeps the fields apart whatever they contain (no delimiter to smuggle).
+    return createHmac('sha256', this.secret).update(JSON.stringify([method, key, expires, type, disposition])).digest('base64url');
   }
 }

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { ObjectNotFoundError } from '../domain/errors.js';
+import { ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions } from '../ports/object-store.port.js';
 
@@ -52,13 +52,8 @@ export class S3ObjectStore extends ObjectStore {
         SSEKMSKeyId: sse?.kmsKeyId,
       },
     });
-    try {
-      await upload.done();
-    } catch (e) {
-      // Also covers a body that failed before the first part was sent.
-      await upload.abort().catch(() => undefined);
-      throw e;
-    }
+    // With leavePartsOnError false, lib-storage aborts the multipart upload itself on failure.
+    await upload.done().catch(storeFailure);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
@@ -73,7 +68,7 @@ export class S3ObjectStore extends ObjectStore {
       );
       return out.Body as Readable;
     } catch (e) {
-      throw isMissing(e) ? new ObjectNotFoundError() : e;
+      throw isMissing(e) ? new ObjectNotFoundError() : storeFailure(e);
     }
   }
 
@@ -83,7 +78,7 @@ export class S3ObjectStore extends ObjectStore {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }));
       return { size: out.ContentLength ?? 0, contentType: out.ContentType };
     } catch (e) {
-      throw isMissing(e) ? new ObjectNotFoundError() : e;
+      throw isMissing(e) ? new ObjectNotFoundError() : storeFailure(e);
     }
   }
 
@@ -101,7 +96,7 @@ export class S3ObjectStore extends ObjectStore {
 
   async delete(key: string): Promise<void> {
     assertStorageKey(key);
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key }));
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key })).catch(storeFailure);
   }
 
   async check(): Promise<void> {
@@ -109,7 +104,21 @@ export class S3ObjectStore extends ObjectStore {
   }
 }
 
+/** Only a missing key; a missing bucket is a misconfiguration, not a deleted file. */
 function isMissing(e: unknown): boolean {
-  const { name, $metadata } = (e ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return name === 'NoSuchKey' || name === 'NotFound' || $metadata?.httpStatusCode === 404;
+  const { name } = (e ?? {}) as { name?: string };
+  return name === 'NoSuchKey' || name === 'NotFound';
+}
+
+/**
+ * S3's own failures (service errors carry $metadata) and network failures
+ * become a 503; anything else, such as the upload's content failing its
+ * checks mid-stream, passes through unchanged.
+ */
+function storeFailure(e: unknown): never {
+  const { $metadata, name, code } = (e ?? {}) as { $metadata?: unknown; name?: string; code?: string };
+  if ($metadata || name === 'TimeoutError' || (code && /^E[A-Z]+$/.test(code))) {
+    throw new StorageUnavailableError(`The object store failed (${name ?? code})`, { cause: e });
+  }
+  throw e;
 }

@@ -142,6 +142,19 @@ describe('FileStorageService.upload', () => {
       expect(records.remove).toHaveBeenCalledTimes(1);
     });
 
+    it('reports the store failure, not the scanner being stopped because of it', async () => {
+      const scanner = scannerAnswering(async () => ({ status: 'clean', engine: 'e' }));
+      const outage = new Error('S3 is down');
+      const { service } = setup({
+        scanner,
+        put: async (_key, body) => {
+          body.resume();
+          throw outage;
+        },
+      });
+      await expect(upload(service, Readable.from([PDF, Buffer.alloc(200_000)]))).rejects.toBe(outage);
+    });
+
     it('reports the content problem, not the scanner error it caused', async () => {
       const scanner = strict<VirusScanner>('scanner', {
         enabled: true,

@@ -22,6 +22,13 @@ import { tee } from './tee.js';
 
 type ScanFacts = Pick<CompletedUpload, 'scanStatus' | 'scanEngine'>;
 
+/** Stops one branch of the tee because the other side already settled; never the root cause. */
+class ReaderStoppedError extends Error {
+  constructor() {
+    super('A reader stopped before the end of the content');
+  }
+}
+
 /**
  * Upload order that can neither lose nor leak a file: a `pending` record,
  * then the bytes (checked and hashed as they stream), then `available`.
@@ -127,16 +134,19 @@ export class FileStorageService extends FileStorage {
     // other one instead of waiting forever for it to drain.
     const untilEnd = <T>(branch: Readable, work: Promise<T>) =>
       work.finally(() => {
-        if (!branch.readableEnded) branch.destroy(new Error('A reader stopped before the end of the content'));
+        if (!branch.readableEnded) branch.destroy(new ReaderStoppedError());
       });
     const [stored, scanned] = await Promise.allSettled([
       untilEnd(toStore, this.store.put(key, toStore, { contentType })),
       untilEnd(toScanner, this.scanner.scan(toScanner)),
     ]);
-    // A refused or broken upload explains every other failure it caused.
+    // A refused or broken upload explains every other failure it caused; after
+    // that, the side that failed first explains the other side being stopped.
     if (measured.failure) throw measured.failure;
-    if (scanned.status === 'rejected') throw scanned.reason;
-    if (stored.status === 'rejected') throw stored.reason;
+    const failures = [scanned, stored].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const cause = failures.find((e) => !(e instanceof ReaderStoppedError)) ?? failures[0];
+    if (cause) throw cause;
+    if (scanned.status === 'rejected' || stored.status === 'rejected') throw new ScanIncompleteError();
     const verdict = scanned.value;
     if (verdict.status === 'infected') {
       this.logger.warn(`Refused ${key}: infected with ${verdict.signature}`);
