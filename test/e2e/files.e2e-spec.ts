@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { newOrganizationId } from '../support/environment.js';
 import { mp4OfSize, pdfOfSize, samples } from '../support/sample-files.js';
+import { abortUploadMidway, eventually } from '../support/http.js';
 import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
 
 const MAX = 52_428_800;
@@ -309,39 +310,10 @@ describe('organization isolation', () => {
 
 describe('aborted uploads', () => {
   it('leaves no row, no object and no temp file when the client disconnects mid-body', async () => {
-    const { request: httpRequest } = await import('node:http');
-    const boundary = 'abort-boundary';
-    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n`;
-    const req = httpRequest(`${t.baseUrl}/files/upload`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${token}`,
-        'Content-Type': `multipart/form-data; boundary=${boundary}`,
-        'Content-Length': String(head.length + 20_000_000),
-      },
-    });
-    req.on('error', () => undefined);
-    req.write(head);
-    req.write(mp4OfSize(5_000_000));
-    // Let the server start writing, then vanish.
-    await new Promise((r) => setTimeout(r, 300));
-    req.destroy();
-
+    await abortUploadMidway(t.baseUrl, token, 5_000_000, 20_000_000);
     await eventually(() => expectNothingStored(org));
   });
 });
-
-async function eventually(assertion: () => Promise<void>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await assertion();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 describe('error bodies', () => {
   it('are JSON with statusCode, error, message and request id, and never a stack', async () => {

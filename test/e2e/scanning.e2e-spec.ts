@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import request from 'supertest';
 import { startClamd } from '../support/clamd.js';
 import { newOrganizationId } from '../support/environment.js';
 import { mp4OfSize, samples } from '../support/sample-files.js';
+import { abortUploadMidway, eventually } from '../support/http.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*');
@@ -70,32 +70,8 @@ describe('uploads scanned by clamd, stored in S3', () => {
   });
 
   it('leaves no object when the client aborts mid-upload', async () => {
-    const boundary = 'scan-abort';
-    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n`;
-    const req = httpRequest(`${t.baseUrl}/files/upload`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${token}`,
-        'Content-Type': `multipart/form-data; boundary=${boundary}`,
-        'Content-Length': String(head.length + 30_000_000),
-      },
-    });
-    req.on('error', () => undefined);
-    req.write(head);
-    req.write(mp4OfSize(12_000_000));
-    await new Promise((r) => setTimeout(r, 500));
-    req.destroy();
-
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await expectNothingStored(t, org);
-        break;
-      } catch (e) {
-        if (Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await abortUploadMidway(t.baseUrl, token, 12_000_000, 30_000_000);
+    await eventually(() => expectNothingStored(t, org));
   });
 });
 

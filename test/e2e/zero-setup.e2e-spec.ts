@@ -1,23 +1,15 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { newOrganizationId, tempDir } from '../support/environment.js';
+import { freePort, newOrganizationId, tempDir } from '../support/environment.js';
 import { samples } from '../support/sample-files.js';
 
 const root = process.cwd();
 const main = join(root, 'dist/apps/api/src/main.js');
 const tokenCli = join(root, 'dist/apps/api/src/token.js');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function waitUntilReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -4,14 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
-import { S3Client } from '@aws-sdk/client-s3';
 import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-store.js';
 import { FsUrlSigner, InvalidSignedUrlError, SIGNED_PATH_PREFIX } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
 import { S3ObjectStore } from '../../libs/file-storage/src/adapters/s3-object-store.js';
 import { ObjectNotFoundError, StorageUnavailableError } from '../../libs/file-storage/src/domain/errors.js';
 import type { ObjectStore, PresignOptions } from '../../libs/file-storage/src/ports/object-store.port.js';
 import { newOrganizationId, tempDir } from '../support/environment.js';
-import { startS3, type S3Server } from '../support/s3.js';
+import { s3rverClient, startS3, type S3Server } from '../support/s3.js';
 
 interface Fetched {
   status: number;
@@ -74,14 +73,7 @@ let proxy: Awaited<ReturnType<typeof recordingProxy>>;
 
 async function s3Store(): Promise<StoreUnderTest> {
   const bucket = await s3.createBucket();
-  const client = new S3Client({
-    endpoint: proxy.url,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = s3rverClient(proxy.url);
   return {
     store: new S3ObjectStore(client, { bucket }),
     async fetchSigned(url, method) {
@@ -212,12 +204,7 @@ describe.each([
 
 describe('S3 errors', () => {
   it('report a missing bucket as a failing store (503), not as a missing object', async () => {
-    const client = new S3Client({
-      endpoint: s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    });
+    const client = s3rverClient(s3.endpoint);
     const store = new S3ObjectStore(client, { bucket: 'no-such-bucket' });
     await expect(store.get(keyFor())).rejects.toBeInstanceOf(StorageUnavailableError);
     client.destroy();

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ClamdClient } from '../../libs/scanning/src/adapters/clamd-client.js';
-import { tempDir } from './environment.js';
+import { freePort, tempDir } from './environment.js';
 
 const FIXTURES = join(process.cwd(), 'test/fixtures/clamav');
 
@@ -13,13 +12,6 @@ export interface Clamd {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /**
  * A real clamd on a loopback port with the repository's test signatures

@@ -19,14 +19,9 @@ export interface S3Server {
 /** The environment the AWS SDK's default credential chain reads, for s3rver. */
 export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
 
-/** An S3-protocol server (s3rver) on a loopback port, storing in a temp dir. */
-export async function startS3(): Promise<S3Server> {
-  const directory = tempDir('s3rver-');
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
-  const { port } = (await server.run()) as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
-  Object.assign(process.env, S3RVER_CREDENTIALS);
-  const client = new S3Client({
+/** An SDK client for s3rver at `endpoint`, configured as the service configures its own. */
+export function s3rverClient(endpoint: string): S3Client {
+  return new S3Client({
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
@@ -34,6 +29,16 @@ export async function startS3(): Promise<S3Server> {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+}
+
+/** An S3-protocol server (s3rver) on a loopback port, storing in a temp dir. */
+export async function startS3(): Promise<S3Server> {
+  const directory = tempDir('s3rver-');
+  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
+  const { port } = (await server.run()) as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  Object.assign(process.env, S3RVER_CREDENTIALS);
+  const client = s3rverClient(endpoint);
   return {
     endpoint,
     client,
