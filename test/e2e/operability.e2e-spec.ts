@@ -19,6 +19,22 @@ describe('health', () => {
   });
 });
 
+describe('metrics', () => {
+  it('exposes Prometheus metrics without a token, labelled by route pattern, never by ids', async () => {
+    const org = 'org-metrics-probe';
+    await request(t.baseUrl).get(`/files/${org}/${'0'.repeat(32)}.pdf`).set('Authorization', `Bearer ${await t.tokenFor(org)}`).expect(404);
+    const res = await request(t.baseUrl).get('/metrics').expect(200);
+    expect(res.text).toContain('process_cpu_seconds_total');
+    expect(res.text).toMatch(/http_request_duration_seconds_count\{method="GET",route="\/files\/:orgId\/:fileName",status="404"\} [1-9]/);
+    expect(res.text).not.toContain(org);
+  });
+
+  it('is not part of the API document', async () => {
+    const doc = (await request(t.baseUrl).get('/openapi.json').expect(200)).body;
+    expect(Object.keys(doc.paths)).not.toContain('/metrics');
+  });
+});
+
 describe('API documentation', () => {
   it('serves an OpenAPI document a generator can build an upload call from', async () => {
     const res = await request(t.baseUrl).get('/openapi.json').expect(200);

@@ -12,6 +12,7 @@ import { FileStorageEngine } from './files/upload-storage-engine.js';
 import { UploadLimitsInterceptor } from './files/upload-limits.interceptor.js';
 import { HealthController } from './health/health.controller.js';
 import { GlobalExceptionFilter } from './http/exception.filter.js';
+import { MetricsModule } from './metrics/metrics.js';
 
 @Module({})
 export class AppModule {
@@ -25,6 +26,7 @@ export class AppModule {
         FileStorageModule,
         ScanningModule,
         TerminusModule.forRoot({ logger: false }),
+        MetricsModule,
         MulterModule.registerAsync({
           imports: [FileStorageModule],
           inject: [FileStorage],

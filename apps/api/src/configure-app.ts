@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { AppConfig } from '@app/config';
 import { ErrorResponse } from './http/error-response.js';
 import { requestContext } from './http/request-context.js';
+import { Metrics } from './metrics/metrics.js';
 
 /**
  * Longest a request may take, the slowest upload included. PENDING_UPLOAD_TTL_SECONDS
@@ -19,7 +20,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   // Downloads set their own strong ETag (the SHA-256); JSON answers need none.
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
-  app.use(requestContext());
+  app.use(requestContext(app.get(Metrics).httpDuration));
   // TLS ends at the ingress; upgrading sub-requests would break /docs on a plain-HTTP dev host.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
 

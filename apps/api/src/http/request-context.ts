@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import type { HttpDuration } from '../metrics/metrics.js';
 import { principalOf } from '@app/tenancy';
 
 const REQUEST_ID = Symbol('requestId');
@@ -16,7 +17,7 @@ export function requestIdOf(request: object): string | undefined {
  * request. The line carries the path without its query string, never headers
  * or bodies: query strings may hold signatures, headers hold tokens.
  */
-export function requestContext() {
+export function requestContext(duration?: HttpDuration) {
   const logger = new Logger('HTTP');
   return (req: Request, res: Response, next: NextFunction) => {
     const incoming = req.header('x-request-id');
@@ -26,6 +27,9 @@ export function requestContext() {
     const started = process.hrtime.bigint();
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // The matched route's pattern, not the path: no ids in labels.
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      duration?.observe({ method: req.method, route: `${req.baseUrl}${route}`, status: String(res.statusCode) }, ms / 1000);
       const path = req.originalUrl.split('?')[0];
       const org = principalOf(req)?.organizationId ?? '-';
       const outcome = res.writableFinished ? String(res.statusCode) : `${res.statusCode} aborted`;
