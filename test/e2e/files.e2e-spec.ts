@@ -315,6 +315,40 @@ describe('aborted uploads', () => {
   });
 });
 
+describe('upload capacity', () => {
+  it('answers 503 with Retry-After beyond MAX_CONCURRENT_UPLOADS, and frees the slot when an upload ends', async () => {
+    const one = await startTestApp({ MAX_CONCURRENT_UPLOADS: '1' });
+    try {
+      const bearer = await one.tokenFor(org);
+      const { request: httpRequest } = await import('node:http');
+      // A slow upload holds the only slot: headers and part of the body, then nothing.
+      const slow = httpRequest(`${one.baseUrl}/files/upload`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'multipart/form-data; boundary=b', 'Content-Length': '100000' },
+      });
+      slow.on('error', () => undefined);
+      slow.write('--b\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n%PDF-1.4');
+      await new Promise((r) => setTimeout(r, 200));
+
+      const refused = await request(one.baseUrl)
+        .post('/files/upload')
+        .set('Authorization', `Bearer ${bearer}`)
+        .attach('file', samples.pdf, { filename: 'b.pdf' })
+        .ok(() => true);
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('2');
+      expect(refused.body.code).toBe('upload_capacity');
+
+      slow.destroy();
+      await eventually(async () => {
+        await request(one.baseUrl).post('/files/upload').set('Authorization', `Bearer ${bearer}`).attach('file', samples.pdf, { filename: 'c.pdf' }).expect(201);
+      });
+    } finally {
+      await one.close();
+    }
+  });
+});
+
 describe('error bodies', () => {
   it('are JSON with statusCode, error, message and request id, and never a stack', async () => {
     const res = await upload(samples.png, 'x.pdf', 'application/pdf').set('X-Request-Id', 'trace-123').expect(415);

@@ -39,6 +39,7 @@ export class AppConfig {
   readonly clamav?: { host: string; port: number; timeoutMs: number };
   readonly uploads!: {
     maxBytes: number;
+    maxConcurrent: number;
     allowedContentTypes: readonly SupportedContentType[];
     pendingTtlSeconds: number;
   };
@@ -128,6 +129,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     clamav: e.CLAMAV_HOST ? { host: e.CLAMAV_HOST, port: e.CLAMAV_PORT, timeoutMs: e.CLAMAV_TIMEOUT_SECONDS * 1000 } : undefined,
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,
+      maxConcurrent: e.MAX_CONCURRENT_UPLOADS,
       allowedContentTypes: [...new Set(e.ALLOWED_CONTENT_TYPES)] as SupportedContentType[],
       pendingTtlSeconds: e.PENDING_UPLOAD_TTL_SECONDS,
     },

@@ -134,6 +134,13 @@ export class Environment {
   @Max(5 * 1024 * 1024 * 1024)
   MAX_UPLOAD_BYTES: number = 52_428_800;
 
+  /** Uploads one instance accepts at once; more get 503 (each may hold ~24 MiB of S3 parts). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  MAX_CONCURRENT_UPLOADS: number = 32;
+
   @Transform(toList)
   @IsIn(SUPPORTED_CONTENT_TYPES, {
     each: true,

@@ -6,7 +6,9 @@ import {
   type NestInterceptor,
   PayloadTooLargeException,
 } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
+import { DomainError } from '@app/common';
+import { AppConfig } from '@app/config';
 import { catchError, type Observable, throwError } from 'rxjs';
 import { FileStorage, FileTooLargeError, InvalidUploadError } from '@app/file-storage';
 
@@ -18,20 +20,46 @@ const MULTIPART_OVERHEAD = 64 * 1024;
  * reading it, requires multipart, and turns multer's terse errors into the
  * service's own.
  */
+export class UploadCapacityError extends DomainError {
+  readonly kind = 'unavailable';
+  readonly code = 'upload_capacity';
+  override readonly retryAfterSeconds = 2;
+  constructor() {
+    super('This instance is handling as many uploads as it can; retry shortly');
+  }
+}
+
 @Injectable()
 export class UploadLimitsInterceptor implements NestInterceptor {
-  constructor(private readonly files: FileStorage) {}
+  /** Uploads in progress on this instance; bounds memory whatever the traffic. */
+  private active = 0;
+  private readonly maxConcurrent: number;
+
+  constructor(
+    private readonly files: FileStorage,
+    config: AppConfig,
+  ) {
+    this.maxConcurrent = config.uploads.maxConcurrent;
+  }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = context.switchToHttp().getRequest<Request>();
+    const res = context.switchToHttp().getResponse<Response>();
     if (!req.is('multipart/form-data')) {
       throw new InvalidUploadError("Send the file as multipart/form-data, in the field 'file'");
     }
     const announced = Number(req.header('content-length'));
     if (announced > this.files.maxUploadBytes + MULTIPART_OVERHEAD) {
-      context.switchToHttp().getResponse().setHeader('Connection', 'close');
+      res.setHeader('Connection', 'close');
       throw new FileTooLargeError(this.files.maxUploadBytes);
     }
+    if (this.active >= this.maxConcurrent) {
+      res.setHeader('Connection', 'close');
+      throw new UploadCapacityError();
+    }
+    // Held until the exchange is over, refused and aborted uploads included.
+    this.active++;
+    res.once('close', () => this.active--);
     return next.handle().pipe(
       catchError((e: unknown) => {
         if (e instanceof PayloadTooLargeException) return throwError(() => new FileTooLargeError(this.files.maxUploadBytes));
