@@ -143,10 +143,10 @@ export class FileStorageService extends FileStorage {
     // A refused or broken upload explains every other failure it caused; after
     // that, the side that failed first explains the other side being stopped.
     if (measured.failure) throw measured.failure;
-    const failures = [scanned, stored].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    const cause = failures.find((e) => !(e instanceof ReaderStoppedError)) ?? failures[0];
-    if (cause) throw cause;
-    if (scanned.status === 'rejected' || stored.status === 'rejected') throw new ScanIncompleteError();
+    if (scanned.status === 'rejected' || stored.status === 'rejected') {
+      const failures = [scanned, stored].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      throw failures.find((e) => !(e instanceof ReaderStoppedError)) ?? failures[0];
+    }
     const verdict = scanned.value;
     if (verdict.status === 'infected') {
       this.logger.warn(`Refused ${key}: infected with ${verdict.signature}`);
