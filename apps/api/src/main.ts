@@ -15,12 +15,11 @@ async function bootstrap(): Promise<void> {
     process.stderr.write(`${e.message}\n`);
     process.exit(78); // EX_CONFIG
   }
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
-    logger: createLogger(config.log),
-  });
+  const logger = createLogger(config.log);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger });
   configureApp(app, config);
   await app.listen(config.port);
-  createLogger(config.log).log(`Listening on port ${config.port}; docs at /docs`, 'Bootstrap');
+  logger.log(`Listening on port ${config.port}; docs at /docs`, 'Bootstrap');
 }
 
 await bootstrap();

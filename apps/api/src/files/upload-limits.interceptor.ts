@@ -15,11 +15,6 @@ import { FileStorage, FileTooLargeError, InvalidUploadError } from '@app/file-st
 /** Room for the multipart boundaries and part headers around the file itself. */
 const MULTIPART_OVERHEAD = 64 * 1024;
 
-/**
- * Wraps multer: refuses a body that announces more than the limit before
- * reading it, requires multipart, and turns multer's terse errors into the
- * service's own.
- */
 export class UploadCapacityError extends DomainError {
   readonly kind = 'unavailable';
   readonly code = 'upload_capacity';
@@ -29,6 +24,11 @@ export class UploadCapacityError extends DomainError {
   }
 }
 
+/**
+ * Wraps multer: requires multipart, bounds concurrent uploads, refuses a body
+ * that announces more than the limit before reading it, and turns multer's
+ * terse errors into the service's own.
+ */
 @Injectable()
 export class UploadLimitsInterceptor implements NestInterceptor {
   /** Uploads in progress on this instance; bounds memory whatever the traffic. */

@@ -65,8 +65,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       const handle = await open(this.pathOf(key), 'r');
       return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
-      throw storeFailure(e);
+      throw readFailure(e);
     }
   }
 
@@ -74,8 +73,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
     try {
       return { size: (await stat(this.pathOf(key))).size };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
-      throw storeFailure(e);
+      throw readFailure(e);
     }
   }
 
@@ -113,4 +111,10 @@ function storeFailure(e: unknown): never {
   const { syscall, code } = (e ?? {}) as NodeJS.ErrnoException;
   if (syscall) throw new StorageUnavailableError(`The file store failed (${code ?? syscall})`, { cause: e });
   throw e;
+}
+
+/** Reading a key: a missing file is a missing object, anything else goes through storeFailure. */
+function readFailure(e: unknown): never {
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
+  return storeFailure(e);
 }
