@@ -54,7 +54,7 @@ function pendingRecord(organizationId: OrganizationId) {
   return { organizationId, id, fileName: `${id}.pdf`, originalName: 'lab.pdf', contentType: 'application/pdf' };
 }
 
-const facts = { size: 42, sha256: 'ab'.repeat(32), scanStatus: 'not_scanned' as const, scanEngine: null };
+const facts = { size: 42, sha256: 'ab'.repeat(32), sha1: 'q6urq6urq6urq6urq6urq6urq6s=', scanStatus: 'not_scanned' as const, scanEngine: null };
 
 describe('TypeOrmFileRecordRepository on PostgreSQL', () => {
   it('hides a pending file and shows it once marked available', async () => {
@@ -64,7 +64,7 @@ describe('TypeOrmFileRecordRepository on PostgreSQL', () => {
     expect(await repository.findAvailable(a, record.fileName)).toBeNull();
 
     const available = await repository.markAvailable(a, record.id, facts);
-    expect(available).toMatchObject({ ...record, status: 'available', size: 42, sha256: facts.sha256, scanStatus: 'not_scanned' });
+    expect(available).toMatchObject({ ...record, status: 'available', size: 42, sha256: facts.sha256, sha1: facts.sha1, scanStatus: 'not_scanned' });
     expect(available.createdAt).toBeInstanceOf(Date);
     expect(await repository.findAvailable(a, record.fileName)).toMatchObject({ id: record.id, size: 42 });
   });

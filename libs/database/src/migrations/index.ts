@@ -1,4 +1,5 @@
 import { CreateStoredFiles1763800000000 } from './1763800000000-create-stored-files.js';
+import { PrepareStoredFilesForFhir1763900000000 } from './1763900000000-prepare-stored-files-for-fhir.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
-export const MIGRATIONS = [CreateStoredFiles1763800000000];
+export const MIGRATIONS = [CreateStoredFiles1763800000000, PrepareStoredFilesForFhir1763900000000];

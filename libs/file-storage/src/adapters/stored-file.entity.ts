@@ -20,6 +20,7 @@ export const StoredFileEntity = new EntitySchema<StoredFile>({
     status: { type: 'text' },
     size: { type: 'bigint', nullable: true, transformer: bigintAsNumber },
     sha256: { type: 'text', nullable: true },
+    sha1: { type: 'text', nullable: true },
     scanStatus: { name: 'scan_status', type: 'text' },
     scanEngine: { name: 'scan_engine', type: 'text', nullable: true },
     createdAt: { name: 'created_at', type: 'timestamptz', createDate: true },

@@ -1,7 +1,7 @@
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, type Repository } from 'typeorm';
 import type { OrganizationId } from '@app/tenancy';
-import type { AvailableFile, StoredFile } from '../domain/stored-file.js';
+import type { AvailableFile, FileListing, StoredFile } from '../domain/stored-file.js';
 import { UploadExpiredError } from '../domain/errors.js';
 import {
   FileRecordRepository,
@@ -40,6 +40,17 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
 
   async remove(organizationId: OrganizationId, id: string): Promise<void> {
     await this.rows.delete({ organizationId, id });
+  }
+
+  async listAvailableAcrossOrganizations(createdBefore: Date, after: FileListing | undefined, limit: number): Promise<FileListing[]> {
+    const cursor = after ? [after.createdAt, after.organizationId, after.id] : [new Date(0), '', ''];
+    const rows: Array<{ organization_id: OrganizationId; id: string; file_name: string; created_at: Date }> = await this.rows.query(
+      `SELECT organization_id, id, file_name, created_at FROM stored_files
+        WHERE status = 'available' AND created_at < $1 AND (created_at, organization_id, id) > ($2, $3, $4)
+        ORDER BY created_at, organization_id, id LIMIT $5`,
+      [createdBefore, ...cursor, limit],
+    );
+    return rows.map((r) => ({ organizationId: r.organization_id, id: r.id, fileName: r.file_name, createdAt: r.created_at }));
   }
 
   async claimUnfinishedAcrossOrganizations(olderThan: Date, limit: number): Promise<UnfinishedFile[]> {

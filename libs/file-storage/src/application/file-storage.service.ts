@@ -12,7 +12,7 @@ import {
   StoredFileNotFoundError,
 } from '../domain/errors.js';
 import { sanitizeFileName } from '../domain/file-name.js';
-import { isFileName, newFileId, storageKey, type AvailableFile } from '../domain/stored-file.js';
+import { isFileName, newFileId, storageKey, type AvailableFile, type FileListing } from '../domain/stored-file.js';
 import { FileRecordRepository, type CompletedUpload, type NewFileRecord } from '../ports/file-record.repository.port.js';
 import { FileStorage, type UploadRequest } from '../ports/file-storage.port.js';
 import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
@@ -112,6 +112,10 @@ export class FileStorageService extends FileStorage {
     }
     await this.records.remove(organizationId, file.id);
     this.logger.log(`Deleted ${key}`);
+  }
+
+  listAvailableAcrossOrganizations(createdBefore: Date, after: FileListing | undefined, limit: number): Promise<FileListing[]> {
+    return this.records.listAvailableAcrossOrganizations(createdBefore, after, limit);
   }
 
   checkReadiness(): Promise<void> {

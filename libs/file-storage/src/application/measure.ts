@@ -6,6 +6,8 @@ import { FileTooLargeError } from '../domain/errors.js';
 export interface Measurement {
   size: number;
   sha256: string;
+  /** Base64 SHA-1: what FHIR's Attachment.hash carries. */
+  sha1: string;
 }
 
 /**
@@ -15,6 +17,7 @@ export interface Measurement {
  */
 export function measure(source: AsyncIterable<Buffer>, maxBytes: number, check?: BodyCheck) {
   const hash = createHash('sha256');
+  const fhirHash = createHash('sha1');
   let size = 0;
   let complete = false;
   let failure: unknown;
@@ -35,6 +38,7 @@ export function measure(source: AsyncIterable<Buffer>, maxBytes: number, check?:
         size += chunk.length;
         if (size > maxBytes) refuse(new FileTooLargeError(maxBytes));
         hash.update(chunk);
+        fhirHash.update(chunk);
         try {
           check?.update(chunk);
         } catch (e) {
@@ -63,7 +67,7 @@ export function measure(source: AsyncIterable<Buffer>, maxBytes: number, check?:
     /** Only valid once the stream has been consumed to the end without error. */
     result(): Measurement {
       if (!complete) throw new Error('The content was not read to the end');
-      return { size, sha256: hash.digest('hex') };
+      return { size, sha256: hash.digest('hex'), sha1: fhirHash.digest('base64') };
     },
   };
 }

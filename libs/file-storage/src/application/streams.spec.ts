@@ -41,7 +41,11 @@ describe('measure', () => {
   it('counts and hashes what passes through', async () => {
     const m = measure(chunks('hello ', 'world'), 100);
     expect(await collect(m.stream)).toBe('hello world');
-    expect(m.result()).toEqual({ size: 11, sha256: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9' });
+    expect(m.result()).toEqual({
+      size: 11,
+      sha256: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9',
+      sha1: 'Kq5sNclPz7QV2+lfQIuc6R7oRu0=',
+    });
   });
 
   it('accepts exactly the limit and fails one byte over it', async () => {

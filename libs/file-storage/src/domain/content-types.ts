@@ -43,3 +43,8 @@ export function ruleForMimeType(mime: string): ContentTypeRule | undefined {
 export function canRenderInline(contentType: string): boolean {
   return RULES.find((r) => r.contentType === contentType)?.inlineSafe ?? false;
 }
+
+/** The extension files of this type are stored with, or undefined for a type not accepted. */
+export function canonicalExtensionFor(mime: string): string | undefined {
+  return ruleForMimeType(mime.split(';')[0]!.trim().toLowerCase())?.canonicalExtension;
+}

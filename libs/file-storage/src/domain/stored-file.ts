@@ -19,6 +19,8 @@ export interface StoredFile {
   size: number | null;
   /** Lower-case hex SHA-256 of the bytes. */
   sha256: string | null;
+  /** Base64 SHA-1 (FHIR Attachment.hash); null for files stored before it was recorded. */
+  sha1: string | null;
   scanStatus: ScanStatus;
   scanEngine: string | null;
   createdAt: Date;
@@ -27,6 +29,9 @@ export interface StoredFile {
 
 /** A file that has passed every check and can be served. */
 export type AvailableFile = StoredFile & { status: 'available'; size: number; sha256: string };
+
+/** A file in a listing across organizations; also the cursor to list on from it. */
+export type FileListing = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'createdAt'>;
 
 export function newFileId(): string {
   return randomBytes(16).toString('hex');
@@ -48,4 +53,20 @@ const KEY = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/[0-9a-f]{32}\.[a-z0-9]{1,8}$/;
 /** Keys reach adapters only in this shape, so no adapter can be steered outside its root. */
 export function assertStorageKey(key: string): void {
   if (!KEY.test(key)) throw new Error('Refusing a malformed storage key');
+}
+
+/** The path this service serves a file under: `/files/<orgId>/<fileName>`. */
+export function filePath(file: Pick<StoredFile, 'organizationId' | 'fileName'>): string {
+  return `/files/${storageKey(file)}`;
+}
+
+const FILE_PATH = /^\/files\/([A-Za-z0-9][A-Za-z0-9_-]{0,63})\/([^/?#]+)$/;
+
+/**
+ * The organization and file name in a path under `/files/`, or undefined for
+ * any other path. The file name is not checked: an unknown one is simply not found.
+ */
+export function parseFilePath(path: string): { organizationId: string; fileName: string } | undefined {
+  const m = FILE_PATH.exec(path);
+  return m ? { organizationId: m[1]!, fileName: m[2]! } : undefined;
 }

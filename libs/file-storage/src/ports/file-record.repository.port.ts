@@ -1,5 +1,5 @@
 import type { OrganizationId } from '@app/tenancy';
-import type { AvailableFile, ScanStatus, StoredFile } from '../domain/stored-file.js';
+import type { AvailableFile, FileListing, ScanStatus, StoredFile } from '../domain/stored-file.js';
 
 export type NewFileRecord = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'originalName' | 'contentType'>;
 
@@ -8,6 +8,7 @@ export type UnfinishedFile = Pick<StoredFile, 'organizationId' | 'id' | 'fileNam
 export interface CompletedUpload {
   size: number;
   sha256: string;
+  sha1: string;
   scanStatus: Exclude<ScanStatus, 'pending'>;
   scanEngine: string | null;
 }
@@ -34,8 +35,11 @@ export abstract class FileRecordRepository {
 
   abstract remove(organizationId: OrganizationId, id: string): Promise<void>;
 
+  /** Cross-organization, for sweepers: see FileStorage.listAvailableAcrossOrganizations. */
+  abstract listAvailableAcrossOrganizations(createdBefore: Date, after: FileListing | undefined, limit: number): Promise<FileListing[]>;
+
   /**
-   * The one cross-organization query, for the sweeper only: atomically claims
+   * A cross-organization query for the sweeper only: atomically claims
    * records left `pending` or `deleting` since before `olderThan` (a crash
    * mid-way) by marking them `deleting` now, so an upload finishing at this
    * moment cannot become available, and two sweepers never share a record.

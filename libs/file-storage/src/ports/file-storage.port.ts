@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { OrganizationId } from '@app/tenancy';
-import type { AvailableFile } from '../domain/stored-file.js';
+import type { AvailableFile, FileListing } from '../domain/stored-file.js';
 import type { ByteRange } from './object-store.port.js';
 
 export interface UploadRequest {
@@ -32,6 +32,12 @@ export abstract class FileStorage {
 
   /** Deletes bytes and metadata for good, or StoredFileNotFoundError. */
   abstract delete(organizationId: OrganizationId, fileName: string): Promise<void>;
+
+  /**
+   * Available files created before `createdBefore`, oldest first, after the
+   * `after` cursor. Crosses organizations: for sweepers only.
+   */
+  abstract listAvailableAcrossOrganizations(createdBefore: Date, after: FileListing | undefined, limit: number): Promise<FileListing[]>;
 
   /** Throws if the object store cannot serve requests. */
   abstract checkReadiness(): Promise<void>;
