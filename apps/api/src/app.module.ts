@@ -4,11 +4,13 @@ import { MulterModule } from '@nestjs/platform-express';
 import { TerminusModule } from '@nestjs/terminus';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
+import { FhirModule } from '@app/fhir';
 import { FileStorage, FileStorageModule } from '@app/file-storage';
 import { ScanningModule } from '@app/scanning';
 import { TenancyModule } from '@app/tenancy';
 import { FilesController } from './files/files.controller.js';
 import { FileStorageEngine } from './files/upload-storage-engine.js';
+import { FhirController } from './fhir/fhir.controller.js';
 import { UploadLimitsInterceptor } from './files/upload-limits.interceptor.js';
 import { HealthController } from './health/health.controller.js';
 import { GlobalExceptionFilter } from './http/exception.filter.js';
@@ -25,6 +27,7 @@ export class AppModule {
         TenancyModule,
         FileStorageModule,
         ScanningModule,
+        FhirModule,
         TerminusModule.forRoot({ logger: false }),
         MetricsModule,
         MulterModule.registerAsync({
@@ -38,7 +41,7 @@ export class AppModule {
           }),
         }),
       ],
-      controllers: [FilesController, HealthController],
+      controllers: [FilesController, FhirController, HealthController],
       providers: [{ provide: APP_FILTER, useClass: GlobalExceptionFilter }, UploadLimitsInterceptor],
     };
   }

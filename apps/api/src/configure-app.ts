@@ -21,6 +21,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.use(requestContext(app.get(Metrics).httpDuration));
+  // FHIR resources, inline attachment data included; nothing else takes JSON bodies.
+  app.useBodyParser('json', { type: ['application/json', 'application/fhir+json'], limit: config.fhir.maxBodyBytes });
   // TLS ends at the ingress; upgrading sub-requests would break /docs on a plain-HTTP dev host.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
 

@@ -44,6 +44,7 @@ export class AppConfig {
     pendingTtlSeconds: number;
   };
   readonly auth!: AuthConfig;
+  readonly fhir!: { orphanGraceHours: number; maxBodyBytes: number };
   readonly presignExpiresSeconds!: number;
   /** Unset: the fs store generates one into DATA_DIR. */
   readonly urlSigningSecret?: string;
@@ -134,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       pendingTtlSeconds: e.PENDING_UPLOAD_TTL_SECONDS,
     },
     auth,
+    fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES },
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
     urlSigningSecret: e.URL_SIGNING_SECRET,
     trustProxy: e.TRUST_PROXY,

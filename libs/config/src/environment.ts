@@ -3,6 +3,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsOptional,
   IsString,
   IsUrl,
@@ -20,6 +21,11 @@ const emptyToUndefined = ({ value }: { value: unknown }) =>
 const toInt = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string' || value.trim() === '') return value;
   return /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+};
+
+const toNumber = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string' || value.trim() === '') return value;
+  return /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value.trim()) : value;
 };
 
 const toBoolean = ({ value }: { value: unknown }) => {
@@ -192,6 +198,20 @@ export class Environment {
   @IsInt()
   @Min(600, { message: 'PENDING_UPLOAD_TTL_SECONDS must be at least 600 (twice the 300 s request timeout)' })
   PENDING_UPLOAD_TTL_SECONDS: number = 3600;
+
+  /** Hours an uploaded file may stay unlinked from any FHIR resource before the sweeper deletes it (fractions allowed). */
+  @Transform(toNumber)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(24 * 365)
+  ORPHAN_GRACE_HOURS: number = 24;
+
+  /** Largest JSON body accepted (FHIR resources, inline attachment data included). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(64 * 1024)
+  @Max(256 * 1024 * 1024)
+  FHIR_MAX_BODY_BYTES: number = 16 * 1024 * 1024;
 
   @Transform(toBoolean)
   @IsBoolean()

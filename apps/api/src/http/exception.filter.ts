@@ -3,6 +3,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { Request, Response } from 'express';
 import { DomainError, type DomainErrorKind } from '@app/common';
 import type { ErrorResponse } from './error-response.js';
+import { isFhirRequest, operationOutcome } from './operation-outcome.js';
 import { requestIdOf } from './request-context.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
@@ -11,6 +12,7 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  precondition_failed: 412,
   too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
@@ -28,6 +30,8 @@ interface Rendered {
   message: string;
   code?: string;
   headers: Record<string, string>;
+  /** Problems in a FHIR resource, one issue each in the OperationOutcome. */
+  issues?: Array<{ message: string; expression?: string }>;
 }
 
 /**
@@ -57,6 +61,12 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
+    for (const name of REPRESENTATION_HEADERS) res.removeHeader(name);
+    res.status(rendered.status).set(rendered.headers);
+    if (isFhirRequest(req.originalUrl)) {
+      res.type('application/fhir+json').send(JSON.stringify(operationOutcome(rendered.status, rendered.message, rendered.issues)));
+      return;
+    }
     const body: ErrorResponse = {
       statusCode: rendered.status,
       error: STATUS_CODES[rendered.status] ?? 'Error',
@@ -64,8 +74,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       ...(rendered.code ? { code: rendered.code } : {}),
       requestId,
     };
-    for (const name of REPRESENTATION_HEADERS) res.removeHeader(name);
-    res.status(rendered.status).set(rendered.headers).json(body);
+    res.json(body);
   }
 
   private render(exception: unknown, requestId: string): Rendered {
@@ -77,7 +86,8 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       }
       if (exception.retryAfterSeconds) headers['Retry-After'] = String(exception.retryAfterSeconds);
       if (status >= 500) this.logger.warn(`${exception.code}: ${exception.message} rid=${requestId}`);
-      return { status, message: exception.message, code: exception.code, headers };
+      const issues = (exception as { issues?: Rendered['issues'] }).issues;
+      return { status, message: exception.message, code: exception.code, headers, issues };
     }
     if (exception instanceof HttpException) {
       const response = exception.getResponse();

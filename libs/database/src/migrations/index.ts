@@ -1,5 +1,6 @@
 import { CreateStoredFiles1763800000000 } from './1763800000000-create-stored-files.js';
 import { PrepareStoredFilesForFhir1763900000000 } from './1763900000000-prepare-stored-files-for-fhir.js';
+import { CreateFhirResources1764000000000 } from './1764000000000-create-fhir-resources.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
-export const MIGRATIONS = [CreateStoredFiles1763800000000, PrepareStoredFilesForFhir1763900000000];
+export const MIGRATIONS = [CreateStoredFiles1763800000000, PrepareStoredFilesForFhir1763900000000, CreateFhirResources1764000000000];

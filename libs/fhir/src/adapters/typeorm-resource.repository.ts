@@ -1,0 +1,202 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { OrganizationId } from '@app/tenancy';
+import { InvalidResourceError, ResourceNotFoundError, VersionConflictError } from '../domain/errors.js';
+import type { FhirJson, ResourceType } from '../domain/resource-types.js';
+import type { InstantCondition, SearchPage, SearchQuery } from '../domain/search.js';
+import {
+  ResourceRepository,
+  type ReleasedFile,
+  type ResourceWrite,
+  type WriteResult,
+} from '../ports/resource.repository.port.js';
+
+/** jsonb keeps keys in its own order; FHIR JSON reads best with resourceType, id and meta first. */
+function inFhirOrder({ resourceType, id, meta, ...rest }: FhirJson): FhirJson {
+  return { resourceType, id, meta, ...rest };
+}
+
+/** SQL for each _lastUpdated prefix over [from, to); the bounds become parameters only when used. */
+const LAST_UPDATED: Record<InstantCondition['prefix'], (from: () => string, to: () => string) => string> = {
+  eq: (from, to) => `(last_updated >= ${from()} AND last_updated < ${to()})`,
+  ne: (from, to) => `(last_updated < ${from()} OR last_updated >= ${to()})`,
+  gt: (_, to) => `last_updated >= ${to()}`,
+  sa: (_, to) => `last_updated >= ${to()}`,
+  ge: (from) => `last_updated >= ${from()}`,
+  lt: (from) => `last_updated < ${from()}`,
+  eb: (from) => `last_updated < ${from()}`,
+  le: (_, to) => `last_updated < ${to()}`,
+};
+
+/**
+ * Resources as jsonb rows, with their links to files. Writes that change
+ * links take a transaction-scoped advisory lock per file, the same lock the
+ * release of an unlinked file takes, so a file is never released while a
+ * resource is being linked to it, nor linked once it is being released.
+ */
+@Injectable()
+export class TypeOrmResourceRepository extends ResourceRepository {
+  constructor(@InjectDataSource() private readonly db: DataSource) {
+    super();
+  }
+
+  async find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null> {
+    const rows: Array<{ resource: FhirJson }> = await this.db.query(
+      'SELECT resource FROM fhir_resources WHERE organization_id = $1 AND resource_type = $2 AND id = $3',
+      [organizationId, type, id],
+    );
+    return rows[0] ? inFhirOrder(rows[0].resource) : null;
+  }
+
+  async search(organizationId: OrganizationId, type: ResourceType, query: SearchQuery): Promise<SearchPage> {
+    const params: unknown[] = [organizationId, type];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const where = ['organization_id = $1', 'resource_type = $2'];
+    if (query.ids) where.push(`id = ANY(${param(query.ids)}::text[])`);
+    if (query.subjects) {
+      const alternatives = query.subjects.map((s) =>
+        s.type ? `(subject_type = ${param(s.type)} AND subject_id = ${param(s.id)})` : `subject_id = ${param(s.id)}`,
+      );
+      where.push(`(${alternatives.join(' OR ')})`);
+    }
+    for (const c of query.lastUpdated) {
+      where.push(LAST_UPDATED[c.prefix](() => `${param(c.from)}::timestamptz`, () => `${param(c.to)}::timestamptz`));
+    }
+    const filter = where.join(' AND ');
+
+    const [{ total }]: [{ total: number }] = await this.db.query(`SELECT count(*)::int AS total FROM fhir_resources WHERE ${filter}`, params);
+    if (query.count === 0 || query.offset >= total) return { resources: [], total };
+    const rows: Array<{ resource: FhirJson }> = await this.db.query(
+      `SELECT resource FROM fhir_resources WHERE ${filter} ORDER BY last_updated, id LIMIT ${param(query.count)} OFFSET ${param(query.offset)}`,
+      params,
+    );
+    return { resources: rows.map((r) => inFhirOrder(r.resource)), total };
+  }
+
+  write(organizationId: OrganizationId, w: ResourceWrite): Promise<WriteResult> {
+    return this.db.transaction(async (m) => {
+      const current = await this.lockResource(m, organizationId, w.type, w.id);
+      if (w.expected === 'create') {
+        if (current !== undefined) throw new VersionConflictError(String(current));
+      } else {
+        if (current === undefined) throw new ResourceNotFoundError(w.type, w.id);
+        if (w.expected !== undefined && w.expected !== current) throw new VersionConflictError(String(current));
+      }
+      const previous = current === undefined ? [] : await this.linkedFiles(m, organizationId, w.type, w.id);
+      await this.lockFiles(m, organizationId, [...previous, ...w.fileNames]);
+      const releasing: Array<{ file_name: string }> = await m.query(
+        'SELECT file_name FROM fhir_file_releases WHERE organization_id = $1 AND file_name = ANY($2::text[])',
+        [organizationId, w.fileNames],
+      );
+      if (releasing.length > 0) {
+        throw InvalidResourceError.single(`The file ${releasing[0]!.file_name} is being deleted and cannot be linked`);
+      }
+
+      const version = (current ?? 0) + 1;
+      const lastUpdated = new Date();
+      const { resourceType, id: _id, meta, ...rest } = w.resource;
+      const resource: FhirJson = {
+        resourceType,
+        id: w.id,
+        meta: { ...meta, versionId: String(version), lastUpdated: lastUpdated.toISOString() },
+        ...rest,
+      };
+      await m.query(
+        `INSERT INTO fhir_resources (organization_id, resource_type, id, version_id, last_updated, subject_type, subject_id, resource)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (organization_id, resource_type, id) DO UPDATE
+           SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated, subject_type = EXCLUDED.subject_type,
+               subject_id = EXCLUDED.subject_id, resource = EXCLUDED.resource`,
+        [organizationId, w.type, w.id, version, lastUpdated, w.subject?.type ?? null, w.subject?.id ?? null, resource],
+      );
+      await m.query(
+        `DELETE FROM fhir_file_links
+          WHERE organization_id = $1 AND resource_type = $2 AND resource_id = $3 AND NOT (file_name = ANY($4::text[]))`,
+        [organizationId, w.type, w.id, w.fileNames],
+      );
+      await m.query(
+        `INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id)
+         SELECT $1, f, $3, $4 FROM unnest($2::text[]) AS f ON CONFLICT DO NOTHING`,
+        [organizationId, w.fileNames, w.type, w.id],
+      );
+      const dropped = previous.filter((f) => !w.fileNames.includes(f));
+      return { resource, released: await this.releaseLocked(m, organizationId, dropped) };
+    });
+  }
+
+  remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number): Promise<string[]> {
+    return this.db.transaction(async (m) => {
+      const current = await this.lockResource(m, organizationId, type, id);
+      if (current === undefined) throw new ResourceNotFoundError(type, id);
+      if (expectedVersion !== undefined && expectedVersion !== current) throw new VersionConflictError(String(current));
+      const previous = await this.linkedFiles(m, organizationId, type, id);
+      await this.lockFiles(m, organizationId, previous);
+      // Its links go with it (ON DELETE CASCADE).
+      await m.query('DELETE FROM fhir_resources WHERE organization_id = $1 AND resource_type = $2 AND id = $3', [organizationId, type, id]);
+      return this.releaseLocked(m, organizationId, previous);
+    });
+  }
+
+  releaseUnlinked(organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]> {
+    return this.db.transaction(async (m) => {
+      await this.lockFiles(m, organizationId, fileNames);
+      return this.releaseLocked(m, organizationId, fileNames);
+    });
+  }
+
+  async forgetRelease(organizationId: OrganizationId, fileName: string): Promise<void> {
+    await this.db.query('DELETE FROM fhir_file_releases WHERE organization_id = $1 AND file_name = $2', [organizationId, fileName]);
+  }
+
+  async unfinishedReleasesAcrossOrganizations(olderThan: Date, limit: number): Promise<ReleasedFile[]> {
+    // Claimed by moving their timestamp, so two sweepers never take the same release.
+    const [rows]: [Array<{ organization_id: OrganizationId; file_name: string }>, number] = await this.db.query(
+      `UPDATE fhir_file_releases SET released_at = now()
+        WHERE (organization_id, file_name) IN (
+          SELECT organization_id, file_name FROM fhir_file_releases
+           WHERE released_at < $1 ORDER BY released_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING organization_id, file_name`,
+      [olderThan, limit],
+    );
+    return rows.map((r) => ({ organizationId: r.organization_id, fileName: r.file_name }));
+  }
+
+  /** The current version, locked until the transaction ends; undefined when the resource does not exist. */
+  private async lockResource(m: EntityManager, organizationId: OrganizationId, type: ResourceType, id: string): Promise<number | undefined> {
+    const rows: Array<{ version_id: number }> = await m.query(
+      'SELECT version_id FROM fhir_resources WHERE organization_id = $1 AND resource_type = $2 AND id = $3 FOR UPDATE',
+      [organizationId, type, id],
+    );
+    return rows[0]?.version_id;
+  }
+
+  private async linkedFiles(m: EntityManager, organizationId: OrganizationId, type: ResourceType, id: string): Promise<string[]> {
+    const rows: Array<{ file_name: string }> = await m.query(
+      'SELECT file_name FROM fhir_file_links WHERE organization_id = $1 AND resource_type = $2 AND resource_id = $3',
+      [organizationId, type, id],
+    );
+    return rows.map((r) => r.file_name);
+  }
+
+  /** One advisory lock per file, always taken in the same (sorted) order so that two writers cannot deadlock. */
+  private async lockFiles(m: EntityManager, organizationId: OrganizationId, fileNames: readonly string[]): Promise<void> {
+    for (const fileName of [...new Set(fileNames)].sort()) {
+      await m.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", [organizationId, fileName]);
+    }
+  }
+
+  /** Records as released those of these (locked) files that no resource links. */
+  private async releaseLocked(m: EntityManager, organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]> {
+    if (fileNames.length === 0) return [];
+    const rows: Array<{ file_name: string }> = await m.query(
+      `INSERT INTO fhir_file_releases (organization_id, file_name)
+       SELECT $1, f FROM unnest($2::text[]) AS f
+        WHERE NOT EXISTS (SELECT 1 FROM fhir_file_links l WHERE l.organization_id = $1 AND l.file_name = f)
+       ON CONFLICT DO NOTHING
+       RETURNING file_name`,
+      [organizationId, fileNames],
+    );
+    return rows.map((r) => r.file_name);
+  }
+}

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import type { Reference } from '@medplum/fhirtypes';
+import type { OrganizationId } from '@app/tenancy';
+import {
+  InvalidResourceError,
+  MalformedResourceError,
+  ResourceNotFoundError,
+  UnknownResourceTypeError,
+} from '../domain/errors.js';
+import {
+  definitionOf,
+  isSupportedResourceType,
+  subjectKeyOf,
+  type FhirJson,
+  type ResourceType,
+} from '../domain/resource-types.js';
+import { parseSearch } from '../domain/search.js';
+import { FhirResources, type SearchResult } from '../ports/fhir-resources.port.js';
+import { ResourceRepository } from '../ports/resource.repository.port.js';
+import { ResourceValidator } from '../ports/resource-validator.port.js';
+import { AttachmentLinker } from './attachment-linker.js';
+import { ReleasedFiles } from './released-files.js';
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** Deeper JSON is refused before any recursive walk can overflow the stack. */
+const MAX_NESTING = 64;
+
+function nestingOf(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_NESTING) return deepest;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/**
+ * FHIR interactions for the supported types. A write validates first, then
+ * links attachments (storing inline data), then stores the resource and its
+ * links in one transaction; files it uploaded are deleted again if the
+ * resource is refused, and files no resource links any more are deleted.
+ */
+@Injectable()
+export class FhirResourceService extends FhirResources {
+  private readonly logger = new Logger('FhirResources');
+
+  constructor(
+    private readonly repository: ResourceRepository,
+    private readonly validator: ResourceValidator,
+    private readonly linker: AttachmentLinker,
+    private readonly released: ReleasedFiles,
+  ) {
+    super();
+  }
+
+  create(organizationId: OrganizationId, type: string, body: unknown): Promise<FhirJson> {
+    const resourceType = this.typeOf(type);
+    return this.store(organizationId, resourceType, randomUUID(), this.incoming(resourceType, body), 'create');
+  }
+
+  async read(organizationId: OrganizationId, type: string, id: string): Promise<FhirJson> {
+    const resourceType = this.typeOf(type);
+    const resource = ID.test(id) ? await this.repository.find(organizationId, resourceType, id) : null;
+    if (!resource) throw new ResourceNotFoundError(resourceType, id);
+    return resource;
+  }
+
+  async update(organizationId: OrganizationId, type: string, id: string, body: unknown, expectedVersion?: number): Promise<FhirJson> {
+    const resourceType = this.typeOf(type);
+    // Unknown (or another organization's) ids are 404 whatever the body says; the write checks again.
+    if (!ID.test(id) || !(await this.repository.find(organizationId, resourceType, id))) throw new ResourceNotFoundError(resourceType, id);
+    const resource = this.incoming(resourceType, body);
+    if (resource.id !== id) throw new MalformedResourceError(`The resource's id (${resource.id ?? 'none'}) must be the id in the URL (${id})`);
+    return this.store(organizationId, resourceType, id, resource, expectedVersion);
+  }
+
+  async delete(organizationId: OrganizationId, type: string, id: string, expectedVersion?: number): Promise<void> {
+    const resourceType = this.typeOf(type);
+    if (!ID.test(id)) throw new ResourceNotFoundError(resourceType, id);
+    const released = await this.repository.remove(organizationId, resourceType, id, expectedVersion);
+    this.logger.log(`Deleted ${resourceType}/${id} of ${organizationId}; ${released.length} file(s) no other resource links`);
+    await this.released.delete(organizationId, released, `its last resource, ${resourceType}/${id}, was deleted`);
+  }
+
+  async search(organizationId: OrganizationId, type: string, params: Iterable<[string, string]>, strict: boolean): Promise<SearchResult> {
+    const resourceType = this.typeOf(type);
+    const query = parseSearch(resourceType, params, strict);
+    return { query, page: await this.repository.search(organizationId, resourceType, query) };
+  }
+
+  private typeOf(type: string): ResourceType {
+    if (!isSupportedResourceType(type)) throw new UnknownResourceTypeError(type);
+    return type;
+  }
+
+  private async store(
+    organizationId: OrganizationId,
+    type: ResourceType,
+    id: string,
+    resource: FhirJson,
+    expected: 'create' | number | undefined,
+  ): Promise<FhirJson> {
+    const issues = this.validator.validate(resource);
+    if (issues.length > 0) throw new InvalidResourceError(issues);
+    const linked = await this.linker.link(organizationId, type, resource);
+    let result;
+    try {
+      result = await this.repository.write(organizationId, {
+        type,
+        id,
+        resource,
+        subject: subjectKeyOf(resource, definitionOf(type)),
+        fileNames: linked.fileNames,
+        expected,
+      });
+    } catch (e) {
+      await this.linker.discard(organizationId, linked.uploaded);
+      throw e;
+    }
+    await this.released.delete(organizationId, result.released, `${type}/${id} no longer links it, nor does any other resource`);
+    return result.resource;
+  }
+
+  /**
+   * The request body as a resource of `type`: server-managed meta removed, and
+   * the flat `subjectId` of the product API turned into the standard reference.
+   */
+  private incoming(type: ResourceType, body: unknown): FhirJson {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new MalformedResourceError('The body must be a FHIR resource (a JSON object)');
+    }
+    if (nestingOf(body) > MAX_NESTING) throw new MalformedResourceError(`The resource is nested more than ${MAX_NESTING} levels deep`);
+    const resource = body as FhirJson;
+    if (resource.resourceType !== type) {
+      throw new MalformedResourceError(`The body is a ${String(resource.resourceType)}, but the URL is for ${type}`);
+    }
+    if (resource.meta && typeof resource.meta === 'object') {
+      const { versionId: _v, lastUpdated: _l, ...meta } = resource.meta;
+      resource.meta = meta;
+    }
+    const element = definitionOf(type).subjectElement;
+    if (element && 'subjectId' in resource) {
+      const { subjectId } = resource;
+      if (typeof subjectId !== 'string' || !ID.test(subjectId)) {
+        throw InvalidResourceError.single('subjectId must be a Patient id', `${type}.subjectId`);
+      }
+      const reference = `Patient/${subjectId}`;
+      const given = (resource[element] as Reference | undefined)?.reference;
+      if (given !== undefined && given !== reference) {
+        throw InvalidResourceError.single(`subjectId says ${reference} but ${element}.reference says ${given}`, `${type}.subjectId`);
+      }
+      delete resource.subjectId;
+      resource[element] = { ...(resource[element] as object | undefined), reference };
+    }
+    return resource;
+  }
+}

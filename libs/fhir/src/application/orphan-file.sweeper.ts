@@ -1,0 +1,84 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { FileStorage, type FileListing } from '@app/file-storage';
+import type { OrganizationId } from '@app/tenancy';
+import { ResourceRepository } from '../ports/resource.repository.port.js';
+import { ReleasedFiles } from './released-files.js';
+
+const BATCH = 500;
+const MAX_INTERVAL_MS = 15 * 60_000;
+const MIN_INTERVAL_MS = 1_000;
+/** A release older than this was abandoned (a crash, the store down) rather than still being deleted. */
+const ABANDONED_RELEASE_MS = 5 * 60_000;
+
+/**
+ * Deletes files that no resource linked within ORPHAN_GRACE_HOURS of their
+ * upload, and finishes deletions of unlinked files that failed. Files are
+ * judged once, oldest first: a file old enough and linked stays until the
+ * last resource linking it lets go of it, which deletes it at that moment.
+ */
+@Injectable()
+export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('OrphanFileSweeper');
+  private readonly graceMs: number;
+  private timer?: NodeJS.Timeout;
+  /** Files up to here have been judged; a restart judges them again, which is harmless. */
+  private cursor?: FileListing;
+  private running = false;
+
+  constructor(
+    config: AppConfig,
+    private readonly files: FileStorage,
+    private readonly repository: ResourceRepository,
+    private readonly released: ReleasedFiles,
+  ) {
+    this.graceMs = config.fhir.orphanGraceHours * 3_600_000;
+  }
+
+  onApplicationBootstrap(): void {
+    const interval = Math.max(MIN_INTERVAL_MS, Math.min(this.graceMs / 4, MAX_INTERVAL_MS));
+    this.timer = setInterval(() => void this.sweepSafely(), interval);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** One round; returns how many files it released for deletion. */
+  async sweep(now: Date = new Date()): Promise<number> {
+    let released = 0;
+    const abandoned = await this.repository.unfinishedReleasesAcrossOrganizations(new Date(now.getTime() - ABANDONED_RELEASE_MS), BATCH);
+    for (const { organizationId, fileName } of abandoned) {
+      await this.released.delete(organizationId, [fileName], 'finishing an interrupted deletion');
+    }
+
+    const cutoff = new Date(now.getTime() - this.graceMs);
+    for (;;) {
+      const batch = await this.files.listAvailableAcrossOrganizations(cutoff, this.cursor, BATCH);
+      if (batch.length === 0) break;
+      this.cursor = batch.at(-1);
+      const byOrganization = new Map<OrganizationId, string[]>();
+      for (const f of batch) byOrganization.set(f.organizationId, [...(byOrganization.get(f.organizationId) ?? []), f.fileName]);
+      for (const [organizationId, fileNames] of byOrganization) {
+        const orphans = await this.repository.releaseUnlinked(organizationId, fileNames);
+        await this.released.delete(organizationId, orphans, 'no resource linked it within ORPHAN_GRACE_HOURS of its upload');
+        released += orphans.length;
+      }
+      if (batch.length < BATCH) break;
+    }
+    return released;
+  }
+
+  private async sweepSafely(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.sweep();
+    } catch (e) {
+      this.logger.warn(`Sweep failed: ${(e as Error).message}`);
+    } finally {
+      this.running = false;
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { PRACTITIONER_SIGNATURE_URL, RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES } from './resource-types.js';
+
+const SEARCH_PARAMS = {
+  _id: { type: 'token', documentation: 'Logical id; several ids separated by commas' },
+  _lastUpdated: { type: 'date', documentation: 'Prefixes eq, ne, gt, ge, lt, le, sa, eb; dates without a zone are UTC' },
+  subject: { type: 'reference', documentation: '<id> (any type) or <Type>/<id>' },
+  patient: { type: 'reference', documentation: '<id> or Patient/<id>' },
+} as const;
+
+/** What this server really does, for GET /fhir/metadata. `fhirBaseUrl` is the absolute URL of /fhir. */
+export function capabilityStatement(fhirBaseUrl: string, version: string, startedAt: Date): CapabilityStatement {
+  const resources: CapabilityStatementRestResource[] = SUPPORTED_RESOURCE_TYPES.map((type) => {
+    const definition = RESOURCE_TYPES[type];
+    return {
+      type,
+      documentation:
+        type === 'Practitioner'
+          ? `The signature is an extension with url ${PRACTITIONER_SIGNATURE_URL} and a valueAttachment.`
+          : `Attachments in ${type}.${definition.attachmentField} may link files of /files or carry inline data, which is stored as a file.`,
+      interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({ code })),
+      versioning: 'versioned-update',
+      readHistory: false,
+      updateCreate: false,
+      conditionalCreate: false,
+      conditionalRead: 'not-supported',
+      conditionalUpdate: false,
+      conditionalDelete: 'not-supported',
+      searchParam: (['_id', '_lastUpdated', ...definition.subjectSearchParams] as const).map((name) => ({
+        name,
+        type: SEARCH_PARAMS[name].type,
+        documentation: SEARCH_PARAMS[name].documentation,
+      })),
+    };
+  });
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: startedAt.toISOString(),
+    kind: 'instance',
+    software: { name: 'clinical-attachments', version },
+    implementation: { description: 'Clinical attachment file service', url: fhirBaseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation:
+          'Search pages with _count (default 20, at most 100) and _offset; results are ordered by _lastUpdated. ' +
+          'Unknown search parameters are ignored unless the request says Prefer: handling=strict.',
+        security: { description: 'Every request needs a Bearer JWT naming the organization; each organization sees only its own resources.' },
+        resource: resources,
+      },
+    ],
+  };
+}

@@ -1,0 +1,93 @@
+import type { Attachment, Extension, Reference } from '@medplum/fhirtypes';
+
+/**
+ * The canonical URL of the practitioner-signature extension. R4 has no
+ * Practitioner.signature element, so the signature image is an extension on
+ * Practitioner carrying a `valueAttachment`. Documented in the README and the
+ * CapabilityStatement.
+ */
+export const PRACTITIONER_SIGNATURE_URL = 'https://clinical-attachments.example/fhir/StructureDefinition/practitioner-signature';
+
+/** A resource as JSON: the validator, not TypeScript, vouches for its shape. */
+export type FhirJson = { resourceType: string; id?: string; meta?: { versionId?: string; lastUpdated?: string } } & Record<string, unknown>;
+
+export interface ResourceTypeDefinition {
+  /** The element holding the patient reference (and the flat `subjectId` it is written from), if any. */
+  subjectElement?: 'subject' | 'patient';
+  /** Search parameters over that reference: `subject` matches any target type, `patient` only Patient. */
+  subjectSearchParams: readonly ('subject' | 'patient')[];
+  /** The attachment field served at /files/<field>, and the attachments it holds, in order. */
+  attachmentField: string;
+  attachmentsOf(resource: FhirJson): Attachment[];
+}
+
+const list = <T>(value: unknown): T[] => (Array.isArray(value) ? (value as T[]) : value ? [value as T] : []);
+const isAttachment = (a: unknown): a is Attachment => typeof a === 'object' && a !== null && !Array.isArray(a);
+
+export const RESOURCE_TYPES = {
+  DocumentReference: {
+    subjectElement: 'subject',
+    subjectSearchParams: ['subject', 'patient'],
+    attachmentField: 'content',
+    attachmentsOf: (r) => list<{ attachment?: Attachment }>(r.content).map((c) => c?.attachment).filter(isAttachment),
+  },
+  Media: {
+    subjectElement: 'subject',
+    subjectSearchParams: ['subject', 'patient'],
+    attachmentField: 'content',
+    attachmentsOf: (r) => list<Attachment>(r.content).filter(isAttachment),
+  },
+  Consent: {
+    subjectElement: 'patient',
+    subjectSearchParams: ['patient'],
+    attachmentField: 'sourceAttachment',
+    attachmentsOf: (r) => list<Attachment>(r.sourceAttachment).filter(isAttachment),
+  },
+  DiagnosticReport: {
+    subjectElement: 'subject',
+    subjectSearchParams: ['subject', 'patient'],
+    attachmentField: 'presentedForm',
+    attachmentsOf: (r) => list<Attachment>(r.presentedForm).filter(isAttachment),
+  },
+  Patient: {
+    subjectSearchParams: [],
+    attachmentField: 'photo',
+    attachmentsOf: (r) => list<Attachment>(r.photo).filter(isAttachment),
+  },
+  Practitioner: {
+    subjectSearchParams: [],
+    attachmentField: 'signature',
+    attachmentsOf: (r) =>
+      list<Extension>(r.extension)
+        .filter((e) => e?.url === PRACTITIONER_SIGNATURE_URL)
+        .map((e) => e.valueAttachment)
+        .filter(isAttachment),
+  },
+} as const satisfies Record<string, ResourceTypeDefinition>;
+
+export type ResourceType = keyof typeof RESOURCE_TYPES;
+
+export const SUPPORTED_RESOURCE_TYPES = Object.keys(RESOURCE_TYPES) as ResourceType[];
+
+export function isSupportedResourceType(value: string): value is ResourceType {
+  return Object.hasOwn(RESOURCE_TYPES, value);
+}
+
+export function definitionOf(type: ResourceType): ResourceTypeDefinition {
+  return RESOURCE_TYPES[type];
+}
+
+/** The patient (or other subject) a resource is about, as `Type` and `id` for search. */
+export interface SubjectKey {
+  type?: string;
+  id: string;
+}
+
+/** `Patient/123`, `https://host/fhir/Patient/123` or `Patient/123/_history/2` → { type: Patient, id: 123 }. */
+export function subjectKeyOf(resource: FhirJson, definition: ResourceTypeDefinition): SubjectKey | undefined {
+  const element = definition.subjectElement;
+  const reference = element ? (resource[element] as Reference | undefined)?.reference : undefined;
+  if (typeof reference !== 'string') return undefined;
+  const match = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
+  return match ? { type: match[1], id: match[2]! } : undefined;
+}

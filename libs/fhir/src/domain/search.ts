@@ -1,0 +1,148 @@
+import type { Bundle } from '@medplum/fhirtypes';
+import { InvalidSearchError } from './errors.js';
+import { definitionOf, type FhirJson, type ResourceType } from './resource-types.js';
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+const MAX_OFFSET = 10_000;
+
+export type DatePrefix = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'sa' | 'eb';
+
+/** A `_lastUpdated` condition over the instant range [from, to) that the value's precision denotes. */
+export interface InstantCondition {
+  prefix: DatePrefix;
+  from: Date;
+  to: Date;
+}
+
+export interface SearchQuery {
+  /** `_id`: any of these ids. */
+  ids?: string[];
+  /** `subject` / `patient`: any of these references (type absent: any type). */
+  subjects?: Array<{ type?: string; id: string }>;
+  /** `_lastUpdated`, every condition must hold. */
+  lastUpdated: InstantCondition[];
+  count: number;
+  offset: number;
+  /** The parameters used, in order, for the Bundle's self link (unknown ones are left out, as FHIR asks). */
+  applied: Array<[string, string]>;
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const DATE_TIME =
+  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
+
+/** Parses a FHIR search date into the range its precision covers; dates without a zone are UTC. */
+export function parseInstantRange(value: string): { from: Date; to: Date } | undefined {
+  const m = DATE_TIME.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  const month = mo ? Number(mo) : 1;
+  const day = d ? Number(d) : 1;
+  const daysInMonth = new Date(Date.UTC(Number(y), month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return undefined;
+  if (h !== undefined && (Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59)) return undefined;
+  const iso = `${y}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}T${h ?? '00'}:${mi ?? '00'}:${s ?? '00'}.${(frac ?? '').padEnd(3, '0').slice(0, 3)}${zone ?? 'Z'}`;
+  const from = new Date(iso);
+  if (Number.isNaN(from.getTime())) return undefined;
+  const to = new Date(from);
+  if (!mo) to.setUTCFullYear(to.getUTCFullYear() + 1);
+  else if (!d) to.setUTCMonth(to.getUTCMonth() + 1);
+  else if (h === undefined) to.setUTCDate(to.getUTCDate() + 1);
+  else if (s === undefined) to.setUTCMinutes(to.getUTCMinutes() + 1);
+  else if (frac === undefined) to.setUTCSeconds(to.getUTCSeconds() + 1);
+  else to.setUTCMilliseconds(to.getUTCMilliseconds() + 1);
+  return { from, to };
+}
+
+function parseCount(name: string, value: string, max: number): number {
+  if (!/^\d{1,6}$/.test(value)) throw new InvalidSearchError(`${name} must be a non-negative integer`);
+  return Math.min(Number(value), max);
+}
+
+function parseReference(name: string, value: string, fixedType?: string): { type?: string; id: string } {
+  const m = /^(?:([A-Z][A-Za-z]+)\/)?([A-Za-z0-9\-.]{1,64})$/.exec(value);
+  if (!m || (fixedType && m[1] && m[1] !== fixedType)) {
+    throw new InvalidSearchError(`${name} must be an id or ${fixedType ?? '<Type>'}/<id>, got '${value}'`);
+  }
+  return { type: fixedType ?? m[1], id: m[2]! };
+}
+
+/**
+ * Reads the search parameters this server supports for a type. Unknown
+ * parameters are ignored as FHIR's default ("lenient") handling says, unless
+ * the client asked for `Prefer: handling=strict`; a known parameter with a
+ * modifier we do not implement is refused, never silently widened.
+ */
+export function parseSearch(type: ResourceType, params: Iterable<[string, string]>, strict: boolean): SearchQuery {
+  const subjectParams: readonly string[] = definitionOf(type).subjectSearchParams;
+  const query: SearchQuery = { lastUpdated: [], count: DEFAULT_PAGE_SIZE, offset: 0, applied: [] };
+  for (const [rawName, value] of params) {
+    const [name = '', modifier] = rawName.split(':', 2);
+    const known = ['_id', '_lastUpdated', '_count', '_offset', ...subjectParams].includes(name);
+    if (!known) {
+      if (strict) throw new InvalidSearchError(`Unknown search parameter '${rawName}' for ${type}`);
+      continue;
+    }
+    if (modifier !== undefined) throw new InvalidSearchError(`The modifier :${modifier} is not supported on ${name}`);
+    const values = value.split(',');
+    switch (name) {
+      case '_count':
+        query.count = parseCount(name, value, MAX_PAGE_SIZE);
+        continue;
+      case '_offset':
+        query.offset = parseCount(name, value, MAX_OFFSET);
+        continue;
+      case '_id':
+        if (!values.every((v) => ID.test(v))) throw new InvalidSearchError(`_id must be resource ids, got '${value}'`);
+        // Several _id parameters must all hold: intersect.
+        query.ids = query.ids ? query.ids.filter((id) => values.includes(id)) : values;
+        break;
+      case '_lastUpdated': {
+        const prefix = (/^(eq|ne|gt|ge|lt|le|sa|eb)/.exec(value)?.[1] ?? 'eq') as DatePrefix;
+        const range = parseInstantRange(value.slice(/^[a-z]{2}/.test(value) ? 2 : 0));
+        if (!range) throw new InvalidSearchError(`_lastUpdated must be [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.sss]]Z|±hh:mm]]], got '${value}'`);
+        query.lastUpdated.push({ prefix, ...range });
+        break;
+      }
+      default: {
+        const subjects = values.map((v) => parseReference(name, v, name === 'patient' ? 'Patient' : undefined));
+        if (query.subjects) throw new InvalidSearchError(`Give ${subjectParams.join(' or ')} once; use commas for alternatives`);
+        query.subjects = subjects;
+      }
+    }
+    query.applied.push([rawName, value]);
+  }
+  return query;
+}
+
+export interface SearchPage {
+  resources: FhirJson[];
+  total: number;
+}
+
+/** A searchset Bundle with absolute self/next/previous links; `typeUrl` is `<base>/fhir/<Type>`. */
+export function searchsetBundle(page: SearchPage, query: SearchQuery, typeUrl: string): Bundle {
+  const link = (offset: number) => {
+    const params = new URLSearchParams(query.applied);
+    params.set('_count', String(query.count));
+    if (offset > 0) params.set('_offset', String(offset));
+    return `${typeUrl}?${params.toString()}`;
+  };
+  const links: NonNullable<Bundle['link']> = [{ relation: 'self', url: link(query.offset) }];
+  if (query.count > 0 && query.offset + page.resources.length < page.total) {
+    links.push({ relation: 'next', url: link(query.offset + query.count) });
+  }
+  if (query.offset > 0) links.push({ relation: 'previous', url: link(Math.max(0, query.offset - query.count)) });
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: page.total,
+    link: links,
+    entry: page.resources.map((resource) => ({
+      fullUrl: `${typeUrl}/${resource.id}`,
+      resource: resource as never,
+      search: { mode: 'match' },
+    })),
+  };
+}

@@ -1,0 +1,29 @@
+import type { OrganizationId } from '@app/tenancy';
+import type { FhirJson } from '../domain/resource-types.js';
+import type { SearchPage, SearchQuery } from '../domain/search.js';
+
+export interface SearchResult {
+  page: SearchPage;
+  query: SearchQuery;
+}
+
+/**
+ * The Fhir module's public port: FHIR R4 resources of one organization, with
+ * their attachments linked to stored files. `type` is the type named in the
+ * request; an unsupported one is UnknownResourceTypeError.
+ */
+export abstract class FhirResources {
+  /** Validates, links attachments (uploading inline data) and stores a new resource with a server-assigned id. */
+  abstract create(organizationId: OrganizationId, type: string, body: unknown): Promise<FhirJson>;
+
+  abstract read(organizationId: OrganizationId, type: string, id: string): Promise<FhirJson>;
+
+  /** Replaces an existing resource; `expectedVersion` (from If-Match) must be the current version. */
+  abstract update(organizationId: OrganizationId, type: string, id: string, body: unknown, expectedVersion?: number): Promise<FhirJson>;
+
+  /** Deletes a resource, and the files no other resource links. */
+  abstract delete(organizationId: OrganizationId, type: string, id: string, expectedVersion?: number): Promise<void>;
+
+  /** `strict`: unknown parameters are refused instead of ignored (Prefer: handling=strict). */
+  abstract search(organizationId: OrganizationId, type: string, params: Iterable<[string, string]>, strict: boolean): Promise<SearchResult>;
+}

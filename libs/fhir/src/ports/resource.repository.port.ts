@@ -1,0 +1,57 @@
+import type { OrganizationId } from '@app/tenancy';
+import type { FhirJson, ResourceType, SubjectKey } from '../domain/resource-types.js';
+import type { SearchPage, SearchQuery } from '../domain/search.js';
+
+export interface ResourceWrite {
+  type: ResourceType;
+  id: string;
+  /** The resource without meta.versionId/lastUpdated: the repository stamps them. */
+  resource: FhirJson;
+  subject?: SubjectKey;
+  /** File names (of this organization) the resource links. */
+  fileNames: readonly string[];
+  /** 'create': the id must be new; a number: the version it must still be at; undefined: any existing version. */
+  expected: 'create' | number | undefined;
+}
+
+export interface WriteResult {
+  /** The stored resource, with its new meta. */
+  resource: FhirJson;
+  /** Files no resource links any more, recorded as released: the caller deletes them, then forgets the release. */
+  released: string[];
+}
+
+export interface ReleasedFile {
+  organizationId: OrganizationId;
+  fileName: string;
+}
+
+/**
+ * Port: resources and the files they link. Every method that touches one
+ * organization's data takes its id.
+ */
+export abstract class ResourceRepository {
+  abstract find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null>;
+
+  abstract search(organizationId: OrganizationId, type: ResourceType, query: SearchQuery): Promise<SearchPage>;
+
+  /**
+   * In one transaction: stores the resource with the next version, replaces
+   * its links, and releases the files it stopped linking that nothing else
+   * links. Throws ResourceNotFoundError, VersionConflictError, or
+   * InvalidResourceError when a file to link is being released.
+   */
+  abstract write(organizationId: OrganizationId, write: ResourceWrite): Promise<WriteResult>;
+
+  /** Deletes a resource and its links in one transaction; releases files nothing else links. */
+  abstract remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number): Promise<string[]>;
+
+  /** Of these files, releases (and returns) those no resource links. */
+  abstract releaseUnlinked(organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]>;
+
+  /** Done deleting a released file. */
+  abstract forgetRelease(organizationId: OrganizationId, fileName: string): Promise<void>;
+
+  /** Releases whose deletion did not finish (a crash, the store down), for the sweeper only. */
+  abstract unfinishedReleasesAcrossOrganizations(olderThan: Date, limit: number): Promise<ReleasedFile[]>;
+}
