@@ -231,6 +231,26 @@ describe('attachments', () => {
     expect(await t.storedKeys(org)).toEqual([]);
   });
 
+  it('never leaves a resource linking a deleted file when a link races the release of that file', async () => {
+    for (let round = 0; round < 10; round++) {
+      const file = await upload(samples.pdf, 'report.pdf');
+      const a = bodyOf(await post('DocumentReference', resourceWith('DocumentReference', [{ url: file.url }], 'p-1')).expect(201));
+      const [, linking] = await Promise.all([
+        fhir('delete', `/DocumentReference/${a.id}`).expect(204),
+        post('DiagnosticReport', resourceWith('DiagnosticReport', [{ url: file.url }], 'p-1')),
+      ]);
+      const stored = await t.storedKeys(org);
+      if (linking.status === 201) {
+        expect(stored).toEqual([file.key]);
+        await fhir('delete', `/DiagnosticReport/${bodyOf(linking).id}`).expect(204);
+      } else {
+        expectOutcome(linking, 422, /not an available file|being deleted/);
+        expect(stored).toEqual([]);
+      }
+      expect(await t.storedKeys(org)).toEqual([]);
+    }
+  });
+
   if (storeProfile() === 's3-clamav') {
     it('scans inline data: EICAR is refused with 422 naming the signature', async () => {
       const eicar = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*');

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { ConfigModule, loadConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
+import { MIGRATIONS } from '../../libs/database/src/migrations/index.js';
 import { tempDir, testDatabaseUrl } from '../support/environment.js';
 
 /** A new, empty database on the test server, so migrations start from nothing. */
@@ -35,8 +36,10 @@ describe('migrations', () => {
       const instances = await Promise.all([boot(db.url), boot(db.url), boot(db.url)]);
       const dataSource = instances[0]!.get(DataSource);
       const applied = await dataSource.query('SELECT name FROM migrations');
-      expect(applied).toEqual([{ name: 'CreateStoredFiles1763800000000' }]);
-      expect(await dataSource.query(`SELECT to_regclass('stored_files') AS t`)).toEqual([{ t: 'stored_files' }]);
+      expect(applied).toEqual(MIGRATIONS.map((m) => ({ name: m.name })));
+      for (const table of ['stored_files', 'fhir_resources', 'fhir_file_links', 'fhir_file_releases']) {
+        expect(await dataSource.query(`SELECT to_regclass($1) AS t`, [table])).toEqual([{ t: table }]);
+      }
       await Promise.all(instances.map((i) => i.close()));
     } finally {
       await db.drop();

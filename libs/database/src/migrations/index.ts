@@ -1,6 +1,12 @@
 import { CreateStoredFiles1763800000000 } from './1763800000000-create-stored-files.js';
 import { PrepareStoredFilesForFhir1763900000000 } from './1763900000000-prepare-stored-files-for-fhir.js';
 import { CreateFhirResources1764000000000 } from './1764000000000-create-fhir-resources.js';
+import { KeepFileReleaseTombstones1764100000000 } from './1764100000000-keep-file-release-tombstones.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
-export const MIGRATIONS = [CreateStoredFiles1763800000000, PrepareStoredFilesForFhir1763900000000, CreateFhirResources1764000000000];
+export const MIGRATIONS = [
+  CreateStoredFiles1763800000000,
+  PrepareStoredFilesForFhir1763900000000,
+  CreateFhirResources1764000000000,
+  KeepFileReleaseTombstones1764100000000,
+];

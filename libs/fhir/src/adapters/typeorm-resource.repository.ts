@@ -90,7 +90,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
         [organizationId, w.fileNames],
       );
       if (releasing.length > 0) {
-        throw InvalidResourceError.single(`The file ${releasing[0]!.file_name} is being deleted and cannot be linked`);
+        throw InvalidResourceError.single(`The file ${releasing[0]!.file_name} is being deleted, or was, and cannot be linked`);
       }
 
       const version = (current ?? 0) + 1;
@@ -145,8 +145,16 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     });
   }
 
-  async forgetRelease(organizationId: OrganizationId, fileName: string): Promise<void> {
-    await this.db.query('DELETE FROM fhir_file_releases WHERE organization_id = $1 AND file_name = $2', [organizationId, fileName]);
+  async markReleaseDone(organizationId: OrganizationId, fileName: string): Promise<void> {
+    await this.db.query('UPDATE fhir_file_releases SET deleted_at = now() WHERE organization_id = $1 AND file_name = $2', [
+      organizationId,
+      fileName,
+    ]);
+  }
+
+  async purgeTombstonesAcrossOrganizations(before: Date): Promise<number> {
+    const [, count]: [unknown, number] = await this.db.query('DELETE FROM fhir_file_releases WHERE deleted_at < $1', [before]);
+    return count;
   }
 
   async unfinishedReleasesAcrossOrganizations(olderThan: Date, limit: number): Promise<ReleasedFile[]> {
@@ -155,7 +163,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       `UPDATE fhir_file_releases SET released_at = now()
         WHERE (organization_id, file_name) IN (
           SELECT organization_id, file_name FROM fhir_file_releases
-           WHERE released_at < $1 ORDER BY released_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+           WHERE deleted_at IS NULL AND released_at < $1 ORDER BY released_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         RETURNING organization_id, file_name`,
       [olderThan, limit],
     );

@@ -10,6 +10,8 @@ const MAX_INTERVAL_MS = 15 * 60_000;
 const MIN_INTERVAL_MS = 1_000;
 /** A release older than this was abandoned (a crash, the store down) rather than still being deleted. */
 const ABANDONED_RELEASE_MS = 5 * 60_000;
+/** Longer than any request (300 s) that may have seen a file available before it was released. */
+const TOMBSTONE_MS = 60 * 60_000;
 
 /**
  * Deletes files that no resource linked within ORPHAN_GRACE_HOURS of their
@@ -52,6 +54,8 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
     for (const { organizationId, fileName } of abandoned) {
       await this.released.delete(organizationId, [fileName], 'finishing an interrupted deletion');
     }
+
+    await this.repository.purgeTombstonesAcrossOrganizations(new Date(now.getTime() - TOMBSTONE_MS));
 
     const cutoff = new Date(now.getTime() - this.graceMs);
     for (;;) {

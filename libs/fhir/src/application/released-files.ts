@@ -20,7 +20,7 @@ export class ReleasedFiles {
         await this.files.delete(organizationId, fileName).catch((e: unknown) => {
           if ((e as { code?: string }).code !== 'file_not_found') throw e;
         });
-        await this.repository.forgetRelease(organizationId, fileName);
+        await this.repository.markReleaseDone(organizationId, fileName);
         this.logger.log(`Deleted file ${organizationId}/${fileName}: ${reason}`);
       } catch (e) {
         this.logger.warn(`Deleting file ${organizationId}/${fileName} (${reason}) failed: ${(e as Error).message}; the sweeper will retry`);

@@ -17,7 +17,7 @@ export interface ResourceWrite {
 export interface WriteResult {
   /** The stored resource, with its new meta. */
   resource: FhirJson;
-  /** Files no resource links any more, recorded as released: the caller deletes them, then forgets the release. */
+  /** Files no resource links any more, recorded as released: the caller deletes them, then marks the release done. */
   released: string[];
 }
 
@@ -49,9 +49,15 @@ export abstract class ResourceRepository {
   /** Of these files, releases (and returns) those no resource links. */
   abstract releaseUnlinked(organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]>;
 
-  /** Done deleting a released file. */
-  abstract forgetRelease(organizationId: OrganizationId, fileName: string): Promise<void>;
+  /**
+   * Done deleting a released file. Its release stays as a tombstone, so that
+   * a request that saw the file just before cannot link it any more.
+   */
+  abstract markReleaseDone(organizationId: OrganizationId, fileName: string): Promise<void>;
 
   /** Releases whose deletion did not finish (a crash, the store down), for the sweeper only. */
   abstract unfinishedReleasesAcrossOrganizations(olderThan: Date, limit: number): Promise<ReleasedFile[]>;
+
+  /** Drops tombstones of files deleted before `before`; returns how many. For the sweeper only. */
+  abstract purgeTombstonesAcrossOrganizations(before: Date): Promise<number>;
 }
