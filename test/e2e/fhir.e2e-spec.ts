@@ -261,6 +261,38 @@ describe('attachments', () => {
   }
 });
 
+describe("the product document's examples", () => {
+  it('accepts its Media example as sent, with subjectId and a file of this service', async () => {
+    const file = await upload(samples.jpeg, 'wound.jpg');
+    const example = {
+      resourceType: 'Media',
+      status: 'completed',
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/media-type', code: 'image' }] },
+      subjectId: '3fa85f64-5717-4562-b3fc-2c963f66afa6',
+      createdDateTime: '2026-04-21',
+      content: { contentType: 'image/jpeg', url: file.url },
+    };
+    const created = bodyOf(await post('Media', example).expect(201));
+    expect(created.subject).toEqual({ reference: 'Patient/3fa85f64-5717-4562-b3fc-2c963f66afa6' });
+  });
+
+  it('accepts its DocumentReference example once date is an instant, as R4 requires, and says so otherwise', async () => {
+    const file = await upload(samples.pdf, 'lab-report.pdf');
+    const example = {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      type: { coding: [{ system: 'http://loinc.org', code: '11502-2', display: 'Laboratory report' }] },
+      subjectId: '3fa85f64-5717-4562-b3fc-2c963f66afa6',
+      date: '2026-04-21',
+      content: [{ attachment: { contentType: 'application/pdf', url: file.url, title: 'Lab report Apr 21', size: 245760 } }],
+    };
+    const refused = expectOutcome(await post('DocumentReference', example), 422, /instant/);
+    expect(refused.issue.map((i: Json) => i.expression)).toEqual([['DocumentReference.date']]);
+    const created = bodyOf(await post('DocumentReference', { ...example, date: '2026-04-21T00:00:00Z' }).expect(201));
+    expect(created.content[0].attachment.size).toBe(samples.pdf.length);
+  });
+});
+
 describe('REST semantics', () => {
   it('serves a public CapabilityStatement naming the six types, their interactions and search parameters', async () => {
     const res = await request(t.baseUrl).get('/fhir/metadata').expect(200);
