@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
-import { newOrganizationId } from '../support/environment.js';
+import { newOrganizationId, scratchDatabase } from '../support/environment.js';
 import { attachmentsIn, FHIR_TYPES, resourceWith, SUBJECT_ELEMENT, type FhirType, type Json } from '../support/fhir.js';
 import { eventually } from '../support/http.js';
 import { samples } from '../support/sample-files.js';
@@ -398,7 +398,9 @@ describe('REST semantics', () => {
 
 describe('orphan files', () => {
   it('deletes files never linked within ORPHAN_GRACE_HOURS, and keeps linked ones', async () => {
-    const app = await startTestApp({ ORPHAN_GRACE_HOURS: '0.0005' }); // 1.8 s
+    // Its own database: with a 1.8 s grace, the sweeper would take the files of test files running beside it.
+    const database = await scratchDatabase();
+    const app = await startTestApp({ ORPHAN_GRACE_HOURS: '0.0005', DATABASE_URL: database.url }); // 1.8 s
     try {
       const bearer = await app.tokenFor(org);
       const send = (bytes: Buffer, name: string) =>
@@ -416,6 +418,7 @@ describe('orphan files', () => {
       expect(fileNameOf(orphan.url)).not.toBe(fileNameOf(linked.url));
     } finally {
       await app.close();
+      await database.drop();
     }
   });
 });

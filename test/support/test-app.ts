@@ -85,7 +85,7 @@ export async function startTestApp(env: Record<string, string> = {}, profile: St
   await app.listen(0, '127.0.0.1');
   const server = app.getHttpServer() as Server;
   const { port } = server.address() as AddressInfo;
-  const db = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
+  const db = new pg.Pool({ connectionString: config.databaseUrl, max: 2 });
 
   return {
     app,
