@@ -95,13 +95,11 @@ export class TypeOrmResourceRepository extends ResourceRepository {
 
       const version = (current ?? 0) + 1;
       const lastUpdated = new Date();
-      const { resourceType, id: _id, meta, ...rest } = w.resource;
-      const resource: FhirJson = {
-        resourceType,
+      const resource = inFhirOrder({
+        ...w.resource,
         id: w.id,
-        meta: { ...meta, versionId: String(version), lastUpdated: lastUpdated.toISOString() },
-        ...rest,
-      };
+        meta: { ...w.resource.meta, versionId: String(version), lastUpdated: lastUpdated.toISOString() },
+      });
       await m.query(
         `INSERT INTO fhir_resources (organization_id, resource_type, id, version_id, last_updated, subject_type, subject_id, resource)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

@@ -44,13 +44,13 @@ function decodeBase64(data: string): Readable {
 @Injectable()
 export class AttachmentLinker {
   private readonly logger = new Logger('AttachmentLinker');
-  private readonly publicFilesPrefix?: string;
+  private readonly publicBaseUrl?: string;
 
   constructor(
     config: AppConfig,
     private readonly files: FileStorage,
   ) {
-    this.publicFilesPrefix = config.publicBaseUrl ? `${config.publicBaseUrl}/files/` : undefined;
+    this.publicBaseUrl = config.publicBaseUrl;
   }
 
   async link(organizationId: OrganizationId, type: ResourceType, resource: FhirJson): Promise<LinkedFiles> {
@@ -131,9 +131,8 @@ export class AttachmentLinker {
 
   /** The path of a URL that points at this service's files (relative, or under PUBLIC_BASE_URL), else undefined. */
   private ownPath(url: string): string | undefined {
-    if (url.startsWith('/files/')) return url;
-    if (this.publicFilesPrefix && url.startsWith(this.publicFilesPrefix)) return url.slice(this.publicFilesPrefix.length - '/files/'.length);
-    return undefined;
+    const path = this.publicBaseUrl && url.startsWith(`${this.publicBaseUrl}/`) ? url.slice(this.publicBaseUrl.length) : url;
+    return path.startsWith('/files/') ? path : undefined;
   }
 
   /** Files may only be linked, and data only carried, where the service serves them from. */

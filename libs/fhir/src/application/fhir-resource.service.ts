@@ -10,6 +10,7 @@ import {
 } from '../domain/errors.js';
 import {
   definitionOf,
+  FHIR_ID,
   isSupportedResourceType,
   subjectKeyOf,
   type FhirJson,
@@ -22,7 +23,6 @@ import { ResourceValidator } from '../ports/resource-validator.port.js';
 import { AttachmentLinker } from './attachment-linker.js';
 import { ReleasedFiles } from './released-files.js';
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Deeper JSON is refused before any recursive walk can overflow the stack. */
 const MAX_NESTING = 64;
 
@@ -65,7 +65,7 @@ export class FhirResourceService extends FhirResources {
 
   async read(organizationId: OrganizationId, type: string, id: string): Promise<FhirJson> {
     const resourceType = this.typeOf(type);
-    const resource = ID.test(id) ? await this.repository.find(organizationId, resourceType, id) : null;
+    const resource = FHIR_ID.test(id) ? await this.repository.find(organizationId, resourceType, id) : null;
     if (!resource) throw new ResourceNotFoundError(resourceType, id);
     return resource;
   }
@@ -73,7 +73,7 @@ export class FhirResourceService extends FhirResources {
   async update(organizationId: OrganizationId, type: string, id: string, body: unknown, expectedVersion?: number): Promise<FhirJson> {
     const resourceType = this.typeOf(type);
     // Unknown (or another organization's) ids are 404 whatever the body says; the write checks again.
-    if (!ID.test(id) || !(await this.repository.find(organizationId, resourceType, id))) throw new ResourceNotFoundError(resourceType, id);
+    if (!FHIR_ID.test(id) || !(await this.repository.find(organizationId, resourceType, id))) throw new ResourceNotFoundError(resourceType, id);
     const resource = this.incoming(resourceType, body);
     if (resource.id !== id) throw new MalformedResourceError(`The resource's id (${resource.id ?? 'none'}) must be the id in the URL (${id})`);
     return this.store(organizationId, resourceType, id, resource, expectedVersion);
@@ -81,7 +81,7 @@ export class FhirResourceService extends FhirResources {
 
   async delete(organizationId: OrganizationId, type: string, id: string, expectedVersion?: number): Promise<void> {
     const resourceType = this.typeOf(type);
-    if (!ID.test(id)) throw new ResourceNotFoundError(resourceType, id);
+    if (!FHIR_ID.test(id)) throw new ResourceNotFoundError(resourceType, id);
     const released = await this.repository.remove(organizationId, resourceType, id, expectedVersion);
     this.logger.log(`Deleted ${resourceType}/${id} of ${organizationId}; ${released.length} file(s) no other resource links`);
     await this.released.delete(organizationId, released, `its last resource, ${resourceType}/${id}, was deleted`);
@@ -146,7 +146,7 @@ export class FhirResourceService extends FhirResources {
     const element = definitionOf(type).subjectElement;
     if (element && 'subjectId' in resource) {
       const { subjectId } = resource;
-      if (typeof subjectId !== 'string' || !ID.test(subjectId)) {
+      if (typeof subjectId !== 'string' || !FHIR_ID.test(subjectId)) {
         throw InvalidResourceError.single('subjectId must be a Patient id', `${type}.subjectId`);
       }
       const reference = `Patient/${subjectId}`;

@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { runPeriodically } from '@app/common';
 import { AppConfig } from '@app/config';
 import { FileStorage, type FileListing } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
@@ -23,10 +24,9 @@ const TOMBSTONE_MS = 60 * 60_000;
 export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('OrphanFileSweeper');
   private readonly graceMs: number;
-  private timer?: NodeJS.Timeout;
+  private stop?: () => void;
   /** Files up to here have been judged; a restart judges them again, which is harmless. */
   private cursor?: FileListing;
-  private running = false;
 
   constructor(
     config: AppConfig,
@@ -39,12 +39,11 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
 
   onApplicationBootstrap(): void {
     const interval = Math.max(MIN_INTERVAL_MS, Math.min(this.graceMs / 4, MAX_INTERVAL_MS));
-    this.timer = setInterval(() => void this.sweepSafely(), interval);
-    this.timer.unref();
+    this.stop = runPeriodically(() => this.sweep(), interval, (e) => this.logger.warn(`Sweep failed: ${e.message}`));
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.stop?.();
   }
 
   /** One round; returns how many files it released for deletion. */
@@ -72,17 +71,5 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
       if (batch.length < BATCH) break;
     }
     return released;
-  }
-
-  private async sweepSafely(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      await this.sweep();
-    } catch (e) {
-      this.logger.warn(`Sweep failed: ${(e as Error).message}`);
-    } finally {
-      this.running = false;
-    }
   }
 }

@@ -69,6 +69,9 @@ export type ResourceType = keyof typeof RESOURCE_TYPES;
 
 export const SUPPORTED_RESOURCE_TYPES = Object.keys(RESOURCE_TYPES) as ResourceType[];
 
+/** FHIR's logical id: 1 to 64 letters, digits, '-' and '.'. */
+export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
 export function isSupportedResourceType(value: string): value is ResourceType {
   return Object.hasOwn(RESOURCE_TYPES, value);
 }

@@ -1,6 +1,6 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { InvalidSearchError } from './errors.js';
-import { definitionOf, type FhirJson, type ResourceType } from './resource-types.js';
+import { definitionOf, FHIR_ID, type FhirJson, type ResourceType } from './resource-types.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
@@ -28,7 +28,6 @@ export interface SearchQuery {
   applied: Array<[string, string]>;
 }
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const DATE_TIME =
   /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
 
@@ -94,7 +93,7 @@ export function parseSearch(type: ResourceType, params: Iterable<[string, string
         query.offset = parseCount(name, value, MAX_OFFSET);
         continue;
       case '_id':
-        if (!values.every((v) => ID.test(v))) throw new InvalidSearchError(`_id must be resource ids, got '${value}'`);
+        if (!values.every((v) => FHIR_ID.test(v))) throw new InvalidSearchError(`_id must be resource ids, got '${value}'`);
         // Several _id parameters must all hold: intersect.
         query.ids = query.ids ? query.ids.filter((id) => values.includes(id)) : values;
         break;

@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { runPeriodically } from '@app/common';
 import { AppConfig } from '@app/config';
 import { storageKey } from '../domain/stored-file.js';
 import { FileRecordRepository } from '../ports/file-record.repository.port.js';
@@ -16,7 +17,7 @@ const MAX_INTERVAL_MS = 15 * 60_000;
 export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('UnfinishedUploadSweeper');
   private readonly ttlMs: number;
-  private timer?: NodeJS.Timeout;
+  private stop?: () => void;
 
   constructor(
     config: AppConfig,
@@ -27,12 +28,13 @@ export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplic
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.sweepSafely(), Math.min(this.ttlMs / 4, MAX_INTERVAL_MS));
-    this.timer.unref();
+    this.stop = runPeriodically(() => this.sweep(), Math.min(this.ttlMs / 4, MAX_INTERVAL_MS), (e) =>
+      this.logger.warn(`Sweep failed: ${e.message}`),
+    );
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.stop?.();
   }
 
   /** One round; returns how many files were removed. */
@@ -52,13 +54,5 @@ export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplic
       }
     }
     return removed;
-  }
-
-  private async sweepSafely(): Promise<void> {
-    try {
-      await this.sweep();
-    } catch (e) {
-      this.logger.warn(`Sweep failed: ${(e as Error).message}`);
-    }
   }
 }
