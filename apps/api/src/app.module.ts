@@ -10,7 +10,10 @@ import { ScanningModule } from '@app/scanning';
 import { TenancyModule } from '@app/tenancy';
 import { FilesController } from './files/files.controller.js';
 import { FileStorageEngine } from './files/upload-storage-engine.js';
+import { WhoAmIController } from './auth/whoami.controller.js';
+import { FhirAttachmentsController } from './fhir/fhir-attachments.controller.js';
 import { FhirController } from './fhir/fhir.controller.js';
+import { SignedFilesController } from './files/signed-files.controller.js';
 import { UploadLimitsInterceptor } from './files/upload-limits.interceptor.js';
 import { HealthController } from './health/health.controller.js';
 import { GlobalExceptionFilter } from './http/exception.filter.js';
@@ -41,7 +44,7 @@ export class AppModule {
           }),
         }),
       ],
-      controllers: [FilesController, FhirController, HealthController],
+      controllers: [FilesController, SignedFilesController, FhirController, FhirAttachmentsController, HealthController, WhoAmIController],
       providers: [{ provide: APP_FILTER, useClass: GlobalExceptionFilter }, UploadLimitsInterceptor],
     };
   }

@@ -1,21 +1,19 @@
 import {
-  applyDecorators, Body, Controller, Delete, Get, Header, Headers, HttpCode, Param, Post, Put, Req, Res,
+  Body, Controller, Delete, Get, Header, Headers, HttpCode, Param, Post, Put, Req, Res,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { capabilityStatement, FhirResources, MalformedResourceError, searchsetBundle, SUPPORTED_RESOURCE_TYPES, type FhirJson } from '@app/fhir';
+import { capabilityStatement, FhirResources, MalformedResourceError, searchsetBundle, type FhirJson } from '@app/fhir';
 import { AppConfig } from '@app/config';
 import { CurrentOrganization, Public, type OrganizationId } from '@app/tenancy';
 import { UnsupportedContentError } from '@app/file-storage';
+import { publicBaseUrl } from '../http/public-base-url.js';
+import { FHIR_JSON, Outcomes, TypeParam } from './fhir-openapi.js';
 
-const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const SERVICE_VERSION = '0.1.0';
 
-const TypeParam = () => ApiParam({ name: 'type', enum: SUPPORTED_RESOURCE_TYPES });
 const ResourceBody = () =>
   ApiBody({ description: 'A FHIR R4 resource (application/fhir+json); subjectId is accepted for the patient reference', schema: { type: 'object' } });
-const Outcomes = (...statuses: number[]) =>
-  applyDecorators(...statuses.map((status) => ApiResponse({ status, description: 'OperationOutcome' })));
 
 /** `W/"3"` or `"3"` → 3; absent → undefined. */
 function versionFromIfMatch(ifMatch: string | undefined): number | undefined {
@@ -149,8 +147,7 @@ export class FhirController {
     return /\breturn=minimal\b/.test(req.header('prefer') ?? '') ? undefined : resource;
   }
 
-  /** Absolute URL of /fhir: PUBLIC_BASE_URL when set, else the request's own origin. */
   private fhirBase(req: Request): string {
-    return `${this.config.publicBaseUrl ?? `${req.protocol}://${req.get('host')}`}/fhir`;
+    return `${publicBaseUrl(this.config, req)}/fhir`;
   }
 }

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import {
   applyDecorators, Controller, Delete, Get, HttpCode, Logger, Param, Post, Query, Req, Res, UploadedFile, UseInterceptors,
 } from '@nestjs/common';
@@ -7,11 +6,11 @@ import {
   ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation,
   ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags,
 } from '@nestjs/swagger';
-import { create as contentDisposition } from 'content-disposition';
 import type { Request, Response } from 'express';
-import { canRenderInline, FileStorage, InvalidUploadError, type AvailableFile, type ByteRange } from '@app/file-storage';
+import { FileStorage, InvalidUploadError, representationOf } from '@app/file-storage';
 import { CurrentOrganization, RequireOwnOrganization, type OrganizationId } from '@app/tenancy';
 import { ErrorResponse } from '../http/error-response.js';
+import { sendFile, wantsInline } from './send-file.js';
 import type { ReceivedFile } from './upload-storage-engine.js';
 import { UploadedFileDto } from './uploaded-file.dto.js';
 import { UploadLimitsInterceptor } from './upload-limits.interceptor.js';
@@ -75,36 +74,9 @@ export class FilesController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    if (disposition !== undefined && disposition !== 'inline' && disposition !== 'attachment') {
-      throw new InvalidUploadError("disposition must be 'attachment' or 'inline'");
-    }
+    const inline = wantsInline(disposition);
     const file = await this.files.find(organizationId, fileName);
-    this.setRepresentationHeaders(res, file, disposition === 'inline');
-    if (req.fresh) {
-      res.status(304).end();
-      return;
-    }
-    const range = this.rangeOf(req, file);
-    if (range === 'unsatisfiable') {
-      res.status(416).setHeader('Content-Range', `bytes */${file.size}`);
-      res.end();
-      return;
-    }
-    if (range) {
-      res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${file.size}`);
-    }
-    res.setHeader('Content-Length', range ? range.end - range.start + 1 : file.size);
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    const content = await this.files.read(file, range);
-    try {
-      await pipeline(content, res);
-    } catch (e) {
-      // The client went away, or the store failed mid-stream: nothing left to tell the client.
-      if (!res.writableFinished) this.logger.warn(`Download of ${file.fileName} interrupted: ${(e as Error).message}`);
-    }
+    await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger);
   }
 
   @Delete(':orgId/:fileName')
@@ -115,31 +87,5 @@ export class FilesController {
   @ApiErrors(401, 403, 404)
   async remove(@CurrentOrganization() organizationId: OrganizationId, @Param('fileName') fileName: string): Promise<void> {
     await this.files.delete(organizationId, fileName);
-  }
-
-  private setRepresentationHeaders(res: Response, file: AvailableFile, wantsInline: boolean): void {
-    const inline = wantsInline && canRenderInline(file.contentType);
-    res.setHeader('Content-Type', file.contentType.startsWith('text/') ? `${file.contentType}; charset=utf-8` : file.contentType);
-    res.setHeader('Content-Disposition', contentDisposition(file.originalName || file.fileName, { type: inline ? 'inline' : 'attachment' }));
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    // Even if a browser renders it, the file gets no script, no plugins and a unique origin.
-    res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
-    res.setHeader('Cache-Control', 'private, no-store');
-    res.setHeader('ETag', `"${file.sha256}"`);
-    res.setHeader('Last-Modified', file.createdAt.toUTCString());
-    res.setHeader('Repr-Digest', `sha-256=:${Buffer.from(file.sha256, 'hex').toString('base64')}:`);
-    res.setHeader('Accept-Ranges', 'bytes');
-  }
-
-  /** One byte range, honoured only while If-Range (if sent) still names this file. */
-  private rangeOf(req: Request, file: AvailableFile): ByteRange | 'unsatisfiable' | undefined {
-    if (!req.headers.range) return undefined;
-    const ifRange = req.header('if-range');
-    if (ifRange && ifRange !== `"${file.sha256}"`) return undefined;
-    const ranges = req.range(file.size, { combine: true });
-    if (ranges === -1) return 'unsatisfiable';
-    // Malformed, or several ranges: answering with the whole file is allowed and simpler for clients.
-    if (ranges === undefined || ranges === -2 || ranges.length !== 1) return undefined;
-    return { start: ranges[0]!.start, end: ranges[0]!.end };
   }
 }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Reference } from '@medplum/fhirtypes';
+import { FileStorage, parseFilePath } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import {
+  AttachmentNotFoundError,
   InvalidResourceError,
   MalformedResourceError,
   ResourceNotFoundError,
@@ -17,7 +19,7 @@ import {
   type ResourceType,
 } from '../domain/resource-types.js';
 import { parseSearch } from '../domain/search.js';
-import { FhirResources, type SearchResult } from '../ports/fhir-resources.port.js';
+import { FhirResources, type AttachmentContent, type SearchResult } from '../ports/fhir-resources.port.js';
 import { ResourceRepository } from '../ports/resource.repository.port.js';
 import { ResourceValidator } from '../ports/resource-validator.port.js';
 import { AttachmentLinker } from './attachment-linker.js';
@@ -54,6 +56,7 @@ export class FhirResourceService extends FhirResources {
     private readonly validator: ResourceValidator,
     private readonly linker: AttachmentLinker,
     private readonly released: ReleasedFiles,
+    private readonly files: FileStorage,
   ) {
     super();
   }
@@ -85,6 +88,36 @@ export class FhirResourceService extends FhirResources {
     const released = await this.repository.remove(organizationId, resourceType, id, expectedVersion);
     this.logger.log(`Deleted ${resourceType}/${id} of ${organizationId}; ${released.length} file(s) no other resource links`);
     await this.released.delete(organizationId, released, `its last resource, ${resourceType}/${id}, was deleted`);
+  }
+
+  async attachment(organizationId: OrganizationId, type: string, id: string, field: string, index: number): Promise<AttachmentContent> {
+    const resourceType = this.typeOf(type);
+    const definition = definitionOf(resourceType);
+    if (field !== definition.attachmentField) {
+      throw new AttachmentNotFoundError(`${resourceType} has no attachment field '${field}'; its attachments are at files/${definition.attachmentField}`);
+    }
+    const resource = await this.read(organizationId, resourceType, id);
+    const where = `${resourceType}/${id} ${field}[${index}]`;
+    const attachment = definition.attachmentsOf(resource)[index];
+    if (!attachment) throw new AttachmentNotFoundError(`${resourceType}/${id} has no ${field}[${index}]`);
+    const target = attachment.url === undefined ? undefined : parseFilePath(attachment.url);
+    if (target) {
+      // Links are only ever written to the resource's own organization; anything else is not served.
+      if (target.organizationId !== organizationId) throw new AttachmentNotFoundError(`${where} has no file of this organization`);
+      try {
+        return { kind: 'file', file: await this.files.find(organizationId, target.fileName) };
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'file_not_found') throw e;
+        throw new AttachmentNotFoundError(`${where} links a file that has since been deleted`);
+      }
+    }
+    if (attachment.url !== undefined && /^https?:\/\//i.test(attachment.url) && URL.canParse(attachment.url)) {
+      return { kind: 'external', url: attachment.url };
+    }
+    if (typeof attachment.data === 'string') {
+      return { kind: 'data', bytes: Buffer.from(attachment.data, 'base64'), contentType: attachment.contentType, title: attachment.title };
+    }
+    throw new AttachmentNotFoundError(`${where} has no content this server can retrieve`);
   }
 
   async search(organizationId: OrganizationId, type: string, params: Iterable<[string, string]>, strict: boolean): Promise<SearchResult> {

@@ -23,6 +23,12 @@ export class ResourceNotFoundError extends DomainError {
   }
 }
 
+/** No such attachment field on the type, no attachment at the index, or none this server can serve. */
+export class AttachmentNotFoundError extends DomainError {
+  readonly kind = 'not_found';
+  readonly code = 'attachment_not_found';
+}
+
 /** The request is not a resource at all, or contradicts its URL. */
 export class MalformedResourceError extends DomainError {
   readonly kind = 'invalid_input';

@@ -1,3 +1,4 @@
+import type { AvailableFile } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import type { FhirJson } from '../domain/resource-types.js';
 import type { SearchPage, SearchQuery } from '../domain/search.js';
@@ -6,6 +7,13 @@ export interface SearchResult {
   page: SearchPage;
   query: SearchQuery;
 }
+
+/** What an attachment holds: a stored file of this service, a URL elsewhere, or inline bytes. */
+export type AttachmentContent =
+  | { kind: 'file'; file: AvailableFile }
+  | { kind: 'external'; url: string }
+  /** Only in resources this service did not store itself: every write moves inline data into a file. */
+  | { kind: 'data'; bytes: Buffer; contentType?: string; title?: string };
 
 /**
  * The Fhir module's public port: FHIR R4 resources of one organization, with
@@ -23,6 +31,14 @@ export abstract class FhirResources {
 
   /** Deletes a resource, and the files no other resource links. */
   abstract delete(organizationId: OrganizationId, type: string, id: string, expectedVersion?: number): Promise<void>;
+
+  /**
+   * The content of the `index`th attachment (zero-based) of the type's
+   * attachment field (`content`, `photo`, ...). AttachmentNotFoundError for
+   * another field, an index out of range, a linked file that was deleted
+   * directly, or an attachment without content this server can serve.
+   */
+  abstract attachment(organizationId: OrganizationId, type: string, id: string, field: string, index: number): Promise<AttachmentContent>;
 
   /** `strict`: unknown parameters are refused instead of ignored (Prefer: handling=strict). */
   abstract search(organizationId: OrganizationId, type: string, params: Iterable<[string, string]>, strict: boolean): Promise<SearchResult>;

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
 import { ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
-import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
 import type { FsUrlSigner } from './fs-url-signer.js';
 
 /** Temp files older than this are leftovers of a crash. */
@@ -80,6 +80,10 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
   /** A path on this service; the application serves it after `signer.verify`. */
   async presign(key: string, options: PresignOptions): Promise<string> {
     return this.signer.sign(key, options);
+  }
+
+  verifySigned(key: string, query: Record<string, unknown>, method: 'GET' | 'HEAD'): SignedResponse {
+    return this.signer.verify(key, query, method);
   }
 
   async delete(key: string): Promise<void> {

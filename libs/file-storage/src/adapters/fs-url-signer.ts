@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { DomainError } from '@app/common';
 import { assertStorageKey } from '../domain/stored-file.js';
-import type { PresignOptions } from '../ports/object-store.port.js';
+import type { PresignOptions, SignedResponse } from '../ports/object-store.port.js';
 
 /** Served by the application itself, outside /files and /fhir. */
 export const SIGNED_PATH_PREFIX = '/signed-files/';
@@ -9,12 +9,6 @@ export const SIGNED_PATH_PREFIX = '/signed-files/';
 export class InvalidSignedUrlError extends DomainError {
   readonly kind = 'forbidden';
   readonly code = 'invalid_signed_url';
-}
-
-export interface VerifiedUrl {
-  key: string;
-  contentType: string;
-  contentDisposition: string;
 }
 
 /**
@@ -38,7 +32,7 @@ export class FsUrlSigner {
   }
 
   /** The signed facts, if the URL is intact, unexpired and allows `method`; else InvalidSignedUrlError. */
-  verify(key: string, query: Record<string, unknown>, method: 'GET' | 'HEAD', now = Date.now()): VerifiedUrl {
+  verify(key: string, query: Record<string, unknown>, method: 'GET' | 'HEAD', now = Date.now()): SignedResponse {
     const [signedMethod, expires, type, disposition, signature] = ['method', 'expires', 'type', 'disposition', 'signature'].map(
       (name) => (typeof query[name] === 'string' ? (query[name] as string) : undefined),
     );
@@ -60,7 +54,7 @@ export class FsUrlSigner {
     if (signedMethod !== method && !(signedMethod === 'GET' && method === 'HEAD')) {
       throw new InvalidSignedUrlError(`The signed URL is not valid for ${method}`);
     }
-    return { key, contentType: type, contentDisposition: disposition };
+    return { contentType: type, contentDisposition: disposition };
   }
 
   private mac(method: string, key: string, expires: number, type: string, disposition: string): string {

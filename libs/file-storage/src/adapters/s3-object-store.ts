@@ -11,7 +11,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
-import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
 
 /** 8 MiB parts, two in flight: at most ~16 MiB of one upload in memory, whatever its size. */
 const PART_SIZE = 8 * 1024 * 1024;
@@ -92,6 +92,11 @@ export class S3ObjectStore extends ObjectStore {
     };
     const command = options.method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
     return getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds });
+  }
+
+  /** S3 serves its own signed URLs; this service serves none for it. */
+  verifySigned(_key: string, _query: Record<string, unknown>, _method: 'GET' | 'HEAD'): SignedResponse {
+    throw new ObjectNotFoundError();
   }
 
   async delete(key: string): Promise<void> {

@@ -12,9 +12,10 @@ import {
   StoredFileNotFoundError,
 } from '../domain/errors.js';
 import { sanitizeFileName } from '../domain/file-name.js';
+import { representationOf } from '../domain/representation.js';
 import { isFileName, newFileId, storageKey, type AvailableFile, type FileListing } from '../domain/stored-file.js';
 import { FileRecordRepository, type CompletedUpload, type NewFileRecord } from '../ports/file-record.repository.port.js';
-import { FileStorage, type UploadRequest } from '../ports/file-storage.port.js';
+import { FileStorage, type SignedFile, type SignedUrlRequest, type UploadRequest } from '../ports/file-storage.port.js';
 import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
 import { measure } from './measure.js';
 import { peek } from './peek.js';
@@ -39,6 +40,7 @@ export class FileStorageService extends FileStorage {
   private readonly logger = new Logger('FileStorage');
   private readonly inspector: ContentInspector;
   readonly maxUploadBytes: number;
+  private readonly signedUrlSeconds: number;
 
   constructor(
     config: AppConfig,
@@ -48,6 +50,7 @@ export class FileStorageService extends FileStorage {
   ) {
     super();
     this.maxUploadBytes = config.uploads.maxBytes;
+    this.signedUrlSeconds = config.presignExpiresSeconds;
     this.inspector = new ContentInspector(config.uploads.allowedContentTypes);
   }
 
@@ -95,6 +98,20 @@ export class FileStorageService extends FileStorage {
 
   read(file: AvailableFile, range?: ByteRange): Promise<Readable> {
     return this.store.get(storageKey(file), range);
+  }
+
+  signedUrl(file: AvailableFile, request: SignedUrlRequest): Promise<string> {
+    return this.store.presign(storageKey(file), {
+      method: request.method,
+      expiresInSeconds: this.signedUrlSeconds,
+      ...representationOf(file, request.inline),
+    });
+  }
+
+  async openSigned(organizationId: string, fileName: string, query: Record<string, unknown>, method: 'GET' | 'HEAD'): Promise<SignedFile> {
+    // The signature covers the key, so the organization in the path is as trustworthy as a token's once it verifies.
+    const representation = this.store.verifySigned(`${organizationId}/${fileName}`, query, method);
+    return { file: await this.find(organizationId as OrganizationId, fileName), representation };
   }
 
   async delete(organizationId: OrganizationId, fileName: string): Promise<void> {

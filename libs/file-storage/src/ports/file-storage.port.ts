@@ -1,7 +1,21 @@
 import type { Readable } from 'node:stream';
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, FileListing } from '../domain/stored-file.js';
+import type { Representation } from '../domain/representation.js';
 import type { ByteRange } from './object-store.port.js';
+
+export interface SignedUrlRequest {
+  /** S3 refuses a URL signed for GET on HEAD, so a HEAD needs its own. */
+  method: 'GET' | 'HEAD';
+  /** Inline is honoured only for types that cannot carry script (see representationOf). */
+  inline: boolean;
+}
+
+/** A file reached through a signed URL, with the representation the signature carries. */
+export interface SignedFile {
+  file: AvailableFile;
+  representation: Representation;
+}
 
 export interface UploadRequest {
   content: Readable;
@@ -29,6 +43,22 @@ export abstract class FileStorage {
   abstract find(organizationId: OrganizationId, fileName: string): Promise<AvailableFile>;
 
   abstract read(file: AvailableFile, range?: ByteRange): Promise<Readable>;
+
+  /**
+   * A URL that serves the file, with its representation, to anyone who holds
+   * it until PRESIGN_EXPIRES_SECONDS have passed. Absolute for stores with
+   * their own endpoint (S3); for the fs store a path on this service, which
+   * `openSigned` checks when it is fetched. The URL is a credential: never log it.
+   */
+  abstract signedUrl(file: AvailableFile, request: SignedUrlRequest): Promise<string>;
+
+  /**
+   * The file behind a signed path of this service (`/signed-files/<orgId>/<fileName>?...`).
+   * InvalidSignedUrlError (403) when the URL was tampered with, has expired or
+   * is for another method; StoredFileNotFoundError when the file is gone or the
+   * store serves its own signed URLs.
+   */
+  abstract openSigned(organizationId: string, fileName: string, query: Record<string, unknown>, method: 'GET' | 'HEAD'): Promise<SignedFile>;
 
   /** Deletes bytes and metadata for good, or StoredFileNotFoundError. */
   abstract delete(organizationId: OrganizationId, fileName: string): Promise<void>;

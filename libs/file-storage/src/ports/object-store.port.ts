@@ -21,6 +21,12 @@ export interface PresignOptions {
   contentDisposition: string;
 }
 
+/** What a verified signed URL says the response must carry. */
+export interface SignedResponse {
+  contentType: string;
+  contentDisposition: string;
+}
+
 /**
  * Port: where the bytes live. Keys are `<orgId>/<fileId>.<ext>`. Adapters
  * never see an organization or a record, only keys and streams.
@@ -45,6 +51,14 @@ export abstract class ObjectStore {
    * service for stores the service serves itself (fs).
    */
   abstract presign(key: string, options: PresignOptions): Promise<string>;
+
+  /**
+   * For stores whose signed URLs this service serves itself: checks the query
+   * of a signed URL for `key` and returns the response headers it carries.
+   * InvalidSignedUrlError if it was tampered with, has expired or is for
+   * another method; ObjectNotFoundError for stores with their own endpoint.
+   */
+  abstract verifySigned(key: string, query: Record<string, unknown>, method: 'GET' | 'HEAD'): SignedResponse;
 
   /** Removes the object; succeeds if it is already gone. */
   abstract delete(key: string): Promise<void>;

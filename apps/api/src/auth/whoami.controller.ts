@@ -1,0 +1,28 @@
+import { Controller, Get, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { principalOf } from '@app/tenancy';
+import { ErrorResponse } from '../http/error-response.js';
+
+class WhoAmIDto {
+  @ApiProperty({ example: '3fa85f64-5717-4562-b3fc-2c963f66afa6' })
+  organizationId!: string;
+
+  @ApiPropertyOptional({ description: "The token's subject (sub), when it has one" })
+  subject?: string;
+}
+
+/** Which organization a token acts for: the quickest way for a client to check its credentials. */
+@ApiTags('auth')
+@ApiBearerAuth()
+@Controller('whoami')
+export class WhoAmIController {
+  @Get()
+  @ApiOperation({ operationId: 'whoAmI', summary: 'The organization (and subject) the bearer token acts for' })
+  @ApiOkResponse({ type: WhoAmIDto })
+  @ApiResponse({ status: 401, type: ErrorResponse })
+  whoAmI(@Req() req: Request): WhoAmIDto {
+    const principal = principalOf(req)!;
+    return { organizationId: principal.organizationId, subject: principal.subject };
+  }
+}

@@ -1,0 +1,138 @@
+import { applyDecorators, Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { AppConfig } from '@app/config';
+import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
+import { canonicalExtensionFor, FileStorage, representationOf } from '@app/file-storage';
+import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
+import { wantsInline } from '../files/send-file.js';
+import { publicBaseUrl } from '../http/public-base-url.js';
+import { Outcomes, TypeParam } from './fhir-openapi.js';
+
+const INDEX = /^(?:0|[1-9]\d{0,8})$/;
+
+const AttachmentDocs = (operationId: string, summary: string) =>
+  applyDecorators(
+    ApiOperation({
+      operationId,
+      summary,
+      description:
+        'Answers 307 with a Location that fetches the bytes with no other credential until PRESIGN_EXPIRES_SECONDS (600) have passed: ' +
+        'the object store\'s pre-signed URL, or a signed URL of this service for the embedded store. Follow it without forwarding the ' +
+        'token, or read Location to hand the URL to a browser. HEAD gets a URL signed for HEAD. An external attachment URL is redirected ' +
+        'to as it is.',
+    }),
+    TypeParam(),
+    ApiParam({ name: 'id' }),
+    ApiParam({ name: 'field', description: 'Consent: sourceAttachment; DiagnosticReport: presentedForm; DocumentReference, Media: content; Patient: photo; Practitioner: signature' }),
+    ApiQuery({
+      name: 'disposition',
+      required: false,
+      enum: ['attachment', 'inline'],
+      description: 'inline is passed on only for types a browser cannot run script from (not PDF)',
+    }),
+    ApiResponse({
+      status: 307,
+      description: 'Redirect to a short-lived signed URL of the file',
+      headers: {
+        Location: { description: 'The signed URL; treat it as a credential until it expires', schema: { type: 'string', format: 'uri' } },
+        'Cache-Control': { schema: { type: 'string', example: 'no-store' } },
+      },
+    }),
+    ApiProduces('application/octet-stream'),
+    ApiResponse({ status: 200, description: 'Inline attachment data (resources this service did not write)', schema: { type: 'string', format: 'binary' } }),
+    Outcomes(400, 401, 404),
+  );
+
+/**
+ * `/fhir/<Type>/<id>/files/<field>[/<index>]`: one attachment of a resource,
+ * answered with a redirect to a short-lived signed URL, so browsers, download
+ * tools and frontends fetch the bytes without holding the bearer token.
+ */
+@ApiTags('fhir')
+@ApiBearerAuth()
+@Controller('fhir')
+export class FhirAttachmentsController {
+  constructor(
+    private readonly resources: FhirResources,
+    private readonly files: FileStorage,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Get(':type/:id/files/:field')
+  @AttachmentDocs('fhirAttachment', "A resource's first attachment in the field: 307 to a signed URL")
+  first(
+    @CurrentOrganization() organizationId: OrganizationId,
+    @Param('type') type: string,
+    @Param('id') id: string,
+    @Param('field') field: string,
+    @Query('disposition') disposition: unknown,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    return this.answer(organizationId, type, id, field, 0, disposition, req, res);
+  }
+
+  @Get(':type/:id/files/:field/:index')
+  @AttachmentDocs('fhirAttachmentAt', 'The attachment at a zero-based index of a repeating field: 307 to a signed URL')
+  @ApiParam({ name: 'index', schema: { type: 'integer', minimum: 0 } })
+  at(
+    @CurrentOrganization() organizationId: OrganizationId,
+    @Param('type') type: string,
+    @Param('id') id: string,
+    @Param('field') field: string,
+    @Param('index') index: string,
+    @Query('disposition') disposition: unknown,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    if (!INDEX.test(index)) throw new AttachmentNotFoundError(`'${index}' is not an attachment index; use 0, 1, ...`);
+    return this.answer(organizationId, type, id, field, Number(index), disposition, req, res);
+  }
+
+  private async answer(
+    organizationId: OrganizationId,
+    type: string,
+    id: string,
+    field: string,
+    index: number,
+    disposition: unknown,
+    req: Request,
+    res: Response,
+  ): Promise<void> {
+    const inline = wantsInline(disposition);
+    const content = await this.resources.attachment(organizationId, type, id, field, index);
+    // The Location is a credential for its lifetime: no cache keeps it, no Referer carries it on.
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    if (content.kind === 'data') {
+      this.sendData(content, inline, req, res);
+      return;
+    }
+    const location =
+      content.kind === 'external' ? new URL(content.url).href : await this.signedLocation(content.file, req, inline);
+    res.status(307).setHeader('Location', location);
+    res.end();
+  }
+
+  private async signedLocation(file: Extract<AttachmentContent, { kind: 'file' }>['file'], req: Request, inline: boolean): Promise<string> {
+    const url = await this.files.signedUrl(file, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', inline });
+    // The S3 presigner gives an absolute URL; the fs store a path this service serves itself.
+    return /^https?:\/\//i.test(url) ? url : `${publicBaseUrl(this.config, req)}${url}`;
+  }
+
+  /** Inline data was never checked like an upload: only a type this service accepts is named, and it is never rendered inline unless safe. */
+  private sendData(content: Extract<AttachmentContent, { kind: 'data' }>, inline: boolean, req: Request, res: Response): void {
+    const declared = content.contentType?.split(';')[0]!.trim().toLowerCase();
+    const contentType = declared && canonicalExtensionFor(declared) ? declared : 'application/octet-stream';
+    const name = content.title?.replace(/\p{Cc}/gu, '').trim() ?? '';
+    const representation = representationOf({ contentType, originalName: name, fileName: 'attachment' }, inline);
+    res.status(200);
+    res.setHeader('Content-Type', representation.contentType);
+    res.setHeader('Content-Disposition', representation.contentDisposition);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+    res.setHeader('Content-Length', content.bytes.length);
+    res.end(req.method === 'HEAD' ? undefined : content.bytes);
+  }
+}
