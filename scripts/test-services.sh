@@ -41,6 +41,19 @@ ensure_clamav() {
   fi
 }
 
+# The real HTTP clients the attachment tests drive: curl, and Python with Debian's
+# python3-requests (the system Python, so a pyenv or venv on the PATH does not matter).
+ensure_http_clients() {
+  local missing=()
+  command -v curl >/dev/null || missing+=(curl)
+  /usr/bin/python3 -c 'import requests' 2>/dev/null || missing+=(python3-requests)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing ${missing[*]} (apt-get)"
+    apt_install "${missing[@]}" || { echo "${missing[*]} could not be installed"; return 1; }
+  fi
+  export TEST_PYTHON=/usr/bin/python3
+}
+
 start_postgres() {
   ensure_postgres || { echo "PostgreSQL is not installed and could not be installed"; return 1; }
   services_dir=$(mktemp -d /tmp/attachments-test.XXXXXX)

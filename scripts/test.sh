@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs and starts the real
-# servers the tests need (PostgreSQL, ClamAV; s3rver comes from npm), checks architecture and types, builds,
+# servers and clients the tests need (PostgreSQL, ClamAV, curl, python3-requests;
+# s3rver comes from npm), checks architecture and types, builds,
 # runs unit, integration and e2e tests, and prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ gate() { # gate <name> <command...>: a check that counts as one test
 
 trap stop_services EXIT
 ensure_clamav || { echo "0 passed, 1 failed"; exit 1; }
+ensure_http_clients || { echo "0 passed, 1 failed"; exit 1; }
 start_postgres || { echo "0 passed, 1 failed"; exit 1; }
 
 gate "architecture rules (dependency-cruiser)" npx --no-install depcruise apps libs --config .dependency-cruiser.cjs

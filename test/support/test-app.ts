@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Test } from '@nestjs/testing';
+import type { LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT } from 'jose';
 import pg from 'pg';
@@ -67,7 +68,11 @@ async function startS3AndClamd() {
  * The whole application, as `npm start` builds it, on the real Postgres of the
  * test run and a temp DATA_DIR, listening on a loopback port.
  */
-export async function startTestApp(env: Record<string, string> = {}, profile: StoreProfile = storeProfile()): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  profile: StoreProfile = storeProfile(),
+  options: { logger?: LoggerService } = {},
+): Promise<TestApp> {
   const secret = randomSecret();
   const dataDir = tempDir();
   const stack = profile === 's3-clamav' ? await startS3AndClamd() : undefined;
@@ -80,7 +85,7 @@ export async function startTestApp(env: Record<string, string> = {}, profile: St
     ...env,
   });
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ logger: ['error', 'warn'] });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ logger: options.logger ?? ['error', 'warn'] });
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   const server = app.getHttpServer() as Server;
