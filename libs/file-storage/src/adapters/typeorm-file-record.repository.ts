@@ -11,6 +11,15 @@ import {
 } from '../ports/file-record.repository.port.js';
 import { StoredFileEntity } from './stored-file.entity.js';
 
+/**
+ * Every column under its StoredFile name. The hottest lookup (each download
+ * and each attachment redirect) runs as plain SQL: TypeORM's query builder
+ * and entity hydration cost about a fifth of the redirect's throughput (P3).
+ */
+const STORED_FILE_COLUMNS = `organization_id AS "organizationId", id, file_name AS "fileName", original_name AS "originalName",
+  content_type AS "contentType", status, size, sha256, sha1, scan_status AS "scanStatus", scan_engine AS "scanEngine",
+  created_at AS "createdAt", updated_at AS "updatedAt"`;
+
 export class TypeOrmFileRecordRepository extends FileRecordRepository {
   constructor(@InjectRepository(StoredFileEntity) private readonly rows: Repository<StoredFile>) {
     super();
@@ -26,8 +35,13 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     return (await this.rows.findOneByOrFail({ organizationId, id })) as AvailableFile;
   }
 
-  findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {
-    return this.rows.findOneBy({ organizationId, fileName, status: 'available' }) as Promise<AvailableFile | null>;
+  async findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {
+    const [row]: Array<AvailableFile & { size: string }> = await this.rows.query(
+      `SELECT ${STORED_FILE_COLUMNS} FROM stored_files WHERE organization_id = $1 AND file_name = $2 AND status = 'available'`,
+      [organizationId, fileName],
+    );
+    // bigint arrives as a string; sizes are far below 2^53.
+    return row ? { ...row, size: Number(row.size) } : null;
   }
 
   findDeletable(organizationId: OrganizationId, fileName: string): Promise<StoredFile | null> {
