@@ -1,9 +1,12 @@
 // Upload benchmark for the attachment service. Run from the repo root with
-// `npm run bench` (or `npm run bench -- --rounds 15`). See bench/README.md.
+// `npm run bench` (or `npm run bench -- --rounds 15 --only P1,P3`). See bench/README.md.
 //
 // P1: median wall time of one 50 MB upload through the service vs. the same
 //     upload to a bare Node server that only pipes the body to a file.
 // P2: peak RSS growth of the service while 16 such uploads run at once.
+// P3: requests per second of the attachment 307 endpoint vs a bare
+//     authenticated route (GET /whoami) of the same service.
+// P4: a 50 MB upload scanned by clamd vs the slower of its two halves.
 
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes, randomFillSync } from 'node:crypto';
@@ -33,6 +36,12 @@ const READY_TIMEOUT_MS = 60_000;
 const GOAL_RATIO = 0.8;
 const GOAL_RSS_GROWTH_MB = 128;
 const GOAL_P4_RATIO = 1.2;
+const GOAL_P3_RATIO = 0.5;
+const P3_CONNECTIONS = 16;
+const P3_SECONDS = 4;
+const P3_WARMUP_SECONDS = 2;
+const P3_ROUNDS = 3;
+const P3_PDF = Buffer.from('%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
 const ORG_ID = 'bench-org';
 
 // size 0x18, 'ftyp', major brand 'isom', minor version 0x200, compatible 'isom' 'mp42'
@@ -90,17 +99,28 @@ parentPort.once('message', () => {
 
 // ---------------------------------------------------------------- helpers
 
+const BENCHMARKS = ['P1', 'P2', 'P3', 'P4'];
+const USAGE = 'usage: bench/run.mjs [--rounds N] [--only P1,P2,P3,P4] [--database-url postgres://...]';
+
 function parseArgs(argv) {
   let rounds = 9;
+  let only = BENCHMARKS;
+  let databaseUrl;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--rounds') rounds = Number(argv[++i]);
-    else if (argv[i].startsWith('--rounds=')) rounds = Number(argv[i].slice('--rounds='.length));
-    else throw new Error(`Unknown argument ${argv[i]} (usage: bench/run.mjs [--rounds N])`);
+    const [name, inline] = argv[i].split(/=(.*)/s);
+    const value = () => inline ?? argv[++i];
+    if (name === '--rounds') rounds = Number(value());
+    else if (name === '--only') only = String(value()).toUpperCase().split(',').map((p) => p.trim());
+    else if (name === '--database-url') databaseUrl = value();
+    else throw new Error(`Unknown argument ${argv[i]} (${USAGE})`);
   }
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds needs a positive integer');
-  return { rounds };
+  const unknown = only.filter((p) => !BENCHMARKS.includes(p));
+  if (unknown.length > 0 || only.length === 0) throw new Error(`--only takes ${BENCHMARKS.join(', ')} (${USAGE})`);
+  return { rounds, only: new Set(only), databaseUrl };
 }
 
+const verdict = (ok) => (ok ? 'met' : 'MISSED');
 const log = (line) => process.stdout.write(`${line}\n`);
 const fmtMs = (ms) => `${Math.round(ms)} ms`;
 const mbPerS = (ms) => FILE_SIZE / MiB / (ms / 1000);
@@ -245,6 +265,8 @@ function readRssKb(pid) {
 // ---------------------------------------------------------------- targets
 
 const children = new Set();
+/** Environment every service starts with (main() adds DATABASE_URL when given). */
+const serviceDefaults = {};
 
 function killChild(child, signal) {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -269,7 +291,7 @@ async function startService(dataDir, extraEnv = {}) {
   for (const name of ['DATABASE_URL', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ORG_CLAIM', 'MAX_UPLOAD_BYTES',
     'ALLOWED_CONTENT_TYPES', 'CLAMAV_HOST', 'PUBLIC_BASE_URL', 'STORAGE_DRIVER', 'LOG_FORMAT', 'NODE_OPTIONS']) delete env[name];
   const secret = randomBytes(32).toString('hex');
-  Object.assign(env, { PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: 'warn', ...extraEnv });
+  Object.assign(env, { PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: 'warn', ...serviceDefaults, ...extraEnv });
 
   const child = spawn(process.execPath, [SERVICE_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -331,66 +353,48 @@ async function startBaseline(dir) {
 
 // ---------------------------------------------------------------- main
 
-async function main() {
-  const { rounds } = parseArgs(process.argv.slice(2));
-  log(`Node ${process.version}, ${os.cpus().length} CPUs (os.cpus().length), ${rounds} rounds + ${WARMUP_ROUNDS} warm-up per target`);
+/** P1, P2 and P4 (those in `only`): uploads of one 50 MB file. Appends summary lines. */
+async function uploadBenchmarks(root, rounds, only, summary) {
+  const payloadPath = join(root, 'payload.mp4');
+  const dataDir = join(root, 'service-data');
+  const baselineDir = join(root, 'baseline-out');
+  await mkdir(baselineDir);
+  const sha256 = await writePayload(payloadPath);
 
-  // One temp root holds the payload, the service's DATA_DIR and the baseline's
-  // output, so both servers write to the same file system.
-  const root = mkdtempSync(join(os.tmpdir(), 'upload-bench-'));
-  const cleanupSync = () => {
-    for (const child of children) killChild(child, 'SIGKILL');
-    rmSync(root, { recursive: true, force: true });
+  log('Starting the service (the first start of the embedded Postgres takes ~5-12 s)...');
+  const service = await startService(dataDir);
+  const baseline = await startBaseline(baselineDir);
+  log(`Service ready on ${HOST}:${service.port} (pid ${service.child.pid}, RSS ${(readRssKb(service.child.pid) / 1024).toFixed(1)} MB) ` +
+    `after ${(service.startupMs / 1000).toFixed(1)} s; baseline on ${HOST}:${baseline.port}`);
+
+  const uploadToService = async () => {
+    globalThis.gc?.(); // so the client's own GC does not land in one target's timing more than the other's
+    const r = await upload({ port: service.port, path: '/files/upload', token: service.token, payloadPath });
+    const json = r.status === 201 ? JSON.parse(r.body) : undefined;
+    if (r.status !== 201 || json.size !== FILE_SIZE || json.sha256 !== sha256) {
+      throw new Error(`service upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${service.output()}`);
+    }
+    return { ms: r.ms, key: json.key };
   };
-  const onSignal = (signal) => {
-    log(`\n${signal}: stopping and cleaning up`);
-    cleanupSync();
-    process.exit(130);
+  const deleteFromService = async (key) => {
+    const r = await request({ port: service.port, method: 'DELETE', path: `/files/${key}`, headers: { Authorization: `Bearer ${service.token}` } });
+    if (r.status !== 204) throw new Error(`DELETE /files/${key} answered ${r.status}: ${r.body.slice(0, 500)}`);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.once('exit', cleanupSync); // last resort, e.g. after an uncaught error
+  const uploadToBaseline = async () => {
+    globalThis.gc?.();
+    const r = await upload({ port: baseline.port, path: '/upload', token: service.token, payloadPath });
+    // The bare server stores the raw body, multipart framing included.
+    if (r.status !== 201 || JSON.parse(r.body).size !== r.contentLength) {
+      throw new Error(`baseline upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${baseline.output()}`);
+    }
+    return { ms: r.ms };
+  };
+  const clearBaselineDir = async () => {
+    for (const name of await readdir(baselineDir)) await rm(join(baselineDir, name), { force: true });
+  };
 
-  try {
-    const payloadPath = join(root, 'payload.mp4');
-    const dataDir = join(root, 'service-data');
-    const baselineDir = join(root, 'baseline-out');
-    await mkdir(baselineDir);
-    const sha256 = await writePayload(payloadPath);
-
-    log('Starting the service (the first start of the embedded Postgres takes ~5-12 s)...');
-    const service = await startService(dataDir);
-    const baseline = await startBaseline(baselineDir);
-    log(`Service ready on ${HOST}:${service.port} (pid ${service.child.pid}, RSS ${(readRssKb(service.child.pid) / 1024).toFixed(1)} MB) ` +
-      `after ${(service.startupMs / 1000).toFixed(1)} s; baseline on ${HOST}:${baseline.port}`);
-
-    const uploadToService = async () => {
-      globalThis.gc?.(); // so the client's own GC does not land in one target's timing more than the other's
-      const r = await upload({ port: service.port, path: '/files/upload', token: service.token, payloadPath });
-      const json = r.status === 201 ? JSON.parse(r.body) : undefined;
-      if (r.status !== 201 || json.size !== FILE_SIZE || json.sha256 !== sha256) {
-        throw new Error(`service upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${service.output()}`);
-      }
-      return { ms: r.ms, key: json.key };
-    };
-    const deleteFromService = async (key) => {
-      const r = await request({ port: service.port, method: 'DELETE', path: `/files/${key}`, headers: { Authorization: `Bearer ${service.token}` } });
-      if (r.status !== 204) throw new Error(`DELETE /files/${key} answered ${r.status}: ${r.body.slice(0, 500)}`);
-    };
-    const uploadToBaseline = async () => {
-      globalThis.gc?.();
-      const r = await upload({ port: baseline.port, path: '/upload', token: service.token, payloadPath });
-      // The bare server stores the raw body, multipart framing included.
-      if (r.status !== 201 || JSON.parse(r.body).size !== r.contentLength) {
-        throw new Error(`baseline upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${baseline.output()}`);
-      }
-      return { ms: r.ms };
-    };
-    const clearBaselineDir = async () => {
-      for (const name of await readdir(baselineDir)) await rm(join(baselineDir, name), { force: true });
-    };
-
-    // ---- P1: interleaved A/B rounds, so drifting machine load hits both targets alike.
+  // ---- P1: interleaved A/B rounds, so drifting machine load hits both targets alike.
+  if (only.has('P1')) {
     const serviceMs = [];
     const baselineMs = [];
     for (let i = 0; i < WARMUP_ROUNDS + rounds; i++) {
@@ -409,11 +413,18 @@ async function main() {
     const serviceMedian = median(serviceMs);
     const baselineMedian = median(baselineMs);
     const ratio = baselineMedian / serviceMedian;
+    summary.push(`P1 upload 50 MB: service median ${fmtMs(serviceMedian)} (${mbPerS(serviceMedian).toFixed(1)} MB/s), ` +
+      `bare pipe-to-file median ${fmtMs(baselineMedian)} (${mbPerS(baselineMedian).toFixed(1)} MB/s), ` +
+      `ratio ${ratio.toFixed(2)} (goal >= ${GOAL_RATIO}: ${verdict(ratio >= GOAL_RATIO)})`);
+    summary.push(`   service min/max ${fmtMs(Math.min(...serviceMs))}/${fmtMs(Math.max(...serviceMs))}, ` +
+      `baseline min/max ${fmtMs(Math.min(...baselineMs))}/${fmtMs(Math.max(...baselineMs))}, ${rounds} rounds each`);
+  }
 
-    // ---- P2: 16 concurrent uploads on a freshly started service, so the heap
-    // grown by the P1 rounds cannot hide what concurrency costs. One warm-up
-    // upload first, so lazily loaded code is not counted as upload memory.
-    await stopChild(service.child);
+  // ---- P2: 16 concurrent uploads on a freshly started service, so the heap
+  // grown by the P1 rounds cannot hide what concurrency costs. One warm-up
+  // upload first, so lazily loaded code is not counted as upload memory.
+  await stopChild(service.child);
+  if (only.has('P2')) {
     const fresh = await startService(dataDir);
     const warm = await upload({ port: fresh.port, path: '/files/upload', token: fresh.token, payloadPath });
     if (warm.status !== 201) throw new Error(`P2 warm-up upload answered ${warm.status}\n${fresh.output()}`);
@@ -443,61 +454,185 @@ async function main() {
     const growthMb = (peakKb - baselineRssKb) / 1024;
     log(`P2 all ${CONCURRENT_UPLOADS} answered 201 in ${fmtMs(burstMs)}; ${samples} RSS samples, longest gap ${fmtMs(maxGapMs)}`);
 
-    await stopChild(fresh.child);
-    await stopChild(baseline.child);
-
-    // ---- P4: a scanned upload vs the slower of its two halves, each measured alone:
-    // the same upload with scanning off, and clamd INSTREAM of the same bytes.
-    log('P4 starting clamd and two services (scanning on / off)...');
-    const clamd = await startClamd(join(root, 'clamd'));
-    const scanned = await startService(join(root, 'scanned-data'), { CLAMAV_HOST: HOST, CLAMAV_PORT: String(clamd.port) });
-    const unscanned = await startService(join(root, 'unscanned-data'));
-    const uploadTo = async (svc) => {
-      globalThis.gc?.();
-      const r = await upload({ port: svc.port, path: '/files/upload', token: svc.token, payloadPath });
-      const json = r.status === 201 ? JSON.parse(r.body) : undefined;
-      if (!json || json.size !== FILE_SIZE) throw new Error(`P4 upload answered ${r.status}: ${r.body.slice(0, 300)}\n${svc.output()}`);
-      await request({ port: svc.port, method: 'DELETE', path: `/files/${json.key}`, headers: { Authorization: `Bearer ${svc.token}` } });
-      return { ms: r.ms, scanStatus: json.scanStatus };
-    };
-    const scanAlone = async () => {
-      globalThis.gc?.();
-      const t0 = performance.now();
-      const reply = await clamd.client.instream(createReadStream(payloadPath, { highWaterMark: 64 * 1024 }));
-      if (reply !== 'stream: OK') throw new Error(`clamd answered ${reply}`);
-      return { ms: performance.now() - t0 };
-    };
-    const p4 = { scanned: [], unscanned: [], clamd: [] };
-    for (let i = 0; i < WARMUP_ROUNDS + rounds; i++) {
-      const a = await uploadTo(scanned);
-      if (a.scanStatus !== 'clean') throw new Error(`P4 scanned upload reported scanStatus ${a.scanStatus}`);
-      const b = await uploadTo(unscanned);
-      const c = await scanAlone();
-      const label = i < WARMUP_ROUNDS ? `warm-up ${i + 1}/${WARMUP_ROUNDS}` : `round ${i - WARMUP_ROUNDS + 1}/${rounds}`;
-      log(`P4 ${label.padEnd(13)} scanned ${fmtMs(a.ms).padStart(8)}   unscanned ${fmtMs(b.ms).padStart(8)}   clamd alone ${fmtMs(c.ms).padStart(8)}`);
-      if (i >= WARMUP_ROUNDS) {
-        p4.scanned.push(a.ms);
-        p4.unscanned.push(b.ms);
-        p4.clamd.push(c.ms);
-      }
-    }
-    const [scannedMedian, unscannedMedian, clamdMedian] = [p4.scanned, p4.unscanned, p4.clamd].map(median);
-    const p4Ratio = scannedMedian / Math.max(unscannedMedian, clamdMedian);
-    await Promise.all([stopChild(scanned.child), stopChild(unscanned.child), stopChild(clamd.child)]);
-
-    const verdict = (ok) => (ok ? 'met' : 'MISSED');
-    log('');
-    log(`Summary (Node ${process.version}, os.cpus().length = ${os.cpus().length}, MB = 2^20 bytes)`);
-    log(`P1 upload 50 MB: service median ${fmtMs(serviceMedian)} (${mbPerS(serviceMedian).toFixed(1)} MB/s), ` +
-      `bare pipe-to-file median ${fmtMs(baselineMedian)} (${mbPerS(baselineMedian).toFixed(1)} MB/s), ` +
-      `ratio ${ratio.toFixed(2)} (goal >= ${GOAL_RATIO}: ${verdict(ratio >= GOAL_RATIO)})`);
-    log(`   service min/max ${fmtMs(Math.min(...serviceMs))}/${fmtMs(Math.max(...serviceMs))}, ` +
-      `baseline min/max ${fmtMs(Math.min(...baselineMs))}/${fmtMs(Math.max(...baselineMs))}, ${rounds} rounds each`);
-    log(`P2 ${CONCURRENT_UPLOADS} x 50 MB concurrent: RSS growth ${growthMb.toFixed(1)} MB ` +
+    summary.push(`P2 ${CONCURRENT_UPLOADS} x 50 MB concurrent: RSS growth ${growthMb.toFixed(1)} MB ` +
       `(baseline ${(baselineRssKb / 1024).toFixed(1)} MB, peak ${(peakKb / 1024).toFixed(1)} MB) ` +
       `(goal <= ${GOAL_RSS_GROWTH_MB} MB: ${verdict(growthMb <= GOAL_RSS_GROWTH_MB)}), burst wall time ${fmtMs(burstMs)}`);
-    log(`P4 upload 50 MB scanned by clamd: median ${fmtMs(scannedMedian)}; unscanned ${fmtMs(unscannedMedian)}, ` +
-      `clamd INSTREAM alone ${fmtMs(clamdMedian)}; ratio ${p4Ratio.toFixed(2)} vs the slower (goal <= ${GOAL_P4_RATIO}: ${verdict(p4Ratio <= GOAL_P4_RATIO)})`);
+    await stopChild(fresh.child);
+  }
+  await stopChild(baseline.child);
+
+  // ---- P4: a scanned upload vs the slower of its two halves, each measured alone:
+  // the same upload with scanning off, and clamd INSTREAM of the same bytes.
+  if (!only.has('P4')) return;
+  log('P4 starting clamd and two services (scanning on / off)...');
+  const clamd = await startClamd(join(root, 'clamd'));
+  const scanned = await startService(join(root, 'scanned-data'), { CLAMAV_HOST: HOST, CLAMAV_PORT: String(clamd.port) });
+  const unscanned = await startService(join(root, 'unscanned-data'));
+  const uploadTo = async (svc) => {
+    globalThis.gc?.();
+    const r = await upload({ port: svc.port, path: '/files/upload', token: svc.token, payloadPath });
+    const json = r.status === 201 ? JSON.parse(r.body) : undefined;
+    if (!json || json.size !== FILE_SIZE) throw new Error(`P4 upload answered ${r.status}: ${r.body.slice(0, 300)}\n${svc.output()}`);
+    await request({ port: svc.port, method: 'DELETE', path: `/files/${json.key}`, headers: { Authorization: `Bearer ${svc.token}` } });
+    return { ms: r.ms, scanStatus: json.scanStatus };
+  };
+  const scanAlone = async () => {
+    globalThis.gc?.();
+    const t0 = performance.now();
+    const reply = await clamd.client.instream(createReadStream(payloadPath, { highWaterMark: 64 * 1024 }));
+    if (reply !== 'stream: OK') throw new Error(`clamd answered ${reply}`);
+    return { ms: performance.now() - t0 };
+  };
+  const p4 = { scanned: [], unscanned: [], clamd: [] };
+  for (let i = 0; i < WARMUP_ROUNDS + rounds; i++) {
+    const a = await uploadTo(scanned);
+    if (a.scanStatus !== 'clean') throw new Error(`P4 scanned upload reported scanStatus ${a.scanStatus}`);
+    const b = await uploadTo(unscanned);
+    const c = await scanAlone();
+    const label = i < WARMUP_ROUNDS ? `warm-up ${i + 1}/${WARMUP_ROUNDS}` : `round ${i - WARMUP_ROUNDS + 1}/${rounds}`;
+    log(`P4 ${label.padEnd(13)} scanned ${fmtMs(a.ms).padStart(8)}   unscanned ${fmtMs(b.ms).padStart(8)}   clamd alone ${fmtMs(c.ms).padStart(8)}`);
+    if (i >= WARMUP_ROUNDS) {
+      p4.scanned.push(a.ms);
+      p4.unscanned.push(b.ms);
+      p4.clamd.push(c.ms);
+    }
+  }
+  const [scannedMedian, unscannedMedian, clamdMedian] = [p4.scanned, p4.unscanned, p4.clamd].map(median);
+  const p4Ratio = scannedMedian / Math.max(unscannedMedian, clamdMedian);
+  await Promise.all([stopChild(scanned.child), stopChild(unscanned.child), stopChild(clamd.child)]);
+  summary.push(`P4 upload 50 MB scanned by clamd: median ${fmtMs(scannedMedian)}; unscanned ${fmtMs(unscannedMedian)}, ` +
+    `clamd INSTREAM alone ${fmtMs(clamdMedian)}; ratio ${p4Ratio.toFixed(2)} vs the slower (goal <= ${GOAL_P4_RATIO}: ${verdict(p4Ratio <= GOAL_P4_RATIO)})`);
+
+}
+
+// ---------------------------------------------------------------- P3
+
+/**
+ * P3: requests per second of GET /fhir/DocumentReference/<id>/files/content
+ * (token check + resource and file lookup + signing, answered 307) vs GET
+ * /whoami (token check only, 200) on the same service, with the same
+ * autocannon settings, in interleaved rounds. Run once on the embedded fs
+ * store (HMAC signing) and once on S3 via s3rver (the AWS presigner).
+ * A FHIR read of the same resource is measured alongside for reference.
+ */
+async function redirectBenchmark(root, summary) {
+  const [{ default: autocannon }, { default: S3rver }, { S3Client, CreateBucketCommand }] = await Promise.all([
+    import('autocannon'), import('s3rver'), import('@aws-sdk/client-s3'),
+  ]);
+  const s3dir = join(root, 's3rver');
+  await mkdir(s3dir);
+  const s3 = new S3rver({ address: HOST, port: 0, silent: true, directory: s3dir });
+  const { port: s3port } = await s3.run();
+  const credentials = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+  const client = new S3Client({
+    endpoint: `http://${HOST}:${s3port}`, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+  client.destroy();
+
+  const stores = [
+    { label: 'fs', env: {} },
+    {
+      label: 's3',
+      env: { STORAGE_DRIVER: 's3', S3_BUCKET: 'bench', AWS_ENDPOINT_URL_S3: `http://${HOST}:${s3port}`, S3_FORCE_PATH_STYLE: 'true', ...credentials },
+    },
+  ];
+  try {
+    for (const store of stores) {
+      const svc = await startService(join(root, `p3-${store.label}-data`), store.env);
+      const targets = await redirectTargets(svc);
+      const run = async (target, seconds) => {
+        const result = await autocannon({
+          url: `http://${HOST}:${svc.port}${target.path}`,
+          connections: P3_CONNECTIONS,
+          duration: seconds,
+          headers: { authorization: `Bearer ${svc.token}` },
+        });
+        const unexpected = Object.keys(result.statusCodeStats).filter((status) => Number(status) !== target.status);
+        if (result.errors > 0 || unexpected.length > 0) {
+          throw new Error(`P3 ${target.name}: ${result.errors} errors, statuses ${JSON.stringify(result.statusCodeStats)}\n${svc.output()}`);
+        }
+        return result.statusCodeStats[target.status].count / result.duration;
+      };
+      log(`P3 ${store.label}: ${P3_CONNECTIONS} connections, ${P3_SECONDS} s per target and round, after ${P3_WARMUP_SECONDS} s warm-up each`);
+      for (const target of targets) await run(target, P3_WARMUP_SECONDS);
+      const rps = Object.fromEntries(targets.map((t) => [t.name, []]));
+      for (let round = 0; round < P3_ROUNDS; round++) {
+        // Rotate the order, so no target always runs first (or last) in a round.
+        const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+        for (const target of order) rps[target.name].push(await run(target, P3_SECONDS));
+        log(`P3 ${store.label} round ${round + 1}/${P3_ROUNDS}  ` + targets.map((t) => `${t.name} ${Math.round(rps[t.name].at(-1))} req/s`).join('   '));
+      }
+      await stopChild(svc.child);
+      const [bare, redirect, read] = targets.map((t) => median(rps[t.name]));
+      const ratio = redirect / bare;
+      summary.push(`P3 ${store.label}: 307 to a signed URL ${Math.round(redirect)} req/s vs GET /whoami ${Math.round(bare)} req/s (medians of ${P3_ROUNDS}), ` +
+        `ratio ${ratio.toFixed(2)} (goal >= ${GOAL_P3_RATIO}: ${verdict(ratio >= GOAL_P3_RATIO)}); FHIR read of the same resource ${Math.round(read)} req/s`);
+    }
+  } finally {
+    await s3.close();
+  }
+}
+
+/** One DocumentReference linking an uploaded PDF; the three routes P3 loads, the signed URL checked to work once. */
+async function redirectTargets(svc) {
+  const base = `http://${HOST}:${svc.port}`;
+  const auth = { Authorization: `Bearer ${svc.token}` };
+  const form = new FormData();
+  form.append('file', new Blob([P3_PDF], { type: 'application/pdf' }), 'bench.pdf');
+  const uploaded = await fetch(`${base}/files/upload`, { method: 'POST', headers: auth, body: form });
+  if (uploaded.status !== 201) throw new Error(`P3 upload answered ${uploaded.status}: ${await uploaded.text()}`);
+  const resource = {
+    resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { url: (await uploaded.json()).url } }],
+  };
+  const created = await fetch(`${base}/fhir/DocumentReference`, {
+    method: 'POST', headers: { ...auth, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(resource),
+  });
+  if (created.status !== 201) throw new Error(`P3 create answered ${created.status}: ${await created.text()}`);
+  const { id } = await created.json();
+  const redirectPath = `/fhir/DocumentReference/${id}/files/content`;
+  const followed = await fetch(`${base}${redirectPath}`, { headers: auth });
+  if (followed.status !== 200 || !Buffer.from(await followed.arrayBuffer()).equals(P3_PDF)) {
+    throw new Error(`P3 following the redirect answered ${followed.status}, not the uploaded bytes`);
+  }
+  return [
+    { name: 'whoami', path: '/whoami', status: 200 },
+    { name: '307', path: redirectPath, status: 307 },
+    { name: 'read', path: `/fhir/DocumentReference/${id}`, status: 200 },
+  ];
+}
+
+async function main() {
+  const { rounds, only, databaseUrl } = parseArgs(process.argv.slice(2));
+  // Services get the database by DATABASE_URL; unset, each runs the embedded PGlite in its DATA_DIR.
+  if (databaseUrl) serviceDefaults.DATABASE_URL = databaseUrl;
+  log(`Node ${process.version}, ${os.cpus().length} CPUs (os.cpus().length); running ${[...only].join(', ')} ` +
+    `on ${databaseUrl ? 'the Postgres given by --database-url' : 'the embedded PGlite'}`);
+
+  // One temp root holds the payload, the services' DATA_DIRs and the baseline's
+  // output, so all servers write to the same file system.
+  const root = mkdtempSync(join(os.tmpdir(), 'upload-bench-'));
+  const cleanupSync = () => {
+    for (const child of children) killChild(child, 'SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  };
+  const onSignal = (signal) => {
+    log(`\n${signal}: stopping and cleaning up`);
+    cleanupSync();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', cleanupSync); // last resort, e.g. after an uncaught error
+
+  const summary = [];
+  try {
+    if (['P1', 'P2', 'P4'].some((p) => only.has(p))) await uploadBenchmarks(root, rounds, only, summary);
+    if (only.has('P3')) await redirectBenchmark(root, summary);
+    log('');
+    log(`Summary (Node ${process.version}, os.cpus().length = ${os.cpus().length}, MB = 2^20 bytes)`);
+    for (const line of summary) log(line);
   } finally {
     await Promise.all([...children].map((child) => stopChild(child).catch(() => {})));
     rmSync(root, { recursive: true, force: true });
