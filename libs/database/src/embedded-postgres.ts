@@ -2,6 +2,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { DataSource } from 'typeorm';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
@@ -28,6 +30,8 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
   private server?: PGLiteSocketServer;
   private socketDir?: string;
 
+  constructor(private readonly moduleRef: ModuleRef) {}
+
   async start(dataDir: string): Promise<SocketConnection> {
     const dir = join(dataDir, 'db');
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -45,7 +49,11 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.server?.stop().catch(() => undefined);
+    if (!this.server) return;
+    // Close the pool first: stopping the server under idle pooled connections makes pg report each as an error.
+    const dataSource = this.moduleRef.get(DataSource, { strict: false });
+    if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
+    await this.server.stop().catch(() => undefined);
     await this.db?.close().catch(() => undefined);
     if (this.socketDir) await rm(this.socketDir, { recursive: true, force: true });
   }
