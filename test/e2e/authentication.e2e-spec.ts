@@ -29,6 +29,13 @@ describe('bearer authentication (HS256 secret)', () => {
     expect(res.body).toMatchObject({ statusCode: 401, error: 'Unauthorized', code: 'authentication_required' });
   });
 
+  it('tells the holder of a valid token which organization and subject it acts for (GET /whoami)', async () => {
+    const org = newOrganizationId();
+    const res = await request(t.baseUrl).get('/whoami').set('Authorization', `Bearer ${await t.tokenFor(org, { sub: 'dr-grey' })}`).expect(200);
+    expect(res.body).toEqual({ organizationId: org, subject: 'dr-grey' });
+    await request(t.baseUrl).get('/whoami').expect(401);
+  });
+
   it.each([
     ['a non-Bearer scheme', 'Basic dXNlcjpwYXNz'],
     ['a malformed token', 'Bearer not-a-jwt'],

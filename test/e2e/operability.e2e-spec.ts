@@ -54,6 +54,19 @@ describe('API documentation', () => {
     expect(doc.components.schemas.UploadedFileDto.required).toEqual(expect.arrayContaining(['key', 'contentType', 'size', 'url']));
   });
 
+  it('describes the attachment redirects with distinct operation ids, and leaves signed-URL paths out', async () => {
+    const doc = (await request(t.baseUrl).get('/openapi.json').expect(200)).body;
+    const first = doc.paths['/fhir/{type}/{id}/files/{field}'].get;
+    const at = doc.paths['/fhir/{type}/{id}/files/{field}/{index}'].get;
+    expect([first.operationId, at.operationId]).toEqual(['fhirAttachment', 'fhirAttachmentAt']);
+    for (const op of [first, at]) {
+      expect(op.responses['307'].headers.Location.schema).toMatchObject({ type: 'string', format: 'uri' });
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['307', '401', '404']));
+    }
+    expect(doc.paths['/whoami'].get.operationId).toBe('whoAmI');
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/signed-files'))).toEqual([]);
+  });
+
   it('serves Swagger UI without a token', async () => {
     const res = await request(t.baseUrl).get('/docs').redirects(1).expect(200);
     expect(res.text).toContain('swagger');
