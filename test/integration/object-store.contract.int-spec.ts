@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-store.js';
-import { FsUrlSigner, InvalidSignedUrlError, SIGNED_PATH_PREFIX } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
+import { FsUrlSigner, InvalidSignedUrlError } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
+import { SIGNED_PATH_PREFIX } from '../../libs/file-storage/src/domain/signed-url.js';
 import { S3ObjectStore } from '../../libs/file-storage/src/adapters/s3-object-store.js';
 import { ObjectNotFoundError, StorageUnavailableError } from '../../libs/file-storage/src/domain/errors.js';
 import type { ObjectStore, PresignOptions } from '../../libs/file-storage/src/ports/object-store.port.js';
 import { newOrganizationId, tempDir } from '../support/environment.js';
+import { S3Client } from '@aws-sdk/client-s3';
 import { s3rverClient, startS3, type S3Server } from '../support/s3.js';
 
 interface Fetched {
@@ -209,6 +211,37 @@ describe('S3 errors', () => {
     await expect(store.get(keyFor())).rejects.toBeInstanceOf(StorageUnavailableError);
     client.destroy();
   });
+
+  it('report a URL that cannot be signed (no credentials) as a failing store (503)', async () => {
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: async () => Promise.reject(new Error('no credentials in the chain')),
+    });
+    const store = new S3ObjectStore(client, { bucket: 'any' });
+    await expect(store.presign(keyFor(), signed('GET'))).rejects.toBeInstanceOf(StorageUnavailableError);
+    client.destroy();
+  });
+});
+
+describe('S3 with a public endpoint (S3_PUBLIC_ENDPOINT)', () => {
+  it('signs URLs for the host clients reach, while the service talks to its own', async () => {
+    const bucket = await s3.createBucket();
+    const internal = s3rverClient(s3.endpoint);
+    const publicEndpoint = s3.endpoint.replace('127.0.0.1', 'localhost');
+    const forClients = s3rverClient(publicEndpoint);
+    const store = new S3ObjectStore(internal, { bucket }, forClients);
+    const key = keyFor();
+    await store.put(key, Readable.from([Buffer.from('%PDF-1.7 public')]), { contentType: 'application/pdf' });
+    const url = await store.presign(key, signed('GET'));
+    expect(url.startsWith(`${publicEndpoint}/${bucket}/`)).toBe(true);
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('%PDF-1.7 public');
+    internal.destroy();
+    forClients.destroy();
+  });
 });
 
 describe('fs signed URLs', () => {
@@ -229,6 +262,9 @@ describe('fs signed URLs', () => {
       [key, { ...query, method: 'HEAD' }, 'GET'],
     ];
     for (const [k, q, m] of tampered) expect(() => signer.verify(k, q, m)).toThrow(InvalidSignedUrlError);
+    // A repeated parameter (?signature=a&signature=b) arrives as an array: refused, never joined or picked from.
+    expect(() => signer.verify(key, { ...query, signature: [query.signature, query.signature] }, 'GET')).toThrow(InvalidSignedUrlError);
+    expect(() => signer.verify('../etc/passwd', query, 'GET')).toThrow(InvalidSignedUrlError);
 
     const headOnly = Object.fromEntries(new URL(signer.sign(key, signed('HEAD')), 'http://service').searchParams);
     expect(() => signer.verify(key, headOnly, 'GET')).toThrow(/not valid for GET/);

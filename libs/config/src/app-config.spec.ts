@@ -81,6 +81,7 @@ describe('loadConfig', () => {
     [{ PENDING_UPLOAD_TTL_SECONDS: '60' }, 'PENDING_UPLOAD_TTL_SECONDS'],
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x' }, 'requires JWT_SECRET or JWT_JWKS_URL'],
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, 'requires DATABASE_URL'],
+    [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://db/x' }, 'requires PUBLIC_BASE_URL'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     const problems = problemsOf(env as Record<string, string>);
     expect(problems.join('\n')).toContain(variable);

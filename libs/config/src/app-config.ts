@@ -13,6 +13,8 @@ export type StorageConfig =
       region?: string;
       /** MinIO or another S3-compatible endpoint. */
       endpoint?: string;
+      /** Where clients reach the store, for pre-signed URLs; unset: the same endpoint. */
+      publicEndpoint?: string;
       forcePathStyle: boolean;
       serverSideEncryption?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
     };
@@ -93,6 +95,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (e.NODE_ENV === 'production') {
     if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('NODE_ENV=production requires JWT_SECRET or JWT_JWKS_URL (no generated development secret)');
     if (!e.DATABASE_URL) problems.push('NODE_ENV=production requires DATABASE_URL (the embedded database is for development only)');
+    if (e.STORAGE_DRIVER !== 's3' && !e.PUBLIC_BASE_URL) {
+      problems.push('NODE_ENV=production with the fs store requires PUBLIC_BASE_URL: its signed attachment URLs must not be built from the Host header');
+    }
   }
   if (e.SCAN_REQUIRED && !e.CLAMAV_HOST) {
     problems.push('SCAN_REQUIRED=true needs CLAMAV_HOST: uploads must not be stored unscanned');
@@ -122,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
             bucket: e.S3_BUCKET!,
             region: e.AWS_REGION,
             endpoint: e.AWS_ENDPOINT_URL_S3,
+            publicEndpoint: e.S3_PUBLIC_ENDPOINT,
             forcePathStyle: e.S3_FORCE_PATH_STYLE,
             serverSideEncryption: e.S3_SSE ? { algorithm: e.S3_SSE, kmsKeyId: e.S3_SSE_KMS_KEY_ID } : undefined,
           }

@@ -92,6 +92,12 @@ export class Environment {
   @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
   AWS_ENDPOINT_URL_S3?: string;
 
+  /** Endpoint clients reach the store at, when it differs from the service's (an in-cluster MinIO behind an ingress). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
+  S3_PUBLIC_ENDPOINT?: string;
+
   @Transform(toBoolean)
   @IsBoolean()
   S3_FORCE_PATH_STYLE: boolean = false;

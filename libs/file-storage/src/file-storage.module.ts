@@ -24,20 +24,24 @@ async function createObjectStore(config: AppConfig): Promise<ObjectStore> {
       return new FsObjectStore(join(config.dataDir, 'objects'), new FsUrlSigner(secret));
     }
     case 's3': {
-      const client = new S3Client({
-        region: storage.region,
-        endpoint: storage.endpoint,
-        forcePathStyle: storage.forcePathStyle,
-        // Integrity is ours (SHA-256 of every upload) and TLS's; the SDK's default
-        // aws-chunked checksums are not understood by every S3-compatible store.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      const clientFor = (endpoint: string | undefined) =>
+        new S3Client({
+          region: storage.region,
+          endpoint,
+          forcePathStyle: storage.forcePathStyle,
+          // Integrity is ours (SHA-256 of every upload) and TLS's; the SDK's default
+          // aws-chunked checksums are not understood by every S3-compatible store.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        });
+      const client = clientFor(storage.endpoint);
       // Credentials come from the SDK's default chain (env, profile, web identity/IRSA, instance role).
       await client.config.region().catch((e: unknown) => {
         throw new Error(`STORAGE_DRIVER=s3 needs a region (AWS_REGION or the SDK's configuration): ${(e as Error).message}`);
       });
-      return new S3ObjectStore(client, storage);
+      // SigV4 signs the host, so URLs for clients are signed by a client of the endpoint they reach.
+      const presignClient = storage.publicEndpoint ? clientFor(storage.publicEndpoint) : client;
+      return new S3ObjectStore(client, storage, presignClient);
     }
   }
 }

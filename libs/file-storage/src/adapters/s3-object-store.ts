@@ -31,6 +31,8 @@ export class S3ObjectStore extends ObjectStore {
   constructor(
     private readonly client: S3Client,
     private readonly options: S3StoreOptions,
+    /** Configured with the endpoint clients reach the store at (S3_PUBLIC_ENDPOINT), if it differs. */
+    private readonly presignClient: S3Client = client,
   ) {
     super();
   }
@@ -91,7 +93,10 @@ export class S3ObjectStore extends ObjectStore {
       ResponseContentDisposition: options.contentDisposition,
     };
     const command = options.method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
-    return getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds });
+    // Signing fails only on configuration or credentials (the provider chain), never on the request: a 503.
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresInSeconds }).catch((e: unknown) => {
+      throw new StorageUnavailableError(`Could not sign a URL for the object store (${(e as Error)?.name})`, { cause: e });
+    });
   }
 
   /** S3 serves its own signed URLs; this service serves none for it. */
