@@ -178,6 +178,15 @@ describe('the 307', () => {
     expect(head.status).toBe(404);
   });
 
+  it('refuses to store a captured signed URL in a resource (422), wherever it is put', async () => {
+    const id = await createWithFiles(t, 'Media', [{ bytes: samples.png, name: 'w.png' }]);
+    const location = await signedLocation(t, filesPath('Media', id));
+    const send = (body: Json) =>
+      request(t.baseUrl).post(`/fhir/${body.resourceType}`).set('Authorization', `Bearer ${token}`).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
+    expectOutcome(await send(resourceWith('Media', [{ url: location, contentType: 'image/png' }])), 422, /signed download URL/);
+    expectOutcome(await send({ ...resourceWith('Patient', []), extension: [{ url: location, valueString: 'x' }] }), 422, /signed download URL/);
+  });
+
   it('is 404 when the linked file was deleted through /files', async () => {
     const file = await upload(t, samples.pdf, 'gone.pdf');
     const id = await create(t, 'Consent', [{ url: file.url }]);
@@ -187,13 +196,22 @@ describe('the 307', () => {
 
   it('redirects to an external http(s) attachment URL as it is; other attachments without content are 404', async () => {
     const external = 'https://images.example.org/wounds/2026-04-21.jpg?size=large';
-    const id = await create(t, 'Patient', [{ url: external, contentType: 'image/jpeg' }, { url: 'urn:oid:1.2.3.4' }, { title: 'described only' }]);
+    const id = await create(t, 'Patient', [
+      { url: external, contentType: 'image/jpeg' },
+      { url: 'urn:oid:1.2.3.4' },
+      { title: 'described only' },
+      { url: 'https://reader:secret@pacs.example.org/study/1' },
+      { url: 'http://pacs.internal.example/study/2' },
+    ]);
     const res = await get(t, filesPath('Patient', id));
     expect(res.status).toBe(307);
     expect(res.headers.location).toBe(external);
     expect(res.headers['cache-control']).toBe('no-store');
     expectOutcome(await get(t, filesPath('Patient', id, '/1')), 404, /no content this server can retrieve/);
     expectOutcome(await get(t, filesPath('Patient', id, '/2')), 404, /no content this server can retrieve/);
+    // A redirect would hand the credentials in the URL to whoever follows it.
+    expectOutcome(await get(t, filesPath('Patient', id, '/3')), 404, /no content this server can retrieve/);
+    expect((await get(t, filesPath('Patient', id, '/4'))).headers.location).toBe('http://pacs.internal.example/study/2');
   });
 
   it('serves inline data of a resource this service did not write (imported rows) with 200 and the bytes', async () => {
@@ -351,6 +369,10 @@ describe('signed URLs that expire after 2 s, on an app whose log is captured', (
         changed((u) => u.searchParams.set('method', 'HEAD')),
         changed((u) => u.searchParams.set('signature', b.searchParams.get('signature')!)),
         changed((u) => u.searchParams.delete('signature')),
+        changed((u) => u.searchParams.append('signature', u.searchParams.get('signature')!)),
+        changed((u) => (u.pathname = u.pathname.replace(org, newOrganizationId()))),
+        changed((u) => (u.pathname = u.pathname.replace(org, org.toUpperCase()))),
+        `${short.baseUrl}/signed-files/${org}/..%2F..%2F..%2Fetc%2Fpasswd${a.search}`,
       ];
       for (const url of tampered) {
         const res = await fetchBare(url);
@@ -367,10 +389,9 @@ describe('signed URLs that expire after 2 s, on an app whose log is captured', (
   it('never logs a signed URL or a token', async () => {
     const id = await createWithFiles(short, 'DocumentReference', [{ bytes: samples.pdf, name: 'r.pdf' }]);
     const location = new URL(await signedLocation(short, filesPath('DocumentReference', id)));
-    await fetchBare(location.href);
-    const expired = new URL(location.href);
-    expired.searchParams.set('expires', '1');
-    await fetchBare(expired.href);
+    expect((await fetchBare(location.href)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await fetchBare(location.href)).status).toBe(403); // expired: refusals must not log it either
     const signature = location.searchParams.get(onS3 ? 'X-Amz-Signature' : 'signature');
     expect(signature).toBeTruthy();
     const secrets = [location.search.slice(1), signature!, token];
@@ -379,3 +400,28 @@ describe('signed URLs that expire after 2 s, on an app whose log is captured', (
     for (const line of logged) for (const secret of secrets) expect(line).not.toContain(secret);
   });
 });
+
+if (!onS3) {
+  describe('signed URLs of the embedded store behind a proxy (PUBLIC_BASE_URL)', () => {
+    let behind: TestApp;
+    beforeAll(async () => {
+      behind = await startTestApp({ PUBLIC_BASE_URL: 'https://attachments.example.org/api' });
+    });
+    afterAll(() => behind.close());
+    beforeEach(async () => {
+      token = await behind.tokenFor(org);
+    });
+
+    it('are absolute under PUBLIC_BASE_URL, whatever Host the request carries', async () => {
+      const id = await createWithFiles(behind, 'Consent', [{ bytes: samples.pdf, name: 'consent.pdf' }]);
+      const res = await request(behind.baseUrl).get(filesPath('Consent', id)).set('Authorization', `Bearer ${token}`).set('Host', 'evil.example');
+      expect(res.status).toBe(307);
+      const location: string = res.headers.location;
+      expect(location.startsWith('https://attachments.example.org/api/signed-files/')).toBe(true);
+      // What the proxy would forward: the same path and query, without the base path.
+      const forwarded = await fetchBare(`${behind.baseUrl}${location.slice('https://attachments.example.org/api'.length)}`);
+      expect(forwarded.status).toBe(200);
+      expect(forwarded.body.equals(samples.pdf)).toBe(true);
+    });
+  });
+}

@@ -51,8 +51,12 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     if (!this.server) return;
     // Close the pool first: stopping the server under idle pooled connections makes pg report each as an error.
-    const dataSource = this.moduleRef.get(DataSource, { strict: false });
-    if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
+    try {
+      const dataSource = this.moduleRef.get(DataSource, { strict: false });
+      if (dataSource.isInitialized) await dataSource.destroy();
+    } catch {
+      // No data source (boot failed before it was registered), or it failed to close: stop the server anyway.
+    }
     await this.server.stop().catch(() => undefined);
     await this.db?.close().catch(() => undefined);
     if (this.socketDir) await rm(this.socketDir, { recursive: true, force: true });

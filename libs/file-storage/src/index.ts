@@ -1,7 +1,7 @@
 export { FileStorageModule } from './file-storage.module.js';
 export { FileStorage, type SignedFile, type SignedUrlRequest, type UploadRequest } from './ports/file-storage.port.js';
-export { SIGNED_PATH_PREFIX } from './adapters/fs-url-signer.js';
-export { representationOf, type Representation } from './domain/representation.js';
+export { isSignedUrl, SIGNED_PATH_PREFIX } from './domain/signed-url.js';
+export { representationOf, representationOfUnchecked, type Representation } from './domain/representation.js';
 export type { ByteRange } from './ports/object-store.port.js';
 export { filePath, parseFilePath, type AvailableFile, type FileListing, type ScanStatus } from './domain/stored-file.js';
 export { canonicalExtensionFor, canRenderInline } from './domain/content-types.js';

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiRespon
 import type { Request, Response } from 'express';
 import { AppConfig } from '@app/config';
 import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
-import { canonicalExtensionFor, FileStorage, representationOf } from '@app/file-storage';
+import { FileStorage, representationOfUnchecked } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
 import { wantsInline } from '../files/send-file.js';
 import { publicBaseUrl } from '../http/public-base-url.js';
@@ -121,12 +121,9 @@ export class FhirAttachmentsController {
     return /^https?:\/\//i.test(url) ? url : `${publicBaseUrl(this.config, req)}${url}`;
   }
 
-  /** Inline data was never checked like an upload: only a type this service accepts is named, and it is never rendered inline unless safe. */
+  /** Inline data was never checked like an upload: see representationOfUnchecked. */
   private sendData(content: Extract<AttachmentContent, { kind: 'data' }>, inline: boolean, req: Request, res: Response): void {
-    const declared = content.contentType?.split(';')[0]!.trim().toLowerCase();
-    const contentType = declared && canonicalExtensionFor(declared) ? declared : 'application/octet-stream';
-    const name = content.title?.replace(/\p{Cc}/gu, '').trim() ?? '';
-    const representation = representationOf({ contentType, originalName: name, fileName: 'attachment' }, inline);
+    const representation = representationOfUnchecked(content.contentType, content.title, inline);
     res.status(200);
     res.setHeader('Content-Type', representation.contentType);
     res.setHeader('Content-Disposition', representation.contentDisposition);

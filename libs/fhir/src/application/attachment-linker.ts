@@ -6,6 +6,7 @@ import {
   canonicalExtensionFor,
   FileStorage,
   filePath,
+  isSignedUrl,
   parseFilePath,
   UnsupportedContentError,
   type AvailableFile,
@@ -104,6 +105,7 @@ export class AttachmentLinker {
       return file;
     }
     if (attachment.url === undefined) return undefined;
+    this.refuseSigned(attachment.url, `${where}.url`);
     const path = this.ownPath(attachment.url);
     if (path === undefined) return undefined;
     const target = parseFilePath(path);
@@ -129,6 +131,13 @@ export class AttachmentLinker {
     return this.files.upload(organizationId, { content: decodeBase64(data), fileName, declaredType: attachment.contentType });
   }
 
+  /** A signed URL (a 307's Location, captured) is a credential that expires: storing it would leak it to every reader. */
+  private refuseSigned(url: string, where: string): void {
+    if (isSignedUrl(url)) {
+      throw InvalidResourceError.single('This is a signed download URL, which expires and must not be stored; link the file by its /files/ url', where);
+    }
+  }
+
   /** The path of a URL that points at this service's files (relative, or under PUBLIC_BASE_URL), else undefined. */
   private ownPath(url: string): string | undefined {
     const path = this.publicBaseUrl && url.startsWith(`${this.publicBaseUrl}/`) ? url.slice(this.publicBaseUrl.length) : url;
@@ -143,6 +152,7 @@ export class AttachmentLinker {
       return;
     }
     const record = value as Record<string, unknown>;
+    if (typeof record.url === 'string') this.refuseSigned(record.url, `${path}.url`);
     if (!handled.has(record)) {
       const ownUrl = typeof record.url === 'string' && this.ownPath(record.url) !== undefined;
       const inlineData = typeof record.data === 'string' && 'contentType' in record;

@@ -42,6 +42,16 @@ function nestingOf(value: unknown): number {
 }
 
 /**
+ * An external attachment URL the client may be sent to: http(s) only, and
+ * without user:password, which a redirect would hand to whoever follows it.
+ */
+function isRedirectable(url: string): boolean {
+  if (!/^https?:\/\//i.test(url) || !URL.canParse(url)) return false;
+  const { username, password } = new URL(url);
+  return !username && !password;
+}
+
+/**
  * FHIR interactions for the supported types. A write validates first, then
  * links attachments (storing inline data), then stores the resource and its
  * links in one transaction; files it uploaded are deleted again if the
@@ -111,9 +121,7 @@ export class FhirResourceService extends FhirResources {
         throw new AttachmentNotFoundError(`${where} links a file that has since been deleted`);
       }
     }
-    if (attachment.url !== undefined && /^https?:\/\//i.test(attachment.url) && URL.canParse(attachment.url)) {
-      return { kind: 'external', url: attachment.url };
-    }
+    if (attachment.url !== undefined && isRedirectable(attachment.url)) return { kind: 'external', url: attachment.url };
     if (typeof attachment.data === 'string') {
       return { kind: 'data', bytes: Buffer.from(attachment.data, 'base64'), contentType: attachment.contentType, title: attachment.title };
     }

@@ -1,10 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { DomainError } from '@app/common';
 import { assertStorageKey } from '../domain/stored-file.js';
+import { SIGNED_PATH_PREFIX } from '../domain/signed-url.js';
 import type { PresignOptions, SignedResponse } from '../ports/object-store.port.js';
-
-/** Served by the application itself, outside /files and /fhir. */
-export const SIGNED_PATH_PREFIX = '/signed-files/';
 
 export class InvalidSignedUrlError extends DomainError {
   readonly kind = 'forbidden';

@@ -55,7 +55,7 @@ export abstract class FileStorage {
   /**
    * The file behind a signed path of this service (`/signed-files/<orgId>/<fileName>?...`).
    * InvalidSignedUrlError (403) when the URL was tampered with, has expired or
-   * is for another method; StoredFileNotFoundError when the file is gone or the
+   * is for another method; a not-found error (404) when the file is gone or the
    * store serves its own signed URLs.
    */
   abstract openSigned(organizationId: string, fileName: string, query: Record<string, unknown>, method: 'GET' | 'HEAD'): Promise<SignedFile>;
