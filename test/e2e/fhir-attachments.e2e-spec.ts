@@ -7,14 +7,13 @@ import axios from 'axios';
 import pg from 'pg';
 import request from 'supertest';
 import { newOrganizationId, tempDir } from '../support/environment.js';
-import { attachmentsIn, FHIR_TYPES, resourceWith, type FhirType, type Json } from '../support/fhir.js';
+import { attachmentsIn, expectOperationOutcome, FHIR_JSON, FHIR_TYPES, resourceWith, type FhirType, type Json } from '../support/fhir.js';
 import { pdfOfSize, samples } from '../support/sample-files.js';
 import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
 
 const run = promisify(execFile);
 /** scripts/test-services.sh points this at a Python with Debian's python3-requests. */
 const PYTHON = process.env.TEST_PYTHON ?? 'python3';
-const FHIR_JSON = 'application/fhir+json';
 const onS3 = storeProfile() === 's3-clamav';
 
 const FIELD: Record<FhirType, string> = {
@@ -96,14 +95,6 @@ async function fetchBare(url: string, init: RequestInit = {}) {
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
 
-function expectOutcome(res: request.Response, status: number, text?: RegExp): void {
-  expect(res.status).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
-  const outcome = JSON.parse(res.text);
-  expect(outcome.resourceType).toBe('OperationOutcome');
-  if (text) expect(outcome.issue.map((i: Json) => i.details.text).join('\n')).toMatch(text);
-}
-
 describe.each(FHIR_TYPES)('GET /fhir/%s/{id}/files/<field>', (type: FhirType) => {
   it('answers 307 to a signed URL that serves the original bytes, type and name with no credentials', async () => {
     const files = [{ bytes: samples.pdf, name: 'lab report.pdf' }];
@@ -124,7 +115,7 @@ describe.each(FHIR_TYPES)('GET /fhir/%s/{id}/files/<field>', (type: FhirType) =>
       expect(second.headers.get('content-type')).toBe('image/png');
       expect(second.headers.get('content-disposition')).toBe('attachment; filename=wound.png');
     }
-    expectOutcome(await get(t, filesPath(type, id, `/${files.length}`)), 404, /has no/);
+    expectOperationOutcome(await get(t, filesPath(type, id, `/${files.length}`)), 404, /has no/);
 
     // Reads keep the stable /files URL; no signed URL is ever written into the resource.
     const read = await get(t, `/fhir/${type}/${id}`).expect(200);
@@ -154,7 +145,7 @@ describe('the 307', () => {
     expect(png.headers.get('content-disposition')).toBe('inline; filename=face.png');
     const pdf = await fetchBare(await signedLocation(t, filesPath('Patient', id, '/1?disposition=inline')));
     expect(pdf.headers.get('content-disposition')).toBe('attachment; filename=p.pdf');
-    expectOutcome(await get(t, filesPath('Patient', id, '?disposition=render')), 400, /disposition/);
+    expectOperationOutcome(await get(t, filesPath('Patient', id, '?disposition=render')), 400, /disposition/);
   });
 
   it('leads to a URL that serves byte ranges', async () => {
@@ -166,14 +157,14 @@ describe('the 307', () => {
 
   it('is 404 for an unknown type, field or index and for another organization\'s resource, 401 without a token', async () => {
     const id = await createWithFiles(t, 'DiagnosticReport', [{ bytes: samples.pdf, name: 'r.pdf' }]);
-    expectOutcome(await get(t, `/fhir/Observation/${id}/files/presentedForm`), 404, /Observation/);
-    expectOutcome(await get(t, `/fhir/DiagnosticReport/${id}/files/content`), 404, /presentedForm/);
-    expectOutcome(await get(t, `/fhir/DiagnosticReport/${id}/files/presentedForm/one`), 404, /index/);
-    expectOutcome(await get(t, `/fhir/DiagnosticReport/${id}/files/presentedForm/-1`), 404);
-    expectOutcome(await get(t, `/fhir/DiagnosticReport/no-such-id/files/presentedForm`), 404);
+    expectOperationOutcome(await get(t, `/fhir/Observation/${id}/files/presentedForm`), 404, /Observation/);
+    expectOperationOutcome(await get(t, `/fhir/DiagnosticReport/${id}/files/content`), 404, /presentedForm/);
+    expectOperationOutcome(await get(t, `/fhir/DiagnosticReport/${id}/files/presentedForm/one`), 404, /index/);
+    expectOperationOutcome(await get(t, `/fhir/DiagnosticReport/${id}/files/presentedForm/-1`), 404);
+    expectOperationOutcome(await get(t, `/fhir/DiagnosticReport/no-such-id/files/presentedForm`), 404);
     const other = await t.tokenFor(newOrganizationId());
-    expectOutcome(await get(t, filesPath('DiagnosticReport', id), other), 404);
-    expectOutcome(await get(t, filesPath('DiagnosticReport', id), null), 401);
+    expectOperationOutcome(await get(t, filesPath('DiagnosticReport', id), other), 404);
+    expectOperationOutcome(await get(t, filesPath('DiagnosticReport', id), null), 401);
     const head = await request(t.baseUrl).head(filesPath('DiagnosticReport', id)).set('Authorization', `Bearer ${other}`);
     expect(head.status).toBe(404);
   });
@@ -183,15 +174,15 @@ describe('the 307', () => {
     const location = await signedLocation(t, filesPath('Media', id));
     const send = (body: Json) =>
       request(t.baseUrl).post(`/fhir/${body.resourceType}`).set('Authorization', `Bearer ${token}`).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
-    expectOutcome(await send(resourceWith('Media', [{ url: location, contentType: 'image/png' }])), 422, /signed download URL/);
-    expectOutcome(await send({ ...resourceWith('Patient', []), extension: [{ url: location, valueString: 'x' }] }), 422, /signed download URL/);
+    expectOperationOutcome(await send(resourceWith('Media', [{ url: location, contentType: 'image/png' }])), 422, /signed download URL/);
+    expectOperationOutcome(await send({ ...resourceWith('Patient', []), extension: [{ url: location, valueString: 'x' }] }), 422, /signed download URL/);
   });
 
   it('is 404 when the linked file was deleted through /files', async () => {
     const file = await upload(t, samples.pdf, 'gone.pdf');
     const id = await create(t, 'Consent', [{ url: file.url }]);
     await request(t.baseUrl).delete(file.url).set('Authorization', `Bearer ${token}`).expect(204);
-    expectOutcome(await get(t, filesPath('Consent', id)), 404, /deleted/);
+    expectOperationOutcome(await get(t, filesPath('Consent', id)), 404, /deleted/);
   });
 
   it('redirects to an external http(s) attachment URL as it is; other attachments without content are 404', async () => {
@@ -207,10 +198,10 @@ describe('the 307', () => {
     expect(res.status).toBe(307);
     expect(res.headers.location).toBe(external);
     expect(res.headers['cache-control']).toBe('no-store');
-    expectOutcome(await get(t, filesPath('Patient', id, '/1')), 404, /no content this server can retrieve/);
-    expectOutcome(await get(t, filesPath('Patient', id, '/2')), 404, /no content this server can retrieve/);
+    expectOperationOutcome(await get(t, filesPath('Patient', id, '/1')), 404, /no content this server can retrieve/);
+    expectOperationOutcome(await get(t, filesPath('Patient', id, '/2')), 404, /no content this server can retrieve/);
     // A redirect would hand the credentials in the URL to whoever follows it.
-    expectOutcome(await get(t, filesPath('Patient', id, '/3')), 404, /no content this server can retrieve/);
+    expectOperationOutcome(await get(t, filesPath('Patient', id, '/3')), 404, /no content this server can retrieve/);
     expect((await get(t, filesPath('Patient', id, '/4'))).headers.location).toBe('http://pacs.internal.example/study/2');
   });
 

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { newOrganizationId, scratchDatabase } from '../support/environment.js';
-import { attachmentsIn, FHIR_TYPES, resourceWith, SUBJECT_ELEMENT, type FhirType, type Json } from '../support/fhir.js';
+import {
+  attachmentsIn, expectOperationOutcome, FHIR_JSON, FHIR_TYPES, resourceWith, SUBJECT_ELEMENT, type FhirType, type Json,
+} from '../support/fhir.js';
 import { eventually } from '../support/http.js';
 import { samples } from '../support/sample-files.js';
 import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
 
-const FHIR_JSON = 'application/fhir+json';
 
 let t: TestApp;
 let org: string;
@@ -47,13 +48,9 @@ function bodyOf(res: request.Response): Json {
 }
 
 function expectOutcome(res: request.Response, status: number, text?: RegExp): Json {
-  expect(res.status).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
-  const outcome = bodyOf(res);
-  expect(outcome.resourceType).toBe('OperationOutcome');
+  const outcome = expectOperationOutcome(res, status, text);
   expect(outcome.issue.length).toBeGreaterThan(0);
   for (const issue of outcome.issue) expect(issue.severity).toBe('error');
-  if (text) expect(outcome.issue.map((i: Json) => i.details.text).join('\n')).toMatch(text);
   return outcome;
 }
 

@@ -1,4 +1,7 @@
+import type { Response } from 'supertest';
 import { PRACTITIONER_SIGNATURE_URL } from '@app/fhir';
+
+export const FHIR_JSON = 'application/fhir+json';
 
 export const FHIR_TYPES = ['DocumentReference', 'Media', 'Consent', 'DiagnosticReport', 'Patient', 'Practitioner'] as const;
 export type FhirType = (typeof FHIR_TYPES)[number];
@@ -73,4 +76,14 @@ export function attachmentsIn(type: FhirType, resource: Json): Json[] {
     case 'Practitioner':
       return resource.extension.map((e: Json) => e.valueAttachment);
   }
+}
+
+/** Checks an answer is an OperationOutcome with `status` (and `text` in its issues, if given); returns it. */
+export function expectOperationOutcome(res: Response, status: number, text?: RegExp): Json {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
+  const outcome = JSON.parse(res.text);
+  expect(outcome.resourceType).toBe('OperationOutcome');
+  if (text) expect(outcome.issue.map((i: Json) => i.details.text).join('\n')).toMatch(text);
+  return outcome;
 }

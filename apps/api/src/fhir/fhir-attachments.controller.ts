@@ -3,9 +3,9 @@ import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiRespon
 import type { Request, Response } from 'express';
 import { AppConfig } from '@app/config';
 import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
-import { FileStorage, representationOfUnchecked } from '@app/file-storage';
+import { FileStorage, representationOfUnchecked, type AvailableFile } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
-import { wantsInline } from '../files/send-file.js';
+import { setContentHeaders, wantsInline } from '../files/send-file.js';
 import { publicBaseUrl } from '../http/public-base-url.js';
 import { Outcomes, TypeParam } from './fhir-openapi.js';
 
@@ -115,7 +115,7 @@ export class FhirAttachmentsController {
     res.end();
   }
 
-  private async signedLocation(file: Extract<AttachmentContent, { kind: 'file' }>['file'], req: Request, inline: boolean): Promise<string> {
+  private async signedLocation(file: AvailableFile, req: Request, inline: boolean): Promise<string> {
     const url = await this.files.signedUrl(file, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', inline });
     // The S3 presigner gives an absolute URL; the fs store a path this service serves itself.
     return /^https?:\/\//i.test(url) ? url : `${publicBaseUrl(this.config, req)}${url}`;
@@ -123,12 +123,8 @@ export class FhirAttachmentsController {
 
   /** Inline data was never checked like an upload: see representationOfUnchecked. */
   private sendData(content: Extract<AttachmentContent, { kind: 'data' }>, inline: boolean, req: Request, res: Response): void {
-    const representation = representationOfUnchecked(content.contentType, content.title, inline);
     res.status(200);
-    res.setHeader('Content-Type', representation.contentType);
-    res.setHeader('Content-Disposition', representation.contentDisposition);
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+    setContentHeaders(res, representationOfUnchecked(content.contentType, content.title, inline));
     res.setHeader('Content-Length', content.bytes.length);
     res.end(req.method === 'HEAD' ? undefined : content.bytes);
   }

@@ -51,12 +51,17 @@ export async function sendFile(
   }
 }
 
-function setRepresentationHeaders(res: Response, file: AvailableFile, representation: Representation): void {
+/** Type and disposition, and headers that keep a browser from sniffing or running what it renders. */
+export function setContentHeaders(res: Response, representation: Representation): void {
   res.setHeader('Content-Type', representation.contentType);
   res.setHeader('Content-Disposition', representation.contentDisposition);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   // Even if a browser renders it, the file gets no script, no plugins and a unique origin.
   res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+}
+
+function setRepresentationHeaders(res: Response, file: AvailableFile, representation: Representation): void {
+  setContentHeaders(res, representation);
   res.setHeader('Cache-Control', 'private, no-store');
   res.setHeader('ETag', `"${file.sha256}"`);
   res.setHeader('Last-Modified', file.createdAt.toUTCString());

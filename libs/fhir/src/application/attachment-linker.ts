@@ -152,8 +152,9 @@ export class AttachmentLinker {
       return;
     }
     const record = value as Record<string, unknown>;
-    if (typeof record.url === 'string') this.refuseSigned(record.url, `${path}.url`);
     if (!handled.has(record)) {
+      // Attachments of the field were checked by resolve.
+      if (typeof record.url === 'string') this.refuseSigned(record.url, `${path}.url`);
       const ownUrl = typeof record.url === 'string' && this.ownPath(record.url) !== undefined;
       const inlineData = typeof record.data === 'string' && 'contentType' in record;
       if (ownUrl || inlineData) {
