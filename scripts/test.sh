@@ -5,6 +5,7 @@
 # runs unit, integration and e2e tests, and prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/node24.sh
 source scripts/test-services.sh
 
 results_dir=.test-results
@@ -18,6 +19,8 @@ gate() { # gate <name> <command...>: a check that counts as one test
 }
 
 trap stop_services EXIT
+ensure_node24 || { echo "0 passed, 1 failed"; exit 1; }
+echo "==> Node $(node -v)"
 ensure_clamav || { echo "0 passed, 1 failed"; exit 1; }
 ensure_http_clients || { echo "0 passed, 1 failed"; exit 1; }
 start_postgres || { echo "0 passed, 1 failed"; exit 1; }
