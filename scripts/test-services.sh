@@ -1,6 +1,7 @@
 # Real servers for the tests, started in a throwaway directory and stopped on exit.
-# Sourced by scripts/test.sh; exports TEST_DATABASE_URL. The S3 server (s3rver) and
-# clamd are started per test file by the test support code.
+# Sourced by scripts/test.sh; exports TEST_DATABASE_URL and TEST_S3_* (a Ceph RGW).
+# clamd is started per test file by the test support code.
+source "$(dirname "${BASH_SOURCE[0]}")/ensure-ceph.sh"
 
 services_dir=""
 
@@ -56,7 +57,7 @@ ensure_http_clients() {
 
 start_postgres() {
   ensure_postgres || { echo "PostgreSQL is not installed and could not be installed"; return 1; }
-  services_dir=$(mktemp -d /tmp/attachments-test.XXXXXX)
+  [ -n "$services_dir" ] || services_dir=$(mktemp -d /tmp/attachments-test.XXXXXX)
   chmod 755 "$services_dir"
   mkdir -p "$services_dir/pg"
   [ "$(id -u)" = 0 ] && chown postgres "$services_dir/pg"
@@ -76,8 +77,22 @@ start_postgres() {
   export TEST_DATABASE_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
 }
 
+# One Ceph RADOS Gateway for the run, a real S3 server that checks signatures and
+# implements multipart abort/list; each test file makes its own buckets on it.
+start_rgw() {
+  ensure_ceph || { echo "Ceph (radosgw) is not installed and could not be installed"; return 1; }
+  [ -n "$services_dir" ] || services_dir=$(mktemp -d /tmp/attachments-test.XXXXXX)
+  echo "==> starting Ceph RGW (S3)"
+  node test/support/rgw.mjs start "$services_dir/rgw.json" || return 1
+  eval "$(node -e '
+    const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    for (const [k, v] of [["TEST_S3_ENDPOINT", s.endpoint], ["TEST_S3_ACCESS_KEY_ID", s.accessKeyId], ["TEST_S3_SECRET_ACCESS_KEY", s.secretAccessKey]])
+      console.log(`export ${k}=${JSON.stringify(v)}`);' "$services_dir/rgw.json")"
+}
+
 stop_services() {
   [ -n "$services_dir" ] || return 0
+  [ -f "$services_dir/rgw.json" ] && node test/support/rgw.mjs stop "$services_dir/rgw.json" >/dev/null 2>&1
   if [ -d "$services_dir/pg/data" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$services_dir/pg/data" -m fast stop >/dev/null 2>&1
   fi
