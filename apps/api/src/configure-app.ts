@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import type { AppConfig } from '@app/config';
 import { ErrorResponse } from './http/error-response.js';
+import { continueWhenRead, deferContinue } from './http/request-body.js';
 import { requestContext } from './http/request-context.js';
 import { Metrics } from './metrics/metrics.js';
 
@@ -15,12 +16,15 @@ const REQUEST_TIMEOUT_MS = 300_000;
 
 /** HTTP concerns shared by the real server and the e2e tests. */
 export function configureApp(app: NestExpressApplication, config: AppConfig): void {
-  (app.getHttpServer() as Server).requestTimeout = REQUEST_TIMEOUT_MS;
+  const server = app.getHttpServer() as Server;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  deferContinue(server);
   app.disable('x-powered-by');
   // Downloads set their own strong ETag (the SHA-256); JSON answers need none.
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.use(requestContext(app.get(Metrics).httpDuration));
+  app.use(continueWhenRead);
   // FHIR resources, inline attachment data included; nothing else takes JSON bodies.
   app.useBodyParser('json', { type: ['application/json', 'application/fhir+json'], limit: config.fhir.maxBodyBytes });
   // TLS ends at the ingress; upgrading sub-requests would break /docs on a plain-HTTP dev host.

@@ -7,12 +7,15 @@ export type DomainErrorKind =
   | 'unauthenticated'
   | 'forbidden'
   | 'not_found'
+  | 'request_timeout'
   | 'conflict'
   | 'precondition_failed'
+  | 'precondition_required'
   | 'too_large'
   | 'unsupported_media_type'
   | 'unprocessable'
-  | 'unavailable';
+  | 'unavailable'
+  | 'insufficient_storage';
 
 /**
  * Base class for every error that application code throws on purpose.
@@ -28,4 +31,10 @@ export abstract class DomainError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
+}
+
+/** A request whose parameters or headers are not what the API takes. */
+export class InvalidRequestError extends DomainError {
+  readonly kind = 'invalid_input';
+  readonly code = 'invalid_request';
 }

@@ -3,7 +3,7 @@ import { jest } from '@jest/globals';
 import { loadConfig } from '@app/config';
 import { VirusScanner, type ScanVerdict } from '@app/scanning';
 import { parseOrganizationId } from '@app/tenancy';
-import { FileTooLargeError, InfectedFileError, UnsupportedContentError } from '../domain/errors.js';
+import { FileTooLargeError, InfectedFileError, ScanIncompleteError, UnsupportedContentError } from '../domain/errors.js';
 import type { AvailableFile } from '../domain/stored-file.js';
 import { FileRecordRepository } from '../ports/file-record.repository.port.js';
 import { ObjectStore } from '../ports/object-store.port.js';
@@ -96,6 +96,20 @@ describe('FileStorageService.upload', () => {
     expect(records.remove).toHaveBeenCalledWith(ORG, expect.any(String));
   });
 
+  it('reports the content refusal, not the failed abort of the write it caused', async () => {
+    // An S3 multipart upload whose abort fails rejects with the abort's error, not the body's.
+    const abortFailed = new Error('AbortMultipartUpload: connection refused');
+    const { service } = setup({
+      maxBytes: 10_000,
+      put: async (_key, body) => {
+        await drain(body).catch(() => undefined);
+        throw abortFailed;
+      },
+    });
+    const big = Readable.from([PDF, Buffer.alloc(5000), Buffer.alloc(5000), Buffer.alloc(5000)]);
+    await expect(upload(service, big)).rejects.toBeInstanceOf(FileTooLargeError);
+  });
+
   describe('with scanning on', () => {
     it('scans the same bytes beside the write and records the clean verdict', async () => {
       const scanner = scannerAnswering(async () => ({ status: 'clean', engine: 'ClamAV 1.0/27000' }));
@@ -137,7 +151,7 @@ describe('FileStorageService.upload', () => {
       });
       const { service, records } = setup({ scanner });
       const big = Readable.from([PDF, ...Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024))]);
-      await expect(upload(service, big)).rejects.toThrow();
+      await expect(upload(service, big)).rejects.toBeInstanceOf(ScanIncompleteError);
       expect(records.markAvailable).not.toHaveBeenCalled();
       expect(records.remove).toHaveBeenCalledTimes(1);
     });

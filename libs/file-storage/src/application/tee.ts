@@ -1,9 +1,18 @@
 import { PassThrough, type Readable } from 'node:stream';
 
+/** Stops one branch because its reader settled before the end; never the root cause of a failure. */
+export class ReaderStoppedError extends Error {
+  constructor() {
+    super('A reader stopped before the end of the content');
+    this.name = 'ReaderStoppedError';
+  }
+}
+
 /**
  * Splits one stream into two that each see every chunk, at the pace of the
  * slower reader (no unbounded buffering). An error on the source, or a
- * destroyed branch, destroys both branches.
+ * destroyed branch, destroys both branches (a branch destroyed without an
+ * error passes ReaderStoppedError on).
  */
 export function tee(source: Readable): [Readable, Readable] {
   const branches = [new PassThrough(), new PassThrough()] as const;
@@ -27,7 +36,7 @@ export function tee(source: Readable): [Readable, Readable] {
     // reader attached, or after it left, would crash the process instead.
     b.on('error', () => undefined);
     b.once('close', () => {
-      if (!b.writableFinished) fail(b.errored ?? new Error('A reader stopped before the end of the content'));
+      if (!b.writableFinished) fail(b.errored ?? new ReaderStoppedError());
     });
   }
   return [branches[0], branches[1]];

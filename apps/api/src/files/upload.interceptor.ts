@@ -1,0 +1,160 @@
+import { PassThrough, type Readable } from 'node:stream';
+import {
+  type CallHandler,
+  createParamDecorator,
+  type ExecutionContext,
+  Injectable,
+  Logger,
+  type NestInterceptor,
+} from '@nestjs/common';
+import busboy from 'busboy';
+import type { Request, Response } from 'express';
+import { from, mergeMap, type Observable } from 'rxjs';
+import { AppConfig } from '@app/config';
+import { FileStorage, FileTooLargeError, InvalidUploadError, type AvailableFile } from '@app/file-storage';
+import { AuthenticationError, principalOf, type OrganizationId } from '@app/tenancy';
+import { ClientGoneError, UploadCapacityError, UploadStalledError } from './errors.js';
+
+const STORED = Symbol('storedUpload');
+
+/** The file the upload interceptor stored for this request. */
+export const StoredUpload = createParamDecorator((_: unknown, ctx: ExecutionContext): AvailableFile => {
+  const file = (ctx.switchToHttp().getRequest() as { [STORED]?: AvailableFile })[STORED];
+  if (!file) throw new Error('StoredUpload used on a route without the UploadInterceptor');
+  return file;
+});
+
+/** Small form fields around the file are tolerated (and ignored); anything bigger is not an upload of ours. */
+const MULTIPART_LIMITS: busboy.Limits = { files: 1, fields: 10, fieldSize: 8192, parts: 12, headerPairs: 32 };
+
+/**
+ * The one owner of an upload's request stream. It refuses what it can before
+ * reading a byte (not multipart, an announced size over the limit, no free
+ * slot), then parses the multipart body and hands the file part to
+ * FileStorage as a stream of its own: the domain reads it, and may stop
+ * reading it, but never reaches the request. When anything refuses the
+ * upload, this stops feeding the parser, waits until the domain has cleaned
+ * up, and lets the exception filter answer and deal with the unread rest of
+ * the body. A client that sends nothing for UPLOAD_IDLE_TIMEOUT_SECONDS, or
+ * goes away, stops the upload too, so no slot is held for ever.
+ */
+@Injectable()
+export class UploadInterceptor implements NestInterceptor {
+  private readonly logger = new Logger('Upload');
+  /** Uploads in progress on this instance; bounds memory and sockets whatever the traffic. */
+  private active = 0;
+
+  constructor(
+    private readonly files: FileStorage,
+    private readonly config: AppConfig,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = context.switchToHttp().getRequest<Request>();
+    const res = context.switchToHttp().getResponse<Response>();
+    const principal = principalOf(req);
+    if (!principal) throw new AuthenticationError('Authentication is required', { required: true });
+    if (!req.is('multipart/form-data')) {
+      throw new InvalidUploadError("Send the file as multipart/form-data, in the field 'file'");
+    }
+    const { maxBytes, maxRequestBytes, maxConcurrent } = this.config.uploads;
+    if (Number(req.header('content-length')) > maxRequestBytes) throw new FileTooLargeError(maxBytes);
+    if (this.active >= maxConcurrent) throw new UploadCapacityError();
+    // Held until the exchange is over, refused and abandoned uploads included.
+    this.active++;
+    res.once('close', () => this.active--);
+    return from(this.receive(principal.organizationId, req)).pipe(
+      mergeMap((file) => {
+        (req as { [STORED]?: AvailableFile })[STORED] = file;
+        return next.handle();
+      }),
+    );
+  }
+
+  /** Resolves with the stored file once the whole multipart body has been read and found to hold exactly one file. */
+  private receive(organizationId: OrganizationId, req: Request): Promise<AvailableFile> {
+    return new Promise((resolve, reject) => {
+      let parser: busboy.Busboy;
+      try {
+        // Names are UTF-8 in every current browser and curl; busboy defaults to latin1.
+        parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: MULTIPART_LIMITS });
+      } catch (e) {
+        reject(new InvalidUploadError(`The multipart/form-data body cannot be read: ${(e as Error).message}`));
+        return;
+      }
+      const { idleTimeoutMs } = this.config.uploads;
+      let content: PassThrough | undefined;
+      let upload: Promise<AvailableFile> | undefined;
+      let stored: AvailableFile | undefined;
+      let parsed = false;
+      let settled = false;
+
+      const idle = setTimeout(() => fail(new UploadStalledError(idleTimeoutMs)), idleTimeoutMs);
+      const arrived = () => idle.refresh();
+      const closed = () => {
+        if (!req.complete) fail(new ClientGoneError());
+      };
+      const stopReading = () => {
+        clearTimeout(idle);
+        req.off('data', arrived);
+        req.off('close', closed);
+        req.unpipe(parser);
+      };
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        stopReading();
+        // The domain sees the failure on its stream and cleans up; the answer waits for that.
+        content?.destroy(error as Error);
+        void (upload ?? Promise.resolve(undefined))
+          .then((file) => file && this.forget(organizationId, file), () => undefined)
+          .finally(() => reject(error));
+      };
+      const succeedIfDone = () => {
+        if (settled || !parsed || !stored) return;
+        settled = true;
+        stopReading();
+        resolve(stored);
+      };
+
+      parser.on('file', (field: string, part: Readable, info: busboy.FileInfo) => {
+        if (field !== 'file') {
+          part.resume();
+          fail(new InvalidUploadError(`Unexpected file field '${field}': send the file in the multipart field 'file'`));
+          return;
+        }
+        content = new PassThrough();
+        part.on('error', (e: Error) => content?.destroy(new InvalidUploadError(`The multipart body is malformed: ${e.message}`)));
+        part.pipe(content);
+        upload = this.files.upload(organizationId, { content, fileName: info.filename ?? '', declaredType: info.mimeType });
+        upload.then((file) => {
+          stored = file;
+          succeedIfDone();
+        }, fail);
+      });
+      parser.on('field', () => undefined);
+      parser.on('filesLimit', () => fail(new InvalidUploadError("Send exactly one file, in the multipart field 'file'")));
+      parser.on('fieldsLimit', () => fail(new InvalidUploadError('Too many form fields beside the file')));
+      parser.on('partsLimit', () => fail(new InvalidUploadError('Too many parts in the multipart body')));
+      parser.on('error', (e: Error) => fail(new InvalidUploadError(`The multipart body is malformed: ${e.message}`)));
+      parser.on('finish', () => {
+        parsed = true;
+        if (!upload) fail(new InvalidUploadError("No file: send one in the multipart field 'file'"));
+        else succeedIfDone();
+      });
+      req.on('data', arrived);
+      req.once('close', closed);
+      req.pipe(parser);
+    });
+  }
+
+  /** A file stored for a request that was refused after all (a second file after it, a broken end). */
+  private async forget(organizationId: OrganizationId, file: AvailableFile): Promise<void> {
+    try {
+      await this.files.delete(organizationId, file.fileName);
+    } catch (e) {
+      // It is marked for deletion first, so the unfinished-upload sweeper removes it if this failed.
+      this.logger.warn(`Could not delete ${organizationId}/${file.fileName} of a refused upload (${(e as Error).message})`);
+    }
+  }
+}
