@@ -24,8 +24,29 @@ async function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres):
     // A refused connection at boot is retried by @nestjs/typeorm a few times, then boot fails.
     retryAttempts: 5,
     retryDelay: 1000,
-    extra: { max: 10, connectionTimeoutMillis: 5000 },
+    // Every wait is bounded, so an outage or a saturated pool is a quick 503, never a hung request:
+    // getting a connection (pool full, server unreachable), a statement on the server, its answer on the wire.
+    extra: {
+      max: 10,
+      connectionTimeoutMillis: config.databaseTimeoutMs,
+      statement_timeout: config.databaseTimeoutMs,
+      query_timeout: config.databaseTimeoutMs + 1000,
+      idle_in_transaction_session_timeout: config.databaseTimeoutMs * 3,
+    },
   };
+}
+
+type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
+
+/** Migrations run on a connection of their own, without the request timeouts of the service's pool. */
+async function migrate(options: PostgresOptions): Promise<void> {
+  const { max: _max, query_timeout: _q, statement_timeout: _s, ...extra } = options.extra as Record<string, unknown>;
+  const migrator = await new DataSource({ ...options, extra: { ...extra, max: 1 } }).initialize();
+  try {
+    await runMigrationsLocked(migrator);
+  } finally {
+    await migrator.destroy();
+  }
 }
 
 /**
@@ -43,9 +64,8 @@ export class DatabaseModule {
           inject: [AppConfig, EmbeddedPostgres],
           useFactory: connectionOptions,
           dataSourceFactory: async (options) => {
-            const dataSource = await new DataSource(options as DataSourceOptions).initialize();
-            await runMigrationsLocked(dataSource);
-            return dataSource;
+            await migrate(options as PostgresOptions);
+            return new DataSource(options as DataSourceOptions).initialize();
           },
         }),
       ],

@@ -1,22 +1,31 @@
 import { STATUS_CODES } from 'node:http';
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Injectable, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DomainError, type DomainErrorKind } from '@app/common';
+import { AppConfig } from '@app/config';
+import { databaseUnavailable } from '@app/database';
 import type { ErrorResponse } from './error-response.js';
 import { isFhirRequest, operationOutcome } from './operation-outcome.js';
 import { requestIdOf } from './request-context.js';
+import { clientGone, settleUnreadBody, type DiscardBound } from './request-body.js';
+
+/** Longest a refused request's unread body is read and thrown away before its connection is closed instead. */
+const DISCARD_MAX_MS = 30_000;
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   invalid_input: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
+  request_timeout: 408,
   conflict: 409,
   precondition_failed: 412,
+  precondition_required: 428,
   too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
   unavailable: 503,
+  insufficient_storage: 507,
 };
 
 /** Set by a download before it failed; they would describe the file, not the error. */
@@ -40,17 +49,23 @@ interface Rendered {
  * stay in the log (with the request id) and never reach the client.
  */
 @Catch()
+@Injectable()
 export class GlobalExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
+  /** No request this service takes is larger than an upload's or a FHIR body's limit. */
+  private readonly discardBound: DiscardBound;
+
+  constructor(config: AppConfig) {
+    this.discardBound = { maxBytes: Math.max(config.uploads.maxRequestBytes, config.fhir.maxBodyBytes), maxMs: DISCARD_MAX_MS };
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const requestId = requestIdOf(req) ?? '-';
-    if (req.destroyed && !(exception instanceof DomainError) && !(exception instanceof HttpException)) {
-      // The client hung up mid-request (multer reports it as an error): nobody to answer.
-      this.logger.debug(`Client went away: ${(exception as Error)?.message} rid=${requestId}`);
+    if (clientGone(req)) {
+      this.logger.debug(`No answer, the client has gone: ${(exception as Error)?.message} rid=${requestId}`);
       return;
     }
     const rendered = this.render(exception, requestId);
@@ -62,6 +77,8 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       return;
     }
     for (const name of REPRESENTATION_HEADERS) res.removeHeader(name);
+    // A stalled client would only stall the reading of its body too.
+    settleUnreadBody(req, res, this.discardBound, { close: rendered.status === 408 });
     res.status(rendered.status).set(rendered.headers);
     if (isFhirRequest(req.originalUrl)) {
       res.type('application/fhir+json').send(JSON.stringify(operationOutcome(rendered.status, rendered.message, rendered.issues)));
@@ -95,6 +112,8 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
       return { status: exception.getStatus(), message, headers: {} };
     }
+    const unavailable = databaseUnavailable(exception);
+    if (unavailable) return this.render(unavailable, requestId);
     const clientError = exception as { status?: unknown; expose?: unknown; message?: string };
     if (typeof clientError?.status === 'number' && clientError.status >= 400 && clientError.status < 500 && clientError.expose === true) {
       // http-errors raised by Express middleware (body parsers): safe to show by their own flag.
