@@ -1,18 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-store.js';
 import { FsUrlSigner, InvalidSignedUrlError } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
 import { SIGNED_PATH_PREFIX } from '../../libs/file-storage/src/domain/signed-url.js';
-import { S3ObjectStore } from '../../libs/file-storage/src/adapters/s3-object-store.js';
-import { ObjectNotFoundError, StorageUnavailableError } from '../../libs/file-storage/src/domain/errors.js';
+import { S3ObjectStore, type S3StoreOptions } from '../../libs/file-storage/src/adapters/s3-object-store.js';
+import { S3UrlSigner } from '../../libs/file-storage/src/adapters/s3-url-signer.js';
+import {
+  EncryptionNotConfirmedError,
+  InsufficientStorageError,
+  ObjectNotFoundError,
+  StorageUnavailableError,
+} from '../../libs/file-storage/src/domain/errors.js';
 import type { ObjectStore, PresignOptions } from '../../libs/file-storage/src/ports/object-store.port.js';
 import { newOrganizationId, tempDir } from '../support/environment.js';
-import { S3Client } from '@aws-sdk/client-s3';
-import { s3rverClient, startS3, type S3Server } from '../support/s3.js';
+import {
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { startFaultProxy } from '../support/fault-proxy.js';
+import { s3ClientFor, s3Server } from '../support/s3.js';
+import { smallDisk } from '../support/small-disk.js';
 
 interface Fetched {
   status: number;
@@ -23,9 +35,11 @@ interface Fetched {
 interface StoreUnderTest {
   store: ObjectStore;
   /** Follows a presigned URL the way a client without credentials would. */
-  fetchSigned(url: string, method: 'GET' | 'HEAD'): Promise<Fetched>;
-  /** Writes started and not finished: temp files, or multipart uploads not aborted. */
+  fetchSigned(url: string, method: 'GET' | 'HEAD', headers?: Record<string, string>): Promise<Fetched>;
+  /** Writes started and not finished: temp files, or multipart uploads as ListMultipartUploads reports them. */
   unfinishedWrites(): Promise<number>;
+  /** What a crash in the middle of writing `key` leaves behind. */
+  leaveUnfinishedWrite(key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,61 +64,44 @@ async function fsStore(): Promise<StoreUnderTest> {
       }
     },
     unfinishedWrites: async () => readdirSync(join(root, '.tmp')).length,
+    // The fs store names its temp files after the key: `<orgId>.<fileName>.<uuid>.part`.
+    leaveUnfinishedWrite: async (key) => writeFileSync(join(root, '.tmp', `${key.replace('/', '.')}.${randomBytes(4).toString('hex')}.part`), 'partial'),
     close: async () => undefined,
   };
 }
 
-/** Records the S3 requests of the adapter on their way to s3rver. */
-async function recordingProxy(target: string): Promise<{ url: string; requests: string[]; server: Server }> {
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    const upstream = httpRequest(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
+interface S3UnderTest extends StoreUnderTest {
+  bucket: string;
+  client: S3Client;
 }
 
-let s3: S3Server;
-let proxy: Awaited<ReturnType<typeof recordingProxy>>;
-
-async function s3Store(): Promise<StoreUnderTest> {
-  const bucket = await s3.createBucket();
-  const client = s3rverClient(proxy.url);
+function s3StoreWith(bucket: string, endpoint: string, options: Partial<S3StoreOptions> = {}): S3UnderTest {
+  const client = s3ClientFor(endpoint);
+  const store = new S3ObjectStore(client, { bucket, ...options }, new S3UrlSigner(client, bucket));
   return {
-    store: new S3ObjectStore(client, { bucket }),
-    async fetchSigned(url, method) {
-      const res = await fetch(url, { method });
+    store,
+    bucket,
+    client,
+    async fetchSigned(url, method, headers = {}) {
+      const res = await fetch(url, { method, headers });
       return {
         status: res.status,
         body: Buffer.from(await res.arrayBuffer()),
         headers: { 'content-type': res.headers.get('content-type') ?? undefined, 'content-disposition': res.headers.get('content-disposition') ?? undefined },
       };
     },
-    // s3rver implements neither ListMultipartUploads nor AbortMultipartUpload, so count
-    // the multipart uploads the adapter started and did not complete or abort.
-    unfinishedWrites: async () => {
-      const started = proxy.requests.filter((r) => r.startsWith('POST') && r.includes('?uploads')).length;
-      const ended = proxy.requests.filter((r) => (r.startsWith('DELETE') || r.startsWith('POST')) && r.includes('uploadId=')).length;
-      return started - ended;
+    unfinishedWrites: () => s3Server().multipartUploads(bucket),
+    async leaveUnfinishedWrite(key) {
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: randomBytes(1024) }));
     },
     close: async () => client.destroy(),
   };
 }
 
-beforeAll(async () => {
-  s3 = await startS3();
-  proxy = await recordingProxy(s3.endpoint);
-});
-afterAll(async () => {
-  proxy.server.close();
-  await s3.stop();
-});
+async function s3Store(): Promise<StoreUnderTest> {
+  return s3StoreWith(await s3Server().createBucket(), s3Server().endpoint);
+}
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -175,6 +172,19 @@ describe.each([
     expect(await sut.unfinishedWrites()).toBe(0);
   });
 
+  it('removes what an interrupted write of a key left behind, and nothing of other keys', async () => {
+    const interrupted = keyFor();
+    const other = keyFor();
+    await sut.leaveUnfinishedWrite(interrupted);
+    await sut.leaveUnfinishedWrite(other);
+    const before = await sut.unfinishedWrites();
+    await sut.store.removeUnfinished(interrupted);
+    expect(await sut.unfinishedWrites()).toBe(before - 1);
+    await sut.store.removeUnfinished(other);
+    expect(await sut.unfinishedWrites()).toBe(before - 2);
+    await expect(sut.store.removeUnfinished(other)).resolves.toBeUndefined();
+  });
+
   it('refuses a key that is not <orgId>/<fileId>.<ext>', async () => {
     await expect(sut.store.put('../../etc/passwd', Readable.from([Buffer.from('x')]), { contentType: 'text/plain' })).rejects.toThrow(/malformed/);
     await expect(sut.store.get('org/../../x.pdf')).rejects.toThrow(/malformed/);
@@ -204,34 +214,49 @@ describe.each([
   });
 });
 
-describe('S3 errors', () => {
-  it('report a missing bucket as a failing store (503), not as a missing object', async () => {
-    const client = s3rverClient(s3.endpoint);
-    const store = new S3ObjectStore(client, { bucket: 'no-such-bucket' });
-    await expect(store.get(keyFor())).rejects.toBeInstanceOf(StorageUnavailableError);
-    client.destroy();
+describe('S3 (Ceph RGW, which checks what it is sent)', () => {
+  const server = () => s3Server();
+
+  it('refuses a presigned URL whose signature was changed, and one that also carries a token', async () => {
+    const sut = await s3Store();
+    const key = keyFor();
+    await sut.store.put(key, Readable.from([Buffer.from('%PDF-1.7 tamper')]), { contentType: 'application/pdf' });
+    const url = new URL(await sut.store.presign(key, signed('GET')));
+    expect((await sut.fetchSigned(url.href, 'GET')).status).toBe(200);
+
+    const signature = url.searchParams.get('X-Amz-Signature')!;
+    url.searchParams.set('X-Amz-Signature', signature.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')));
+    expect((await sut.fetchSigned(url.href, 'GET')).status).toBe(403);
+
+    const intact = await sut.store.presign(key, signed('GET'));
+    expect((await sut.fetchSigned(intact, 'GET', { Authorization: 'Bearer forwarded-by-mistake' })).status).toBe(400);
+    await sut.close();
   });
 
-  it('report a URL that cannot be signed (no credentials) as a failing store (503)', async () => {
+  it('reports a missing bucket as a failing store (503), not as a missing object', async () => {
+    const sut = s3StoreWith('no-such-bucket', server().endpoint);
+    await expect(sut.store.get(keyFor())).rejects.toBeInstanceOf(StorageUnavailableError);
+    await sut.close();
+  });
+
+  it('reports a URL that cannot be signed (no credentials) as a failing store (503)', async () => {
     const client = new S3Client({
-      endpoint: s3.endpoint,
+      endpoint: server().endpoint,
       region: 'us-east-1',
       forcePathStyle: true,
       credentials: async () => Promise.reject(new Error('no credentials in the chain')),
     });
-    const store = new S3ObjectStore(client, { bucket: 'any' });
+    const store = new S3ObjectStore(client, { bucket: 'any' }, new S3UrlSigner(client, 'any'));
     await expect(store.presign(keyFor(), signed('GET'))).rejects.toBeInstanceOf(StorageUnavailableError);
     client.destroy();
   });
-});
 
-describe('S3 with a public endpoint (S3_PUBLIC_ENDPOINT)', () => {
-  it('signs URLs for the host clients reach, while the service talks to its own', async () => {
-    const bucket = await s3.createBucket();
-    const internal = s3rverClient(s3.endpoint);
-    const publicEndpoint = s3.endpoint.replace('127.0.0.1', 'localhost');
-    const forClients = s3rverClient(publicEndpoint);
-    const store = new S3ObjectStore(internal, { bucket }, forClients);
+  it('signs URLs for the host clients reach (S3_PUBLIC_ENDPOINT), while the service talks to its own', async () => {
+    const bucket = await server().createBucket();
+    const publicEndpoint = server().endpoint.replace('127.0.0.1', 'localhost');
+    const internal = s3ClientFor(server().endpoint);
+    const forClients = s3ClientFor(publicEndpoint);
+    const store = new S3ObjectStore(internal, { bucket }, new S3UrlSigner(forClients, bucket));
     const key = keyFor();
     await store.put(key, Readable.from([Buffer.from('%PDF-1.7 public')]), { contentType: 'application/pdf' });
     const url = await store.presign(key, signed('GET'));
@@ -241,6 +266,98 @@ describe('S3 with a public endpoint (S3_PUBLIC_ENDPOINT)', () => {
     expect(await res.text()).toBe('%PDF-1.7 public');
     internal.destroy();
     forClients.destroy();
+  });
+
+  describe('server-side encryption (S3_SSE)', () => {
+    it('refuses, and removes, an object the store accepted without confirming AES256', async () => {
+      // RGW without a default key answers 200 and stores plaintext, saying nothing about encryption.
+      const sut = s3StoreWith(await server().createBucket(), server().endpoint, { serverSideEncryption: { algorithm: 'AES256' } });
+      for (const size of [1000, 12 * 1024 * 1024]) {
+        const key = keyFor();
+        await expect(sut.store.put(key, Readable.from([randomBytes(size)]), { contentType: 'application/pdf' })).rejects.toBeInstanceOf(
+          EncryptionNotConfirmedError,
+        );
+        const listed = await sut.client.send(new ListObjectsV2Command({ Bucket: sut.bucket, Prefix: key }));
+        expect(listed.Contents ?? []).toEqual([]);
+      }
+      expect(await sut.unfinishedWrites()).toBe(0);
+      await sut.close();
+    });
+
+    it('keeps an object the store confirms encrypted with aws:kms, small or multipart', async () => {
+      const sut = s3StoreWith(await server().createBucket(), server().endpoint, {
+        serverSideEncryption: { algorithm: 'aws:kms', kmsKeyId: 'testkey-1' },
+      });
+      for (const size of [1000, 12 * 1024 * 1024]) {
+        const key = keyFor();
+        const bytes = randomBytes(size);
+        await sut.store.put(key, Readable.from([bytes]), { contentType: 'application/pdf' });
+        const head = await sut.client.send(new HeadObjectCommand({ Bucket: sut.bucket, Key: key }));
+        expect(head.ServerSideEncryption).toBe('aws:kms');
+        expect((await collect(await sut.store.get(key))).equals(bytes)).toBe(true);
+      }
+      await sut.close();
+    });
+  });
+
+  describe('a store that fails mid-upload', () => {
+    it.each([
+      ['dies (connections reset)', 'down' as const],
+      ['stops answering', 'hang' as const],
+    ])('%s: the write fails as a 503 within a bounded time, and nothing is kept once it is back', async (_case, mode) => {
+      const bucket = await server().createBucket();
+      const proxy = await startFaultProxy({ host: '127.0.0.1', port: Number(new URL(server().endpoint).port) });
+      const client = new S3Client({
+        endpoint: `http://127.0.0.1:${proxy.port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: server().env.AWS_ACCESS_KEY_ID!, secretAccessKey: server().env.AWS_SECRET_ACCESS_KEY! },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
+      });
+      const store = new S3ObjectStore(client, { bucket }, new S3UrlSigner(client, bucket));
+      const key = keyFor('mp4');
+      const body = new PassThrough();
+      const started = performance.now();
+      const write = store.put(key, body, { contentType: 'video/mp4' });
+      // Past the first 8 MiB part, so a multipart upload is under way when the store fails.
+      for (let i = 0; i < 10; i++) body.write(randomBytes(1024 * 1024));
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.set(mode);
+      for (let i = 0; i < 10; i++) body.write(randomBytes(1024 * 1024));
+      body.end();
+      await expect(write).rejects.toBeInstanceOf(StorageUnavailableError);
+      expect(performance.now() - started).toBeLessThan(20_000);
+
+      proxy.set('pass');
+      // An abort the dead store could not take is what the unfinished-upload sweeper cleans up.
+      await store.removeUnfinished(key);
+      expect(await server().multipartUploads(bucket)).toBe(0);
+      await expect(store.head(key)).rejects.toBeInstanceOf(ObjectNotFoundError);
+      client.destroy();
+      await proxy.close();
+    }, 60_000);
+  });
+});
+
+describe('fs store on a full disk', () => {
+  it('refuses the write as insufficient storage, keeps no partial file, and still serves what it has', async () => {
+    const disk = await smallDisk(8 * 1024 * 1024);
+    try {
+      const store = new FsObjectStore(join(disk.dir, 'objects'), new FsUrlSigner('k'.repeat(40)));
+      await store.onModuleInit();
+      const kept = keyFor();
+      await store.put(kept, Readable.from([Buffer.from('%PDF-1.7 kept')]), { contentType: 'application/pdf' });
+      const key = keyFor('mp4');
+      await expect(store.put(key, Readable.from(Array.from({ length: 12 }, () => randomBytes(1024 * 1024))), { contentType: 'video/mp4' }))
+        .rejects.toBeInstanceOf(InsufficientStorageError);
+      expect(readdirSync(join(disk.dir, 'objects', '.tmp'))).toEqual([]);
+      await expect(store.head(key)).rejects.toBeInstanceOf(ObjectNotFoundError);
+      expect((await collect(await store.get(kept))).toString()).toBe('%PDF-1.7 kept');
+    } finally {
+      await disk.remove();
+    }
   });
 });
 

@@ -1,46 +1,62 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
-import { tempDir } from './environment.js';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 
+/** The real S3 server of the test run: a Ceph RADOS Gateway that `npm test` starts (test/support/rgw.mjs). */
 export interface S3Server {
   endpoint: string;
+  /** AWS_* variables for the SDK's default credential chain, as the service reads them. */
+  env: Record<string, string>;
   client: S3Client;
-  /** A fresh, empty bucket. */
+  /** A fresh, empty bucket of the test's own. */
   createBucket(): Promise<string>;
+  /** Keys in a bucket under a prefix, as the S3 API lists them. */
   keys(bucket: string, prefix: string): Promise<string[]>;
-  multipartUploads(bucket: string): Promise<number>;
+  /** Multipart uploads started and neither completed nor aborted, as ListMultipartUploads reports them. */
+  multipartUploads(bucket: string, prefix?: string): Promise<number>;
   deleteObject(bucket: string, key: string): Promise<void>;
-  stop(): Promise<void>;
 }
 
-/** The environment the AWS SDK's default credential chain reads, for s3rver. */
-export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the suite with \`npm test\`, which starts a Ceph RGW S3 server`);
+  return value;
+}
 
-/** An SDK client for s3rver at `endpoint`, configured as the service configures its own. */
-export function s3rverClient(endpoint: string): S3Client {
+/** An SDK client for `endpoint`, configured as the service configures its own. */
+export function s3ClientFor(endpoint: string, credentials = { accessKeyId: required('TEST_S3_ACCESS_KEY_ID'), secretAccessKey: required('TEST_S3_SECRET_ACCESS_KEY') }): S3Client {
   return new S3Client({
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    credentials,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }
 
-/** An S3-protocol server (s3rver) on a loopback port, storing in a temp dir. */
-export async function startS3(): Promise<S3Server> {
-  const directory = tempDir('s3rver-');
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
-  const { port } = (await server.run()) as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
-  Object.assign(process.env, S3RVER_CREDENTIALS);
-  const client = s3rverClient(endpoint);
-  return {
+let shared: S3Server | undefined;
+
+/** The test run's RGW; every test file makes its own buckets on it. */
+export function s3Server(): S3Server {
+  if (shared) return shared;
+  const endpoint = required('TEST_S3_ENDPOINT');
+  const client = s3ClientFor(endpoint);
+  const env = {
+    AWS_ACCESS_KEY_ID: required('TEST_S3_ACCESS_KEY_ID'),
+    AWS_SECRET_ACCESS_KEY: required('TEST_S3_SECRET_ACCESS_KEY'),
+    AWS_REGION: 'us-east-1',
+  };
+  // The service's SDK finds its credentials where it would in production: the default chain reads the environment.
+  Object.assign(process.env, env);
+  shared = {
     endpoint,
+    env,
     client,
     createBucket: async () => {
       const bucket = `test-${randomBytes(6).toString('hex')}`;
@@ -49,13 +65,9 @@ export async function startS3(): Promise<S3Server> {
     },
     keys: async (bucket, prefix) =>
       ((await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!),
-    multipartUploads: async (bucket) =>
-      ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).length,
+    multipartUploads: async (bucket, prefix) =>
+      ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }))).Uploads ?? []).length,
     deleteObject: async (bucket, key) => void (await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))),
-    stop: async () => {
-      client.destroy();
-      await server.close();
-      await rm(directory, { recursive: true, force: true });
-    },
   };
+  return shared;
 }

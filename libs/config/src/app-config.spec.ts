@@ -36,7 +36,7 @@ describe('loadConfig', () => {
       S3_FORCE_PATH_STYLE: 'true', S3_SSE: 'aws:kms', S3_SSE_KMS_KEY_ID: 'alias/files', CLAMAV_HOST: 'clamd', SCAN_REQUIRED: 'true',
     });
     expect(c.storage).toEqual({
-      driver: 's3', bucket: 'clinical-files', region: 'eu-central-1', endpoint: 'http://minio:9000', forcePathStyle: true,
+      driver: 's3', bucket: 'clinical-files', region: 'eu-central-1', endpoint: 'http://minio:9000', forcePathStyle: true, timeoutMs: 30_000,
       serverSideEncryption: { algorithm: 'aws:kms', kmsKeyId: 'alias/files' },
     });
     expect(c.clamav).toEqual({ host: 'clamd', port: 3310, timeoutMs: 120_000 });
@@ -53,8 +53,11 @@ describe('loadConfig', () => {
       ALLOWED_CONTENT_TYPES: ' application/PDF , image/png ',
       JWT_SECRET: 'x'.repeat(32),
       PUBLIC_BASE_URL: 'https://files.example.org/api/',
+      PUBLIC_BASE_URL_ALIASES: 'http://attachments.internal:3000/, https://files.example.net',
     });
     expect(c.port).toBe(8080);
+    expect(c.publicBaseUrlAliases).toEqual(['http://attachments.internal:3000', 'https://files.example.net']);
+    expect(c.fhir.orphanGraceHours).toBeUndefined();
     expect(c.uploads.maxBytes).toBe(1024);
     expect(c.uploads.allowedContentTypes).toEqual(['application/pdf', 'image/png']);
     expect(c.auth.mode).toBe('hs256');
@@ -82,6 +85,13 @@ describe('loadConfig', () => {
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x' }, 'requires JWT_SECRET or JWT_JWKS_URL'],
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, 'requires DATABASE_URL'],
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://db/x' }, 'requires PUBLIC_BASE_URL'],
+    [
+      { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://db/x', STORAGE_DRIVER: 's3', S3_BUCKET: 'files' },
+      'requires PUBLIC_BASE_URL',
+    ],
+    [{ PUBLIC_BASE_URL_ALIASES: 'https://ok.example,internal-host' }, 'PUBLIC_BASE_URL_ALIASES'],
+    [{ UPLOAD_IDLE_TIMEOUT_SECONDS: '0' }, 'UPLOAD_IDLE_TIMEOUT_SECONDS'],
+    [{ DATABASE_TIMEOUT_SECONDS: 'soon' }, 'DATABASE_TIMEOUT_SECONDS'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     const problems = problemsOf(env as Record<string, string>);
     expect(problems.join('\n')).toContain(variable);

@@ -16,6 +16,8 @@ export type StorageConfig =
       /** Where clients reach the store, for pre-signed URLs; unset: the same endpoint. */
       publicEndpoint?: string;
       forcePathStyle: boolean;
+      /** Longest an S3 request may go without progress (connecting, sending, waiting for the answer). */
+      timeoutMs: number;
       serverSideEncryption?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
     };
 
@@ -33,20 +35,34 @@ export class AppConfig {
   readonly port!: number;
   /** Absolute origin (and optional path prefix) clients use, without a trailing slash. */
   readonly publicBaseUrl?: string;
+  /** Other base URLs that reach this service, without trailing slashes. */
+  readonly publicBaseUrlAliases!: readonly string[];
   readonly dataDir!: string;
   readonly storage!: StorageConfig;
   /** Unset: the embedded Postgres-compatible database under `dataDir`. */
   readonly databaseUrl?: string;
+  /** Longest wait for a pooled connection, and for any one statement. */
+  readonly databaseTimeoutMs!: number;
   /** Unset: uploads are not scanned. */
   readonly clamav?: { host: string; port: number; timeoutMs: number };
   readonly uploads!: {
     maxBytes: number;
+    /** The most an upload request may carry: the file plus room for multipart boundaries and part headers. */
+    maxRequestBytes: number;
+    /** Longest silence between two chunks of an upload before it is given up (408). */
+    idleTimeoutMs: number;
     maxConcurrent: number;
     allowedContentTypes: readonly SupportedContentType[];
     pendingTtlSeconds: number;
   };
   readonly auth!: AuthConfig;
-  readonly fhir!: { orphanGraceHours: number; maxBodyBytes: number };
+  readonly fhir!: {
+    /** Unset: never-linked files are kept until deleted. */
+    orphanGraceHours?: number;
+    maxBodyBytes: number;
+    /** PUT and DELETE without If-Match are refused (428). */
+    requireIfMatch: boolean;
+  };
   readonly presignExpiresSeconds!: number;
   /** Unset: the fs store generates one into DATA_DIR. */
   readonly urlSigningSecret?: string;
@@ -58,6 +74,9 @@ export class AppConfig {
     Object.freeze(this);
   }
 }
+
+/** Room for the multipart boundaries, part headers and the few small fields around the file. */
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -95,8 +114,10 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (e.NODE_ENV === 'production') {
     if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('NODE_ENV=production requires JWT_SECRET or JWT_JWKS_URL (no generated development secret)');
     if (!e.DATABASE_URL) problems.push('NODE_ENV=production requires DATABASE_URL (the embedded database is for development only)');
-    if (e.STORAGE_DRIVER !== 's3' && !e.PUBLIC_BASE_URL) {
-      problems.push('NODE_ENV=production with the fs store requires PUBLIC_BASE_URL: its signed attachment URLs must not be built from the Host header');
+    if (!e.PUBLIC_BASE_URL) {
+      problems.push(
+        'NODE_ENV=production requires PUBLIC_BASE_URL: links to files and signed URLs must not be built from, or recognised by, the Host header of each request',
+      );
     }
   }
   if (e.SCAN_REQUIRED && !e.CLAMAV_HOST) {
@@ -119,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   return new AppConfig({
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    publicBaseUrlAliases: (e.PUBLIC_BASE_URL_ALIASES ?? []).map((u) => u.replace(/\/+$/, '')),
     dataDir: resolve(e.DATA_DIR),
     storage:
       e.STORAGE_DRIVER === 's3'
@@ -129,19 +151,23 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
             endpoint: e.AWS_ENDPOINT_URL_S3,
             publicEndpoint: e.S3_PUBLIC_ENDPOINT,
             forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            timeoutMs: e.S3_TIMEOUT_SECONDS * 1000,
             serverSideEncryption: e.S3_SSE ? { algorithm: e.S3_SSE, kmsKeyId: e.S3_SSE_KMS_KEY_ID } : undefined,
           }
         : { driver: 'fs' },
     databaseUrl: e.DATABASE_URL,
+    databaseTimeoutMs: e.DATABASE_TIMEOUT_SECONDS * 1000,
     clamav: e.CLAMAV_HOST ? { host: e.CLAMAV_HOST, port: e.CLAMAV_PORT, timeoutMs: e.CLAMAV_TIMEOUT_SECONDS * 1000 } : undefined,
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,
+      maxRequestBytes: e.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES,
+      idleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_SECONDS * 1000,
       maxConcurrent: e.MAX_CONCURRENT_UPLOADS,
       allowedContentTypes: [...new Set(e.ALLOWED_CONTENT_TYPES)] as SupportedContentType[],
       pendingTtlSeconds: e.PENDING_UPLOAD_TTL_SECONDS,
     },
     auth,
-    fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES },
+    fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES, requireIfMatch: e.FHIR_REQUIRE_IF_MATCH },
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
     urlSigningSecret: e.URL_SIGNING_SECRET,
     trustProxy: e.TRUST_PROXY,

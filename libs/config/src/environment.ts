@@ -37,6 +37,14 @@ const toBoolean = ({ value }: { value: unknown }) => {
   return value;
 };
 
+const toUrlList = ({ value }: { value: unknown }) =>
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : value;
+
 const toList = ({ value }: { value: unknown }) =>
   typeof value === 'string'
     ? value
@@ -67,6 +75,16 @@ export class Environment {
   @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
   @Matches(/^[^?#]*$/, { message: 'PUBLIC_BASE_URL must not carry a query or fragment' })
   PUBLIC_BASE_URL?: string;
+
+  /**
+   * Other base URLs clients reach this service at (another host name, an
+   * internal address), comma-separated: file URLs under them are this service's files too.
+   */
+  @Transform(toUrlList)
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true }, { each: true, message: 'PUBLIC_BASE_URL_ALIASES must list absolute http(s) URLs' })
+  @Matches(/^[^?#]*$/, { each: true, message: 'PUBLIC_BASE_URL_ALIASES must not carry a query or fragment' })
+  PUBLIC_BASE_URL_ALIASES?: string[];
 
   @Transform(emptyToUndefined)
   @IsString()
@@ -102,6 +120,13 @@ export class Environment {
   @IsBoolean()
   S3_FORCE_PATH_STYLE: boolean = false;
 
+  /** Seconds an S3 request may go without progress before it is given up (and retried, 3 attempts in all). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(300)
+  S3_TIMEOUT_SECONDS: number = 30;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsIn(['AES256', 'aws:kms'], { message: 'S3_SSE must be AES256 or aws:kms' })
@@ -116,6 +141,13 @@ export class Environment {
   @IsOptional()
   @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
+
+  /** Longest wait for the database: a connection from the pool, and any one statement. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(120)
+  DATABASE_TIMEOUT_SECONDS: number = 10;
 
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -152,6 +184,13 @@ export class Environment {
   @Min(1)
   @Max(10_000)
   MAX_CONCURRENT_UPLOADS: number = 32;
+
+  /** Seconds an upload may go without a single byte arriving before it is given up (408), so a stalled client frees its slot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(300)
+  UPLOAD_IDLE_TIMEOUT_SECONDS: number = 30;
 
   @Transform(toList)
   @IsIn(SUPPORTED_CONTENT_TYPES, {
@@ -205,12 +244,23 @@ export class Environment {
   @Min(600, { message: 'PENDING_UPLOAD_TTL_SECONDS must be at least 600 (twice the 300 s request timeout)' })
   PENDING_UPLOAD_TTL_SECONDS: number = 3600;
 
-  /** Hours an uploaded file may stay unlinked from any FHIR resource before the sweeper deletes it (fractions allowed). */
+  /**
+   * Unset (the default): files are kept until someone deletes them. Set: files
+   * that no FHIR resource linked within this many hours of their upload are
+   * deleted (fractions allowed). Only for deployments that use /files purely
+   * as the attachment store of their FHIR resources.
+   */
   @Transform(toNumber)
+  @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(24 * 365)
-  ORPHAN_GRACE_HOURS: number = 24;
+  ORPHAN_GRACE_HOURS?: number;
+
+  /** true: PUT and DELETE of a FHIR resource need If-Match (428 without); false: without it, the last write wins. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  FHIR_REQUIRE_IF_MATCH: boolean = false;
 
   /** Largest JSON body accepted (FHIR resources, inline attachment data included). */
   @Transform(toInt)

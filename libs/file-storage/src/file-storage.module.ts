@@ -8,6 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { FsObjectStore } from './adapters/fs-object-store.js';
 import { FsUrlSigner } from './adapters/fs-url-signer.js';
 import { S3ObjectStore } from './adapters/s3-object-store.js';
+import { S3UrlSigner } from './adapters/s3-url-signer.js';
 import { StoredFileEntity } from './adapters/stored-file.entity.js';
 import { TypeOrmFileRecordRepository } from './adapters/typeorm-file-record.repository.js';
 import { FileStorageService } from './application/file-storage.service.js';
@@ -33,6 +34,15 @@ async function createObjectStore(config: AppConfig): Promise<ObjectStore> {
           // aws-chunked checksums are not understood by every S3-compatible store.
           requestChecksumCalculation: 'WHEN_REQUIRED',
           responseChecksumValidation: 'WHEN_REQUIRED',
+          // A store that stops answering must not hold a request for ever: each attempt gives up when no
+          // answer came within this long, or nothing moved for this long (the SDK retries, 3 attempts in all).
+          // Without throwOnRequestTimeout the SDK only logs a warning and waits on.
+          requestHandler: {
+            connectionTimeout: Math.min(5000, storage.timeoutMs),
+            requestTimeout: storage.timeoutMs,
+            throwOnRequestTimeout: true,
+            socketTimeout: storage.timeoutMs,
+          },
         });
       const client = clientFor(storage.endpoint);
       // Credentials come from the SDK's default chain (env, profile, web identity/IRSA, instance role).
@@ -41,7 +51,7 @@ async function createObjectStore(config: AppConfig): Promise<ObjectStore> {
       });
       // SigV4 signs the host, so URLs for clients are signed by a client of the endpoint they reach.
       const presignClient = storage.publicEndpoint ? clientFor(storage.publicEndpoint) : client;
-      return new S3ObjectStore(client, storage, presignClient);
+      return new S3ObjectStore(client, storage, new S3UrlSigner(presignClient, storage.bucket));
     }
   }
 }

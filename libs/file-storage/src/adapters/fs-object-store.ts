@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
-import { ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
+import { InsufficientStorageError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
 import type { FsUrlSigner } from './fs-url-signer.js';
@@ -47,7 +47,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
 
   async put(key: string, body: Readable, _meta: { contentType: string }): Promise<void> {
     const target = this.pathOf(key);
-    const temp = join(this.tempDir, `${randomUUID()}.part`);
+    const temp = join(this.tempDir, `${tempPrefix(key)}${randomUUID()}.part`);
     try {
       // flush: fsync before close, so the rename below never exposes unwritten data.
       await pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20 }));
@@ -90,6 +90,14 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
     await rm(this.pathOf(key), { force: true }).catch(storeFailure);
   }
 
+  async removeUnfinished(key: string): Promise<void> {
+    const prefix = tempPrefix(key);
+    const names = await readdir(this.tempDir).catch(storeFailure);
+    for (const name of names.filter((n) => n.startsWith(prefix))) {
+      await rm(join(this.tempDir, name), { force: true }).catch(storeFailure);
+    }
+  }
+
   async check(): Promise<void> {
     await access(this.tempDir, constants.W_OK);
   }
@@ -110,9 +118,17 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
   }
 }
 
-/** File-system failures (disk full, permissions, I/O) become a 503; content errors pass through. */
+/** Temp files are named after their key, so the write of a key that a crash interrupted can be found. */
+function tempPrefix(key: string): string {
+  assertStorageKey(key);
+  // Organization ids have no '.', so `<org>.<fileName>.` names exactly one key.
+  return `${key.replace('/', '.')}.`;
+}
+
+/** A full disk is a 507; other file-system failures (permissions, I/O) a 503; content errors pass through. */
 function storeFailure(e: unknown): never {
   const { syscall, code } = (e ?? {}) as NodeJS.ErrnoException;
+  if (code === 'ENOSPC' || code === 'EDQUOT') throw new InsufficientStorageError({ cause: e });
   if (syscall) throw new StorageUnavailableError(`The file store failed (${code ?? syscall})`, { cause: e });
   throw e;
 }

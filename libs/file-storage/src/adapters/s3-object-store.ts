@@ -1,17 +1,19 @@
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   type S3Client,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
+import { EncryptionNotConfirmedError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
+import type { S3UrlSigner } from './s3-url-signer.js';
 
 /** 8 MiB parts, two in flight: at most ~16 MiB of one upload in memory, whatever its size. */
 const PART_SIZE = 8 * 1024 * 1024;
@@ -31,8 +33,8 @@ export class S3ObjectStore extends ObjectStore {
   constructor(
     private readonly client: S3Client,
     private readonly options: S3StoreOptions,
-    /** Configured with the endpoint clients reach the store at (S3_PUBLIC_ENDPOINT), if it differs. */
-    private readonly presignClient: S3Client = client,
+    /** Signs for the endpoint clients reach the store at (S3_PUBLIC_ENDPOINT), if it differs. */
+    private readonly signer: S3UrlSigner,
   ) {
     super();
   }
@@ -55,7 +57,22 @@ export class S3ObjectStore extends ObjectStore {
       },
     });
     // With leavePartsOnError false, lib-storage aborts the multipart upload itself on failure.
-    await upload.done().catch(storeFailure);
+    const out = await upload.done().catch(storeFailure);
+    if (sse) await this.confirmEncryption(key, sse.algorithm, out.ServerSideEncryption);
+  }
+
+  /**
+   * Some S3-compatible stores accept the encryption header and store plaintext
+   * (Ceph RGW without a key configured): only a store that says it encrypted
+   * the object has. The answer to a multipart upload may not say, so the
+   * object's own metadata decides; an object not encrypted as asked is removed.
+   */
+  private async confirmEncryption(key: string, algorithm: string, answered: string | undefined): Promise<void> {
+    if (answered === algorithm) return;
+    const head = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key })).catch(storeFailure);
+    if (head.ServerSideEncryption === algorithm) return;
+    await this.delete(key);
+    throw new EncryptionNotConfirmedError(algorithm);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
@@ -86,15 +103,8 @@ export class S3ObjectStore extends ObjectStore {
 
   presign(key: string, options: PresignOptions): Promise<string> {
     assertStorageKey(key);
-    const input = {
-      Bucket: this.options.bucket,
-      Key: key,
-      ResponseContentType: options.contentType,
-      ResponseContentDisposition: options.contentDisposition,
-    };
-    const command = options.method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
     // Signing fails only on configuration or credentials (the provider chain), never on the request: a 503.
-    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresInSeconds }).catch((e: unknown) => {
+    return this.signer.sign(key, options).catch((e: unknown) => {
       throw new StorageUnavailableError(`Could not sign a URL for the object store (${(e as Error)?.name})`, { cause: e });
     });
   }
@@ -109,6 +119,20 @@ export class S3ObjectStore extends ObjectStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key })).catch(storeFailure);
   }
 
+  /** Aborts multipart uploads of the key that a crash left behind (nothing else would, but a lifecycle rule, days later). */
+  async removeUnfinished(key: string): Promise<void> {
+    assertStorageKey(key);
+    const { Uploads = [] } = await this.client
+      .send(new ListMultipartUploadsCommand({ Bucket: this.options.bucket, Prefix: key }))
+      .catch(storeFailure);
+    for (const { Key, UploadId } of Uploads) {
+      if (Key !== key || !UploadId) continue;
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key, UploadId }))
+        .catch((e: unknown) => (isMissingUpload(e) ? undefined : storeFailure(e)));
+    }
+  }
+
   async check(): Promise<void> {
     await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
   }
@@ -120,14 +144,20 @@ function isMissing(e: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound';
 }
 
+/** An upload aborted meanwhile (by lib-storage, another sweeper): nothing left to do. */
+function isMissingUpload(e: unknown): boolean {
+  return (e as { name?: string })?.name === 'NoSuchUpload';
+}
+
 /**
- * S3's own failures (service errors carry $metadata) and network failures
- * become a 503; anything else, such as the upload's content failing its
- * checks mid-stream, passes through unchanged.
+ * S3's own failures (service errors carry $metadata), network failures and
+ * credentials that cannot be had (an identity endpoint down, a token file
+ * gone) become a 503; anything else, such as the upload's content failing
+ * its checks mid-stream, passes through unchanged.
  */
 function storeFailure(e: unknown): never {
   const { $metadata, name, code } = (e ?? {}) as { $metadata?: unknown; name?: string; code?: string };
-  if ($metadata || name === 'TimeoutError' || (code && /^E[A-Z]+$/.test(code))) {
+  if ($metadata || name === 'TimeoutError' || name === 'CredentialsProviderError' || (code && /^E[A-Z]+$/.test(code))) {
     throw new StorageUnavailableError(`The object store failed (${name ?? code})`, { cause: e });
   }
   throw e;

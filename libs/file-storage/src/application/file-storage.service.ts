@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
+import { InvalidRequestError } from '@app/common';
 import { AppConfig } from '@app/config';
 import { VirusScanner } from '@app/scanning';
 import type { OrganizationId } from '@app/tenancy';
@@ -14,20 +15,28 @@ import {
 import { sanitizeFileName } from '../domain/file-name.js';
 import { representationOf } from '../domain/representation.js';
 import { isFileName, newFileId, storageKey, type AvailableFile, type FileListing } from '../domain/stored-file.js';
-import { FileRecordRepository, type CompletedUpload, type NewFileRecord } from '../ports/file-record.repository.port.js';
-import { FileStorage, type SignedFile, type SignedUrlRequest, type UploadRequest } from '../ports/file-storage.port.js';
+import { FileRecordRepository, type CompletedUpload, type FilePosition, type NewFileRecord } from '../ports/file-record.repository.port.js';
+import { FileStorage, type FileListPage, type SignedFile, type SignedUrlRequest, type UploadRequest } from '../ports/file-storage.port.js';
 import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
 import { measure } from './measure.js';
 import { peek } from './peek.js';
-import { tee } from './tee.js';
+import { ReaderStoppedError, tee } from './tee.js';
 
 type ScanFacts = Pick<CompletedUpload, 'scanStatus' | 'scanEngine'>;
 
-/** Stops one branch of the tee because the other side already settled; never the root cause. */
-class ReaderStoppedError extends Error {
-  constructor() {
-    super('A reader stopped before the end of the content');
+/** A timestamptz as Postgres writes it as text (DateStyle ISO), microseconds included. */
+const POSTGRES_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+
+function parseCursor(cursor: string): FilePosition {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
+    if (typeof createdAt === 'string' && POSTGRES_TIMESTAMP.test(createdAt) && typeof id === 'string' && /^[0-9a-f]{32}$/.test(id)) {
+      return { createdAt, id };
+    }
+  } catch {
+    // Not ours: refused below.
   }
+  throw new InvalidRequestError('cursor must be the nextCursor of a previous page');
 }
 
 /**
@@ -90,6 +99,11 @@ export class FileStorageService extends FileStorage {
     }
   }
 
+  async list(organizationId: OrganizationId, page: { limit: number; cursor?: string }): Promise<FileListPage> {
+    const { files, next } = await this.records.listAvailable(organizationId, page.limit, page.cursor ? parseCursor(page.cursor) : undefined);
+    return { files, nextCursor: next && Buffer.from(JSON.stringify([next.createdAt, next.id])).toString('base64url') };
+  }
+
   async find(organizationId: OrganizationId, fileName: string): Promise<AvailableFile> {
     const file = isFileName(fileName) ? await this.records.findAvailable(organizationId, fileName) : null;
     if (!file) throw new StoredFileNotFoundError();
@@ -145,36 +159,34 @@ export class FileStorageService extends FileStorage {
    * is clean.
    */
   private async write(key: string, contentType: string, measured: ReturnType<typeof measure>): Promise<ScanFacts> {
-    if (!this.scanner.enabled) {
-      await this.store.put(key, measured.stream, { contentType });
-      return { scanStatus: 'not_scanned', scanEngine: null };
-    }
-    const [toStore, toScanner] = tee(measured.stream);
+    const [toStore, toScanner] = this.scanner.enabled ? tee(measured.stream) : [measured.stream];
     // A reader that settles before the end (a scanner answering without
     // reading everything, a failed put) stops its branch; tee then fails the
-    // other one instead of waiting forever for it to drain.
+    // other one with ReaderStoppedError instead of letting it wait for ever.
     const untilEnd = <T>(branch: Readable, work: Promise<T>) =>
       work.finally(() => {
-        if (!branch.readableEnded) branch.destroy(new ReaderStoppedError());
+        if (!branch.readableEnded) branch.destroy();
       });
     const [stored, scanned] = await Promise.allSettled([
       untilEnd(toStore, this.store.put(key, toStore, { contentType })),
-      untilEnd(toScanner, this.scanner.scan(toScanner)),
+      toScanner ? untilEnd(toScanner, this.scanner.scan(toScanner)) : undefined,
     ]);
-    // A refused or broken upload explains every other failure it caused; after
-    // that, the side that failed first explains the other side being stopped.
+    // The content's own refusal (too large, not what it claims, the client's
+    // stream failing) explains every other failure it caused, a failed abort
+    // of a multipart upload included.
     if (measured.failure) throw measured.failure;
-    if (scanned.status === 'rejected' || stored.status === 'rejected') {
-      const failures = [scanned, stored].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-      throw failures.find((e) => !(e instanceof ReaderStoppedError)) ?? failures[0];
-    }
-    const verdict = scanned.value;
-    if (verdict.status === 'infected') {
+    // Then the side that failed of its own accord; a branch stopped because
+    // the other side settled early is never the cause.
+    const cause = [scanned, stored].find((r) => r.status === 'rejected' && !(r.reason instanceof ReaderStoppedError));
+    if (cause?.status === 'rejected') throw cause.reason;
+    const verdict = scanned.status === 'fulfilled' ? scanned.value : undefined;
+    if (verdict?.status === 'infected') {
       this.logger.warn(`Refused ${key}: infected with ${verdict.signature}`);
       throw new InfectedFileError(verdict.signature);
     }
-    // Fail closed: only an explicit clean verdict on every byte counts.
-    if (verdict.status !== 'clean' || !toScanner.readableEnded) {
+    if (!toScanner) return { scanStatus: 'not_scanned', scanEngine: null };
+    // Fail closed: only an explicit clean verdict on every byte, with every byte stored, counts.
+    if (verdict?.status !== 'clean' || !toScanner.readableEnded || stored.status === 'rejected') {
       throw new ScanIncompleteError();
     }
     return { scanStatus: 'clean', scanEngine: verdict.engine };

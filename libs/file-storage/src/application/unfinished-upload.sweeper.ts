@@ -11,7 +11,8 @@ const MAX_INTERVAL_MS = 15 * 60_000;
 /**
  * Removes uploads that never became available, and deletions that never
  * finished, once they are older than PENDING_UPLOAD_TTL_SECONDS: the bytes
- * first, then the record, so a crash here too is retried on the next round.
+ * (and whatever an interrupted write left) first, then the record, so a
+ * crash here too is retried on the next round.
  */
 @Injectable()
 export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -44,6 +45,8 @@ export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplic
     for (const file of claimed) {
       const key = storageKey(file);
       try {
+        // A crash mid-upload leaves a temp file or an incomplete multipart upload, not an object.
+        await this.store.removeUnfinished(key);
         await this.store.delete(key);
         await this.records.remove(file.organizationId, file.id);
         removed++;

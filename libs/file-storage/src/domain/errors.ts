@@ -65,6 +65,23 @@ export class UploadExpiredError extends DomainError {
 
 export class StorageUnavailableError extends DomainError {
   readonly kind = 'unavailable';
-  readonly code = 'storage_unavailable';
+  readonly code: string = 'storage_unavailable';
   override readonly retryAfterSeconds = 5;
+}
+
+/** The store accepted an object without confirming the server-side encryption S3_SSE asks for. */
+export class EncryptionNotConfirmedError extends StorageUnavailableError {
+  override readonly code = 'encryption_not_confirmed';
+  constructor(algorithm: string) {
+    super(`The object store did not confirm the requested ${algorithm} encryption; the file was not kept`);
+  }
+}
+
+/** The file system holding the files is full. */
+export class InsufficientStorageError extends DomainError {
+  readonly kind = 'insufficient_storage';
+  readonly code = 'insufficient_storage';
+  constructor(options?: ErrorOptions) {
+    super('There is no space left to store the file; it was not kept', options);
+  }
 }

@@ -63,6 +63,13 @@ export abstract class ObjectStore {
   /** Removes the object; succeeds if it is already gone. */
   abstract delete(key: string): Promise<void>;
 
+  /**
+   * Removes what a write of `key` interrupted by a crash left behind (a temp
+   * file, an incomplete multipart upload); succeeds if there is nothing.
+   * Only for writes that can no longer be in progress.
+   */
+  abstract removeUnfinished(key: string): Promise<void>;
+
   /** Throws if the store cannot currently serve requests (readiness). */
   abstract check(): Promise<void>;
 }

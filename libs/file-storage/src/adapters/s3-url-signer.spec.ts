@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { jest } from '@jest/globals';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { create as contentDisposition } from 'content-disposition';
+import { S3UrlSigner } from './s3-url-signer.js';
+
+type Credentials = AwsCredentialIdentity;
+
+function client(options: { endpoint?: string; forcePathStyle?: boolean; region?: string; credentials: Credentials | (() => Promise<Credentials>) }) {
+  return new S3Client({
+    region: options.region ?? 'eu-central-1',
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle ?? false,
+    credentials: options.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+const NAMES = ['lab report.pdf', 'Röntgen (links) 2026-04-21.png', 'wound;photo".jpg', '检查报告.pdf', "o'neil & co!*.txt", 'a'.repeat(200) + '.mp4'];
+const TYPES = ['application/pdf', 'image/png', 'text/plain; charset=utf-8', 'video/mp4'];
+const pick = <T>(list: readonly T[]) => list[randomBytes(1)[0]! % list.length]!;
+
+describe('S3UrlSigner', () => {
+  const setups = [
+    { name: 'a custom endpoint, path-style', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, bucket: 'attachments' },
+    { name: 'a custom endpoint with a port, virtual-hosted', endpoint: 'https://s3.example.org:8443', forcePathStyle: false, bucket: 'attachments' },
+    { name: 'AWS, virtual-hosted', bucket: 'clinical-attachments-prod' },
+    { name: 'AWS, a bucket with dots', bucket: 'files.hospital.example', region: 'us-east-1' },
+    { name: 'AWS, forced path-style', forcePathStyle: true, bucket: 'clinical-attachments', region: 'ap-southeast-2' },
+  ];
+
+  it.each(setups)('makes exactly the URL getSignedUrl makes, for 200 random requests ($name)', async (setup) => {
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'FwoGZXIvYXdzEXAMPLE//token+/=' };
+    const s3 = client({ ...setup, credentials });
+    const signer = new S3UrlSigner(s3, setup.bucket);
+    for (let i = 0; i < 200; i++) {
+      const key = `org-${randomBytes(3).toString('hex')}/${randomBytes(16).toString('hex')}.${pick(['pdf', 'png', 'txt', 'mp4'])}`;
+      const method = pick(['GET', 'HEAD'] as const);
+      const options = {
+        method,
+        expiresInSeconds: pick([1, 60, 600, 604_800]),
+        contentType: pick(TYPES),
+        contentDisposition: contentDisposition(pick(NAMES), { type: pick(['attachment', 'inline']) }),
+      };
+      const signingDate = new Date(Date.UTC(2026, 10, 29, 12, 0, randomBytes(1)[0]!));
+      const input = { Bucket: setup.bucket, Key: key, ResponseContentType: options.contentType, ResponseContentDisposition: options.contentDisposition };
+      const command = method === 'GET' ? new GetObjectCommand(input) : new HeadObjectCommand(input);
+      const expected = await getSignedUrl(s3, command, { expiresIn: options.expiresInSeconds, signingDate });
+      expect(await signer.sign(key, options, signingDate)).toBe(expected);
+    }
+  });
+
+  describe('with temporary credentials', () => {
+    const now = new Date();
+    const expiringIn = (ms: number, id: string): Credentials => ({
+      accessKeyId: id,
+      secretAccessKey: 'secret',
+      sessionToken: 'token',
+      expiration: new Date(now.getTime() + ms),
+    });
+    const options = { method: 'GET' as const, expiresInSeconds: 600, contentType: 'application/pdf', contentDisposition: 'attachment' };
+
+    it('refreshes credentials that would expire before the URL, and signs with the fresh ones', async () => {
+      // The SDK's own cache refreshes only 5 minutes before expiry: 7 minutes left is "fresh" to it.
+      const issued = [expiringIn(7 * 60_000, 'ASIAOLD'), expiringIn(60 * 60_000, 'ASIANEW')];
+      const provider = jest.fn(async () => issued.shift()!);
+      const signer = new S3UrlSigner(client({ endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentials: provider }), 'b');
+      const url = new URL(await signer.sign('org-1/0123456789abcdef0123456789abcdef.pdf', options, now));
+      expect(url.searchParams.get('X-Amz-Credential')).toMatch(/^ASIANEW\//);
+      expect(url.searchParams.get('X-Amz-Expires')).toBe('600');
+      expect(provider).toHaveBeenCalledTimes(2);
+    });
+
+    it('keeps credentials that outlive the URL', async () => {
+      const provider = jest.fn(async () => expiringIn(30 * 60_000, 'ASIALONG'));
+      const signer = new S3UrlSigner(client({ endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentials: provider }), 'b');
+      await signer.sign('org-1/0123456789abcdef0123456789abcdef.pdf', options, now);
+      await signer.sign('org-1/0123456789abcdef0123456789abcdef.pdf', options, now);
+      expect(provider).toHaveBeenCalledTimes(1);
+    });
+
+    it('signs for no longer than the credentials live when no fresher ones can be had', async () => {
+      const provider = jest.fn(async () => expiringIn(4 * 60_000, 'ASIASHORT'));
+      const signer = new S3UrlSigner(client({ endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentials: provider }), 'b');
+      const url = new URL(await signer.sign('org-1/0123456789abcdef0123456789abcdef.pdf', options, now));
+      expect(Number(url.searchParams.get('X-Amz-Expires'))).toBeLessThanOrEqual(3 * 60);
+    });
+  });
+});
