@@ -1,3 +1,4 @@
-export { DomainError, type DomainErrorKind } from './domain-error.js';
+export { DomainError, InvalidRequestError, type DomainErrorKind } from './domain-error.js';
 export { loadOrCreateSecretFile } from './adapters/secret-file.js';
 export { runPeriodically } from './run-periodically.js';
+export { JsonDepthLimit, JsonTooDeepError, MAX_JSON_DEPTH } from './json-depth.js';

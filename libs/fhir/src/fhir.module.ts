@@ -3,16 +3,19 @@ import { FileStorageModule } from '@app/file-storage';
 import { MedplumResourceValidator } from './adapters/medplum-resource-validator.js';
 import { TypeOrmResourceRepository } from './adapters/typeorm-resource.repository.js';
 import { AttachmentLinker } from './application/attachment-linker.js';
+import { FileLinksService } from './application/file-links.service.js';
 import { FhirResourceService } from './application/fhir-resource.service.js';
 import { OrphanFileSweeper } from './application/orphan-file.sweeper.js';
 import { ReleasedFiles } from './application/released-files.js';
 import { FhirResources } from './ports/fhir-resources.port.js';
+import { FileLinks } from './ports/file-links.port.js';
 import { ResourceRepository } from './ports/resource.repository.port.js';
 import { ResourceValidator } from './ports/resource-validator.port.js';
 
 /**
  * FHIR R4 resources with attachments. Talks to files only through the
- * FileStorage port; exports only the FhirResources port.
+ * FileStorage port; exports only its ports: FhirResources, and FileLinks
+ * (which resources link which files) for the file API.
  */
 @Module({
   imports: [FileStorageModule],
@@ -20,10 +23,11 @@ import { ResourceValidator } from './ports/resource-validator.port.js';
     { provide: ResourceValidator, useClass: MedplumResourceValidator },
     { provide: ResourceRepository, useClass: TypeOrmResourceRepository },
     { provide: FhirResources, useClass: FhirResourceService },
+    { provide: FileLinks, useClass: FileLinksService },
     AttachmentLinker,
     ReleasedFiles,
     OrphanFileSweeper,
   ],
-  exports: [FhirResources],
+  exports: [FhirResources, FileLinks],
 })
 export class FhirModule {}

@@ -1,9 +1,10 @@
 export { FileStorageModule } from './file-storage.module.js';
-export { FileStorage, type SignedFile, type SignedUrlRequest, type UploadRequest } from './ports/file-storage.port.js';
-export { isSignedUrl, SIGNED_PATH_PREFIX } from './domain/signed-url.js';
+export { FileStorage, type FileListPage, type SignedFile, type SignedUrlRequest, type UploadRequest } from './ports/file-storage.port.js';
+export { containsSignedUrl, SIGNED_PATH_PREFIX } from './domain/signed-url.js';
 export { representationOf, representationOfUnchecked, type Representation } from './domain/representation.js';
 export type { ByteRange } from './ports/object-store.port.js';
-export { filePath, parseFilePath, type AvailableFile, type FileListing, type ScanStatus } from './domain/stored-file.js';
+export { isFileName, type AvailableFile, type FileListing, type ScanStatus } from './domain/stored-file.js';
+export { filePath, FileUrls, type FileTarget } from './domain/file-url.js';
 export { canonicalExtensionFor, canRenderInline } from './domain/content-types.js';
 export {
   FileTooLargeError,

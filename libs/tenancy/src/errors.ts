@@ -20,7 +20,12 @@ export class IdentityProviderUnavailableError extends DomainError {
 export class CrossOrganizationAccessError extends DomainError {
   readonly kind = 'forbidden';
   readonly code = 'cross_organization_access';
-  constructor() {
-    super('This resource belongs to another organization');
+  /** `what` was asked for: a file or a resource of another organization, or a path naming another organization. */
+  constructor(what: 'file' | 'resource' | 'path') {
+    super(
+      what === 'path'
+        ? "The path names another organization than the token's; use the token's own organization id (GET /whoami)"
+        : `This ${what} belongs to another organization than the token's`,
+    );
   }
 }

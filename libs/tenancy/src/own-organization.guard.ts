@@ -14,7 +14,7 @@ export class OwnOrganizationGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<{ params: Record<string, string> }>();
     const principal = principalOf(request);
     if (!principal) throw new AuthenticationError('Authentication is required', { required: true });
-    if (!param || request.params[param] !== principal.organizationId) throw new CrossOrganizationAccessError();
+    if (!param || request.params[param] !== principal.organizationId) throw new CrossOrganizationAccessError('path');
     return true;
   }
 }

@@ -3,7 +3,9 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { capabilityStatement, FhirResources, MalformedResourceError, searchsetBundle, type FhirJson } from '@app/fhir';
+import {
+  capabilityStatement, FhirResources, IfMatchRequiredError, MalformedResourceError, searchsetBundle, type FhirJson, type WriteContext,
+} from '@app/fhir';
 import { AppConfig } from '@app/config';
 import { CurrentOrganization, Public, type OrganizationId } from '@app/tenancy';
 import { UnsupportedContentError } from '@app/file-storage';
@@ -15,9 +17,12 @@ const SERVICE_VERSION = '0.1.0';
 const ResourceBody = () =>
   ApiBody({ description: 'A FHIR R4 resource (application/fhir+json); subjectId is accepted for the patient reference', schema: { type: 'object' } });
 
-/** `W/"3"` or `"3"` → 3; absent → undefined. */
-function versionFromIfMatch(ifMatch: string | undefined): number | undefined {
-  if (ifMatch === undefined) return undefined;
+/** `W/"3"` or `"3"` → 3; absent → undefined, or IfMatchRequiredError when the operator requires it. */
+function versionFromIfMatch(ifMatch: string | undefined, required: boolean): number | undefined {
+  if (ifMatch === undefined) {
+    if (required) throw new IfMatchRequiredError();
+    return undefined;
+  }
   const m = /^(?:W\/)?"(\d{1,9})"$/.exec(ifMatch.trim());
   if (!m) throw new MalformedResourceError('If-Match must be a version ETag such as W/"3"');
   return Number(m[1]);
@@ -87,7 +92,7 @@ export class FhirController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<object | undefined> {
     requireFhirJson(req);
-    const resource = await this.resources.create(organizationId, type, body);
+    const resource = await this.resources.create(organizationId, type, body, this.writeContext(req));
     res.setHeader('Location', `${this.fhirBase(req)}/${type}/${resource.id}`);
     return this.represent(resource, req, res);
   }
@@ -121,7 +126,7 @@ export class FhirController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<object | undefined> {
     requireFhirJson(req);
-    const resource = await this.resources.update(organizationId, type, id, body, versionFromIfMatch(ifMatch));
+    const resource = await this.resources.update(organizationId, type, id, body, this.expectedVersion(ifMatch), this.writeContext(req));
     return this.represent(resource, req, res);
   }
 
@@ -136,7 +141,7 @@ export class FhirController {
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
   ): Promise<void> {
-    await this.resources.delete(organizationId, type, id, versionFromIfMatch(ifMatch));
+    await this.resources.delete(organizationId, type, id, this.expectedVersion(ifMatch));
   }
 
   /** The resource with its version headers, or no body for Prefer: return=minimal. */
@@ -145,6 +150,14 @@ export class FhirController {
     if (resource.meta?.lastUpdated) res.setHeader('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
     res.setHeader('Content-Type', FHIR_JSON);
     return /\breturn=minimal\b/.test(req.header('prefer') ?? '') ? undefined : resource;
+  }
+
+  private expectedVersion(ifMatch: string | undefined): number | undefined {
+    return versionFromIfMatch(ifMatch, this.config.fhir.requireIfMatch);
+  }
+
+  private writeContext(req: Request): WriteContext {
+    return { baseUrl: publicBaseUrl(this.config, req) };
   }
 
   private fhirBase(req: Request): string {

@@ -136,6 +136,32 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     });
   }
 
+  async linkedBy(organizationId: OrganizationId, fileNames: readonly string[]): Promise<Map<string, string[]>> {
+    const rows: Array<{ file_name: string; reference: string }> = await this.db.query(
+      `SELECT file_name, resource_type || '/' || resource_id AS reference FROM fhir_file_links
+        WHERE organization_id = $1 AND file_name = ANY($2::text[]) ORDER BY file_name, resource_type, resource_id`,
+      [organizationId, fileNames],
+    );
+    const links = new Map<string, string[]>();
+    for (const { file_name, reference } of rows) links.set(file_name, [...(links.get(file_name) ?? []), reference]);
+    return links;
+  }
+
+  releaseForDeletion(organizationId: OrganizationId, fileName: string): Promise<string[]> {
+    return this.db.transaction(async (m) => {
+      // The lock a write that links the file takes: it either linked the file before this, or sees the release after.
+      await this.lockFiles(m, organizationId, [fileName]);
+      const links: Array<{ reference: string }> = await m.query(
+        `SELECT resource_type || '/' || resource_id AS reference FROM fhir_file_links
+          WHERE organization_id = $1 AND file_name = $2 ORDER BY resource_type, resource_id`,
+        [organizationId, fileName],
+      );
+      if (links.length > 0) return links.map((l) => l.reference);
+      await this.releaseLocked(m, organizationId, [fileName]);
+      return [];
+    });
+  }
+
   releaseUnlinked(organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]> {
     return this.db.transaction(async (m) => {
       await this.lockFiles(m, organizationId, fileNames);

@@ -4,20 +4,24 @@ import type { Attachment } from '@medplum/fhirtypes';
 import { AppConfig } from '@app/config';
 import {
   canonicalExtensionFor,
+  containsSignedUrl,
   FileStorage,
   filePath,
-  isSignedUrl,
-  parseFilePath,
+  FileUrls,
+  StoredFileNotFoundError,
   UnsupportedContentError,
   type AvailableFile,
 } from '@app/file-storage';
 import { CrossOrganizationAccessError, type OrganizationId } from '@app/tenancy';
-import { InvalidResourceError } from '../domain/errors.js';
-import { definitionOf, type FhirJson, type ResourceType } from '../domain/resource-types.js';
+import { InvalidResourceError, type ResourceIssue } from '../domain/errors.js';
+import { walkJson } from '../domain/resource-json.js';
+import { definitionOf, type FhirJson, type LocatedAttachment, type ResourceType } from '../domain/resource-types.js';
 
 /** Characters of base64 decoded per chunk: a multiple of 4, so every chunk decodes on its own. */
 const BASE64_CHUNK = 64 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Elements that carry bytes: Attachment.data (and Binary.data, Signature.data), and base64Binary values of extensions. */
+const BYTES_ELEMENT = /^(data|value[Bb]ase64Binary)$/;
 
 export interface LinkedFiles {
   /** Every file of this service the resource links. */
@@ -40,32 +44,33 @@ function decodeBase64(data: string): Readable {
  * inline `data` is uploaded through the same checks as any upload, URLs of
  * this service must name an available file of the caller's organization,
  * and every linked attachment gets the stored file's facts. External URLs
- * are left as they are.
+ * are left as they are. Anywhere else in the resource, files of this service,
+ * bytes and signed URLs are refused: a stored resource never carries bytes
+ * or credentials, and every link to a file is one the service knows about.
  */
 @Injectable()
 export class AttachmentLinker {
   private readonly logger = new Logger('AttachmentLinker');
-  private readonly publicBaseUrl?: string;
 
   constructor(
-    config: AppConfig,
+    private readonly config: AppConfig,
     private readonly files: FileStorage,
-  ) {
-    this.publicBaseUrl = config.publicBaseUrl;
-  }
+  ) {}
 
-  async link(organizationId: OrganizationId, type: ResourceType, resource: FhirJson): Promise<LinkedFiles> {
-    const definition = definitionOf(type);
+  /** `baseUrl`: the base URL the client reached this service at (PUBLIC_BASE_URL, or the request's origin). */
+  async link(organizationId: OrganizationId, type: ResourceType, resource: FhirJson, baseUrl: string): Promise<LinkedFiles> {
+    const urls = new FileUrls([this.config.publicBaseUrl ?? baseUrl, ...this.config.publicBaseUrlAliases]);
+    const located = definitionOf(type).attachmentsOf(resource);
+    const issues = this.refuseElsewhere(resource, type, located, urls);
+    if (issues.length > 0) throw new InvalidResourceError(issues);
+
     const linked: LinkedFiles = { fileNames: [], uploaded: [] };
-    const handled = new WeakSet<object>();
     try {
-      for (const [i, attachment] of definition.attachmentsOf(resource).entries()) {
-        const where = `${type}.${definition.attachmentField}[${i}]`;
-        handled.add(attachment);
-        const file = await this.resolve(organizationId, attachment, where, linked);
+      for (const { attachment, expression } of located) {
+        const file = await this.resolve(organizationId, attachment, expression, urls, linked);
         if (!file) continue;
         if (attachment.hash !== undefined && file.sha1 && attachment.hash !== file.sha1) {
-          throw InvalidResourceError.single(`hash ${attachment.hash} does not match the stored file (${file.sha1})`, `${where}.hash`);
+          throw InvalidResourceError.single(`hash ${attachment.hash} does not match the stored file (${file.sha1})`, `${expression}.hash`);
         }
         delete attachment.data;
         attachment.url = filePath(file);
@@ -74,7 +79,6 @@ export class AttachmentLinker {
         if (file.sha1) attachment.hash = file.sha1;
         if (!linked.fileNames.includes(file.fileName)) linked.fileNames.push(file.fileName);
       }
-      this.refuseElsewhere(resource, handled, type, definition.attachmentField);
       return linked;
     } catch (e) {
       await this.discard(organizationId, linked.uploaded);
@@ -82,11 +86,15 @@ export class AttachmentLinker {
     }
   }
 
-  /** Deletes files uploaded for a resource that was not stored after all; best effort (the orphan sweeper is the backstop). */
+  /**
+   * Deletes files uploaded for a resource that was not stored after all. A
+   * deletion that fails leaves the file marked for deletion, and the
+   * unfinished-upload sweeper finishes it.
+   */
   async discard(organizationId: OrganizationId, fileNames: readonly string[]): Promise<void> {
     for (const fileName of fileNames) {
       await this.files.delete(organizationId, fileName).catch((e: Error) => {
-        this.logger.warn(`Could not delete ${organizationId}/${fileName} of a refused resource (${e.message}); the orphan sweeper will`);
+        this.logger.warn(`Could not delete ${organizationId}/${fileName} of a refused resource (${e.message})`);
       });
     }
   }
@@ -96,6 +104,7 @@ export class AttachmentLinker {
     organizationId: OrganizationId,
     attachment: Attachment,
     where: string,
+    urls: FileUrls,
     linked: LinkedFiles,
   ): Promise<AvailableFile | undefined> {
     if (attachment.data !== undefined) {
@@ -105,23 +114,23 @@ export class AttachmentLinker {
       return file;
     }
     if (attachment.url === undefined) return undefined;
-    this.refuseSigned(attachment.url, `${where}.url`);
-    const path = this.ownPath(attachment.url);
-    if (path === undefined) return undefined;
-    const target = parseFilePath(path);
-    if (!target) throw InvalidResourceError.single(`${attachment.url} is not a file URL of this service`, `${where}.url`);
-    if (target.organizationId !== organizationId) throw new CrossOrganizationAccessError();
+    const target = urls.resolve(attachment.url);
+    if (target === undefined) return undefined;
+    if (target === 'malformed') {
+      throw InvalidResourceError.single(`${attachment.url} is not a file URL of this service: /files/<orgId>/<fileName>`, `${where}.url`);
+    }
+    if (target.organizationId !== organizationId) throw new CrossOrganizationAccessError('file');
     try {
       return await this.files.find(organizationId, target.fileName);
     } catch (e) {
-      if ((e as { code?: string }).code !== 'file_not_found') throw e;
+      if (!(e instanceof StoredFileNotFoundError)) throw e;
       throw InvalidResourceError.single(`${attachment.url} is not an available file`, `${where}.url`);
     }
   }
 
   private async upload(organizationId: OrganizationId, attachment: Attachment, where: string): Promise<AvailableFile> {
     const data = attachment.data!.replace(/\s+/g, '');
-    if (!attachment.contentType) throw InvalidResourceError.single('An attachment with data needs a contentType', where);
+    if (!attachment.contentType) throw InvalidResourceError.single('An attachment with data needs a contentType', `${where}.contentType`);
     if (!BASE64.test(data) || data.length % 4 !== 0) throw InvalidResourceError.single('data is not valid base64', `${where}.data`);
     const extension = canonicalExtensionFor(attachment.contentType);
     if (!extension) throw new UnsupportedContentError(`Attachments of type ${attachment.contentType} are not accepted`);
@@ -131,36 +140,31 @@ export class AttachmentLinker {
     return this.files.upload(organizationId, { content: decodeBase64(data), fileName, declaredType: attachment.contentType });
   }
 
-  /** A signed URL (a 307's Location, captured) is a credential that expires: storing it would leak it to every reader. */
-  private refuseSigned(url: string, where: string): void {
-    if (isSignedUrl(url)) {
-      throw InvalidResourceError.single('This is a signed download URL, which expires and must not be stored; link the file by its /files/ url', where);
-    }
-  }
-
-  /** The path of a URL that points at this service's files (relative, or under PUBLIC_BASE_URL), else undefined. */
-  private ownPath(url: string): string | undefined {
-    const path = this.publicBaseUrl && url.startsWith(`${this.publicBaseUrl}/`) ? url.slice(this.publicBaseUrl.length) : url;
-    return path.startsWith('/files/') ? path : undefined;
-  }
-
-  /** Files may only be linked, and data only carried, where the service serves them from. */
-  private refuseElsewhere(value: unknown, handled: WeakSet<object>, type: ResourceType, field: string, path: string = type): void {
-    if (typeof value !== 'object' || value === null) return;
-    if (Array.isArray(value)) {
-      value.forEach((item, i) => this.refuseElsewhere(item, handled, type, field, `${path}[${i}]`));
-      return;
-    }
-    const record = value as Record<string, unknown>;
-    if (!handled.has(record)) {
-      // Attachments of the field were checked by resolve.
-      if (typeof record.url === 'string') this.refuseSigned(record.url, `${path}.url`);
-      const ownUrl = typeof record.url === 'string' && this.ownPath(record.url) !== undefined;
-      const inlineData = typeof record.data === 'string' && 'contentType' in record;
-      if (ownUrl || inlineData) {
-        throw InvalidResourceError.single(`Files of this service can only be linked from ${type}.${field}`, path);
+  /**
+   * Everything outside the attachment field's own `url` and `data`: a file of
+   * this service linked from anywhere else, bytes anywhere else, and a signed
+   * URL anywhere at all (a captured 307 Location in a note, an extension, a
+   * telecom), each with where it is.
+   */
+  private refuseElsewhere(resource: FhirJson, type: ResourceType, located: LocatedAttachment[], urls: FileUrls): ResourceIssue[] {
+    const attachments = new Set<object>(located.map((l) => l.attachment));
+    const field = `${type}.${definitionOf(type).attachmentField}`;
+    const issues: ResourceIssue[] = [];
+    walkJson(resource, type, (value, path, key, parent) => {
+      const inAttachment = parent !== undefined && attachments.has(parent);
+      // The field's inline data is checked and stored as an upload.
+      if (inAttachment && key === 'data') return 'skip';
+      if (key !== undefined && BYTES_ELEMENT.test(key) && typeof value === 'string') {
+        issues.push({ message: `Bytes can only be sent as inline data of ${field}, which stores them as a file`, expression: path });
+        return;
       }
-    }
-    for (const [key, child] of Object.entries(record)) this.refuseElsewhere(child, handled, type, field, `${path}.${key}`);
+      if (typeof value !== 'string') return;
+      if (containsSignedUrl(value)) {
+        issues.push({ message: 'This is, or holds, a signed download URL: it expires and is a credential, so it is never stored; link the file by its /files/ url', expression: path });
+      } else if (!(inAttachment && key === 'url') && urls.resolve(value) !== undefined) {
+        issues.push({ message: `Files of this service can only be linked from ${field}`, expression: path });
+      }
+    });
+    return issues;
   }
 }

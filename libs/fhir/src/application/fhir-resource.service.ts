@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Reference } from '@medplum/fhirtypes';
-import { FileStorage, parseFilePath } from '@app/file-storage';
+import { FileStorage, FileUrls, StoredFileNotFoundError } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import {
   AttachmentNotFoundError,
@@ -18,28 +18,13 @@ import {
   type FhirJson,
   type ResourceType,
 } from '../domain/resource-types.js';
+import { jsonIssues } from '../domain/resource-json.js';
 import { parseSearch } from '../domain/search.js';
-import { FhirResources, type AttachmentContent, type SearchResult } from '../ports/fhir-resources.port.js';
+import { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from '../ports/fhir-resources.port.js';
 import { ResourceRepository } from '../ports/resource.repository.port.js';
 import { ResourceValidator } from '../ports/resource-validator.port.js';
 import { AttachmentLinker } from './attachment-linker.js';
 import { ReleasedFiles } from './released-files.js';
-
-/** Deeper JSON is refused before any recursive walk can overflow the stack. */
-const MAX_NESTING = 64;
-
-function nestingOf(value: unknown): number {
-  let deepest = 0;
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    deepest = Math.max(deepest, depth);
-    if (deepest > MAX_NESTING) return deepest;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
-  }
-  return deepest;
-}
 
 /**
  * An external attachment URL the client may be sent to: http(s) only, and
@@ -50,6 +35,12 @@ function isRedirectable(url: string): boolean {
   const { username, password } = new URL(url);
   return !username && !password;
 }
+
+/** Stands in for inline data while a resource is validated: the data is checked (and stored) as a file instead. */
+const DATA_PLACEHOLDER = 'AAAA';
+
+/** Links stored in resources are always relative: `/files/<orgId>/<fileName>`. */
+const STORED_LINKS = new FileUrls([]);
 
 /**
  * FHIR interactions for the supported types. A write validates first, then
@@ -71,9 +62,9 @@ export class FhirResourceService extends FhirResources {
     super();
   }
 
-  create(organizationId: OrganizationId, type: string, body: unknown): Promise<FhirJson> {
+  create(organizationId: OrganizationId, type: string, body: unknown, context: WriteContext): Promise<FhirJson> {
     const resourceType = this.typeOf(type);
-    return this.store(organizationId, resourceType, randomUUID(), this.incoming(resourceType, body), 'create');
+    return this.store(organizationId, resourceType, randomUUID(), this.incoming(resourceType, body), 'create', context);
   }
 
   async read(organizationId: OrganizationId, type: string, id: string): Promise<FhirJson> {
@@ -83,13 +74,20 @@ export class FhirResourceService extends FhirResources {
     return resource;
   }
 
-  async update(organizationId: OrganizationId, type: string, id: string, body: unknown, expectedVersion?: number): Promise<FhirJson> {
+  async update(
+    organizationId: OrganizationId,
+    type: string,
+    id: string,
+    body: unknown,
+    expectedVersion: number | undefined,
+    context: WriteContext,
+  ): Promise<FhirJson> {
     const resourceType = this.typeOf(type);
     // Unknown (or another organization's) ids are 404 whatever the body says; the write checks again.
     if (!FHIR_ID.test(id) || !(await this.repository.find(organizationId, resourceType, id))) throw new ResourceNotFoundError(resourceType, id);
     const resource = this.incoming(resourceType, body);
     if (resource.id !== id) throw new MalformedResourceError(`The resource's id (${resource.id ?? 'none'}) must be the id in the URL (${id})`);
-    return this.store(organizationId, resourceType, id, resource, expectedVersion);
+    return this.store(organizationId, resourceType, id, resource, expectedVersion, context);
   }
 
   async delete(organizationId: OrganizationId, type: string, id: string, expectedVersion?: number): Promise<void> {
@@ -108,16 +106,17 @@ export class FhirResourceService extends FhirResources {
     }
     const resource = await this.read(organizationId, resourceType, id);
     const where = `${resourceType}/${id} ${field}[${index}]`;
-    const attachment = definition.attachmentsOf(resource)[index];
+    const attachment = definition.attachmentsOf(resource)[index]?.attachment;
     if (!attachment) throw new AttachmentNotFoundError(`${resourceType}/${id} has no ${field}[${index}]`);
-    const target = attachment.url === undefined ? undefined : parseFilePath(attachment.url);
+    const target = attachment.url === undefined ? undefined : STORED_LINKS.resolve(attachment.url);
+    if (target === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);
     if (target) {
       // Links are only ever written to the resource's own organization; anything else is not served.
       if (target.organizationId !== organizationId) throw new AttachmentNotFoundError(`${where} has no file of this organization`);
       try {
         return { kind: 'file', file: await this.files.find(organizationId, target.fileName) };
       } catch (e) {
-        if ((e as { code?: string }).code !== 'file_not_found') throw e;
+        if (!(e instanceof StoredFileNotFoundError)) throw e;
         throw new AttachmentNotFoundError(`${where} links a file that has since been deleted`);
       }
     }
@@ -145,10 +144,11 @@ export class FhirResourceService extends FhirResources {
     id: string,
     resource: FhirJson,
     expected: 'create' | number | undefined,
+    context: WriteContext,
   ): Promise<FhirJson> {
-    const issues = this.validator.validate(resource);
+    const issues = [...jsonIssues(resource), ...this.validateWithoutData(type, resource)];
     if (issues.length > 0) throw new InvalidResourceError(issues);
-    const linked = await this.linker.link(organizationId, type, resource);
+    const linked = await this.linker.link(organizationId, type, resource, context.baseUrl);
     let result;
     try {
       result = await this.repository.write(organizationId, {
@@ -168,17 +168,43 @@ export class FhirResourceService extends FhirResources {
   }
 
   /**
-   * The request body as a resource of `type`: server-managed meta removed, and
-   * the flat `subjectId` of the product API turned into the standard reference.
+   * Validates the resource as it will be stored: the inline data of its
+   * attachments becomes files, so a stand-in takes its place meanwhile (the
+   * validator limits every string to 1 MiB; the data's own limit is the
+   * upload's, and it is checked as one).
+   */
+  private validateWithoutData(type: ResourceType, resource: FhirJson) {
+    const inline = definitionOf(type)
+      .attachmentsOf(resource)
+      .map((l) => l.attachment)
+      .filter((a) => typeof a.data === 'string');
+    const data = inline.map((a) => a.data!);
+    inline.forEach((a) => (a.data = DATA_PLACEHOLDER));
+    try {
+      return this.validator.validate(resource);
+    } finally {
+      inline.forEach((a, i) => (a.data = data[i]));
+    }
+  }
+
+  /**
+   * The request body as a resource of `type`: the type taken from the URL when
+   * the body does not name one, server-managed meta removed, and the flat
+   * `subjectId` of the product API turned into the standard reference.
    */
   private incoming(type: ResourceType, body: unknown): FhirJson {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new MalformedResourceError('The body must be a FHIR resource (a JSON object)');
     }
-    if (nestingOf(body) > MAX_NESTING) throw new MalformedResourceError(`The resource is nested more than ${MAX_NESTING} levels deep`);
     const resource = body as FhirJson;
+    // The product API's own requests carry no resourceType: the URL says what they are.
+    resource.resourceType ??= type;
     if (resource.resourceType !== type) {
-      throw new MalformedResourceError(`The body is a ${String(resource.resourceType)}, but the URL is for ${type}`);
+      throw new MalformedResourceError(
+        typeof resource.resourceType === 'string'
+          ? `The body is a ${resource.resourceType} resource, but the URL is for ${type}; send it to /fhir/${resource.resourceType} or change its resourceType`
+          : `resourceType must be the string '${type}' (or left out)`,
+      );
     }
     if (resource.meta && typeof resource.meta === 'object') {
       const { versionId: _v, lastUpdated: _l, ...meta } = resource.meta;

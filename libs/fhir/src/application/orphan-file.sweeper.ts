@@ -15,15 +15,18 @@ const ABANDONED_RELEASE_MS = 5 * 60_000;
 const TOMBSTONE_MS = 60 * 60_000;
 
 /**
- * Deletes files that no resource linked within ORPHAN_GRACE_HOURS of their
- * upload, and finishes deletions of unlinked files that failed. Files are
- * judged once, oldest first: a file old enough and linked stays until the
- * last resource linking it lets go of it, which deletes it at that moment.
+ * Finishes deletions of released files that failed (a crash, the store down)
+ * and purges old release tombstones. When ORPHAN_GRACE_HOURS is set (it is
+ * not by default: a file stays until someone deletes it), it also deletes
+ * files that no resource linked within that many hours of their upload.
+ * Those are judged once, oldest first: a file old enough and linked stays
+ * until the last resource linking it lets go of it, which deletes it then.
  */
 @Injectable()
 export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('OrphanFileSweeper');
-  private readonly graceMs: number;
+  /** Unset: never-linked files are kept. */
+  private readonly graceMs?: number;
   private stop?: () => void;
   /** Files up to here have been judged; a restart judges them again, which is harmless. */
   private cursor?: FileListing;
@@ -34,11 +37,12 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
     private readonly repository: ResourceRepository,
     private readonly released: ReleasedFiles,
   ) {
-    this.graceMs = config.fhir.orphanGraceHours * 3_600_000;
+    const hours = config.fhir.orphanGraceHours;
+    this.graceMs = hours === undefined ? undefined : hours * 3_600_000;
   }
 
   onApplicationBootstrap(): void {
-    const interval = Math.max(MIN_INTERVAL_MS, Math.min(this.graceMs / 4, MAX_INTERVAL_MS));
+    const interval = Math.max(MIN_INTERVAL_MS, Math.min((this.graceMs ?? ABANDONED_RELEASE_MS) / 4, MAX_INTERVAL_MS));
     this.stop = runPeriodically(() => this.sweep(), interval, (e) => this.logger.warn(`Sweep failed: ${e.message}`));
   }
 
@@ -56,6 +60,7 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
 
     await this.repository.purgeTombstonesAcrossOrganizations(new Date(now.getTime() - TOMBSTONE_MS));
 
+    if (this.graceMs === undefined) return released;
     const cutoff = new Date(now.getTime() - this.graceMs);
     for (;;) {
       const batch = await this.files.listAvailableAcrossOrganizations(cutoff, this.cursor, BATCH);

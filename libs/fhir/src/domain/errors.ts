@@ -57,6 +57,27 @@ export class VersionConflictError extends DomainError {
   }
 }
 
+/** A file that resources still link is not deleted behind their back. */
+export class FileInUseError extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'file_in_use';
+  constructor(readonly linkedBy: readonly string[]) {
+    super(
+      `The file is linked from ${linkedBy.join(', ')}: delete those resources, or update them to drop the attachment, ` +
+        'and the file is deleted with its last link',
+    );
+  }
+}
+
+/** FHIR_REQUIRE_IF_MATCH: a change without If-Match could overwrite someone else's. */
+export class IfMatchRequiredError extends DomainError {
+  readonly kind = 'precondition_required';
+  readonly code = 'if_match_required';
+  constructor() {
+    super('Send If-Match with the version you read (the ETag, e.g. W/"3"): this server refuses changes that could overwrite another');
+  }
+}
+
 export class InvalidSearchError extends DomainError {
   readonly kind = 'invalid_input';
   readonly code = 'invalid_search';

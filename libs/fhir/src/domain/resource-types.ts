@@ -11,6 +11,12 @@ export const PRACTITIONER_SIGNATURE_URL = 'https://clinical-attachments.example/
 /** A resource as JSON: the validator, not TypeScript, vouches for its shape. */
 export type FhirJson = { resourceType: string; id?: string; meta?: { versionId?: string; lastUpdated?: string } } & Record<string, unknown>;
 
+/** An attachment of a resource, with where it is (`DocumentReference.content[0].attachment`). */
+export interface LocatedAttachment {
+  attachment: Attachment;
+  expression: string;
+}
+
 export interface ResourceTypeDefinition {
   /** The element holding the patient reference (and the flat `subjectId` it is written from), if any. */
   subjectElement?: 'subject' | 'patient';
@@ -18,50 +24,64 @@ export interface ResourceTypeDefinition {
   subjectSearchParams: readonly ('subject' | 'patient')[];
   /** The attachment field served at /files/<field>, and the attachments it holds, in order. */
   attachmentField: string;
-  attachmentsOf(resource: FhirJson): Attachment[];
+  attachmentsOf(resource: FhirJson): LocatedAttachment[];
 }
 
-const list = <T>(value: unknown): T[] => (Array.isArray(value) ? (value as T[]) : value ? [value as T] : []);
 const isAttachment = (a: unknown): a is Attachment => typeof a === 'object' && a !== null && !Array.isArray(a);
+
+/** The attachments under `path` (one element or a list), each with its expression; `pick` reaches into each item. */
+function located(resource: FhirJson, path: string, pick: (item: unknown, at: string) => LocatedAttachment | undefined = (item, at) =>
+  isAttachment(item) ? { attachment: item, expression: at } : undefined): LocatedAttachment[] {
+  const value = resource[path];
+  const base = `${resource.resourceType}.${path}`;
+  const items = Array.isArray(value) ? value.map((v, i) => pick(v, `${base}[${i}]`)) : value === undefined ? [] : [pick(value, base)];
+  return items.filter((a): a is LocatedAttachment => a !== undefined);
+}
 
 export const RESOURCE_TYPES = {
   DocumentReference: {
     subjectElement: 'subject',
     subjectSearchParams: ['subject', 'patient'],
     attachmentField: 'content',
-    attachmentsOf: (r) => list<{ attachment?: Attachment }>(r.content).map((c) => c?.attachment).filter(isAttachment),
+    attachmentsOf: (r) =>
+      located(r, 'content', (c, at) => {
+        const attachment = (c as { attachment?: unknown } | null)?.attachment;
+        return isAttachment(attachment) ? { attachment, expression: `${at}.attachment` } : undefined;
+      }),
   },
   Media: {
     subjectElement: 'subject',
     subjectSearchParams: ['subject', 'patient'],
     attachmentField: 'content',
-    attachmentsOf: (r) => list<Attachment>(r.content).filter(isAttachment),
+    attachmentsOf: (r) => located(r, 'content'),
   },
   Consent: {
     subjectElement: 'patient',
     subjectSearchParams: ['patient'],
     attachmentField: 'sourceAttachment',
-    attachmentsOf: (r) => list<Attachment>(r.sourceAttachment).filter(isAttachment),
+    attachmentsOf: (r) => located(r, 'sourceAttachment'),
   },
   DiagnosticReport: {
     subjectElement: 'subject',
     subjectSearchParams: ['subject', 'patient'],
     attachmentField: 'presentedForm',
-    attachmentsOf: (r) => list<Attachment>(r.presentedForm).filter(isAttachment),
+    attachmentsOf: (r) => located(r, 'presentedForm'),
   },
   Patient: {
     subjectSearchParams: [],
     attachmentField: 'photo',
-    attachmentsOf: (r) => list<Attachment>(r.photo).filter(isAttachment),
+    attachmentsOf: (r) => located(r, 'photo'),
   },
   Practitioner: {
     subjectSearchParams: [],
     attachmentField: 'signature',
     attachmentsOf: (r) =>
-      list<Extension>(r.extension)
-        .filter((e) => e?.url === PRACTITIONER_SIGNATURE_URL)
-        .map((e) => e.valueAttachment)
-        .filter(isAttachment),
+      located(r, 'extension', (e, at) => {
+        const { url, valueAttachment } = (e ?? {}) as Extension;
+        return url === PRACTITIONER_SIGNATURE_URL && isAttachment(valueAttachment)
+          ? { attachment: valueAttachment, expression: `${at}.valueAttachment` }
+          : undefined;
+      }),
   },
 } as const satisfies Record<string, ResourceTypeDefinition>;
 

@@ -3,6 +3,12 @@ import type { OrganizationId } from '@app/tenancy';
 import type { FhirJson } from '../domain/resource-types.js';
 import type { SearchPage, SearchQuery } from '../domain/search.js';
 
+/** What a write needs to know of the request it came with. */
+export interface WriteContext {
+  /** The base URL the client reached this service at (PUBLIC_BASE_URL, else the request's origin): its file URLs are recognised. */
+  baseUrl: string;
+}
+
 export interface SearchResult {
   page: SearchPage;
   query: SearchQuery;
@@ -22,12 +28,19 @@ export type AttachmentContent =
  */
 export abstract class FhirResources {
   /** Validates, links attachments (uploading inline data) and stores a new resource with a server-assigned id. */
-  abstract create(organizationId: OrganizationId, type: string, body: unknown): Promise<FhirJson>;
+  abstract create(organizationId: OrganizationId, type: string, body: unknown, context: WriteContext): Promise<FhirJson>;
 
   abstract read(organizationId: OrganizationId, type: string, id: string): Promise<FhirJson>;
 
   /** Replaces an existing resource; `expectedVersion` (from If-Match) must be the current version. */
-  abstract update(organizationId: OrganizationId, type: string, id: string, body: unknown, expectedVersion?: number): Promise<FhirJson>;
+  abstract update(
+    organizationId: OrganizationId,
+    type: string,
+    id: string,
+    body: unknown,
+    expectedVersion: number | undefined,
+    context: WriteContext,
+  ): Promise<FhirJson>;
 
   /** Deletes a resource, and the files no other resource links. */
   abstract delete(organizationId: OrganizationId, type: string, id: string, expectedVersion?: number): Promise<void>;

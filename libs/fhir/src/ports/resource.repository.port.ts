@@ -46,6 +46,16 @@ export abstract class ResourceRepository {
   /** Deletes a resource and its links in one transaction; releases files nothing else links. */
   abstract remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number): Promise<string[]>;
 
+  /** The resources (`Type/id`) that link each of these files; files nothing links are absent. */
+  abstract linkedBy(organizationId: OrganizationId, fileNames: readonly string[]): Promise<Map<string, string[]>>;
+
+  /**
+   * For a file to be deleted on request: if no resource links it, records it
+   * as released, so nothing can link it any more, and returns []; otherwise
+   * changes nothing and returns the resources (`Type/id`) that link it.
+   */
+  abstract releaseForDeletion(organizationId: OrganizationId, fileName: string): Promise<string[]>;
+
   /** Of these files, releases (and returns) those no resource links. */
   abstract releaseUnlinked(organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]>;
 

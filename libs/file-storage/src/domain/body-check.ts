@@ -1,4 +1,5 @@
 import { none } from 'stream-chain/defs.js';
+import { JsonDepthLimit, JsonTooDeepError } from '@app/common';
 import { jsonVerifier } from 'stream-json/core/utils/verifier.js';
 import { UnsupportedContentError } from './errors.js';
 import type { Recognition } from './content-types.js';
@@ -38,44 +39,22 @@ class Utf8TextCheck implements BodyCheck {
   }
 }
 
-/** Deeper nesting than any clinical export needs; the verifier keeps state per level. */
-export const MAX_JSON_DEPTH = 256;
-
 /**
- * Tracks bracket depth outside strings, so that a body of 50 MB of `[` is
- * refused after MAX_JSON_DEPTH levels instead of growing the verifier's stack.
+ * Valid UTF-8 that parses as JSON, checked as it streams. The nesting is
+ * bounded first: the verifier keeps state per level.
  */
-class DepthLimit {
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
-
-  update(text: string): void {
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === 0x5c /* \ */) this.escaped = true;
-        else if (c === 0x22 /* " */) this.inString = false;
-      } else if (c === 0x22) {
-        this.inString = true;
-      } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-        if (++this.depth > MAX_JSON_DEPTH) {
-          throw new UnsupportedContentError(`The JSON is nested deeper than ${MAX_JSON_DEPTH} levels`);
-        }
-      } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
-        this.depth--;
-      }
-    }
-  }
-}
-
 class JsonCheck implements BodyCheck {
-  private readonly depth = new DepthLimit();
+  private readonly depth = new JsonDepthLimit();
   private readonly verify = jsonVerifier();
   private readonly text = new Utf8TextCheck((t) => this.feed(t));
 
   update(chunk: Buffer): void {
+    try {
+      this.depth.update(chunk);
+    } catch (e) {
+      if (e instanceof JsonTooDeepError) throw new UnsupportedContentError(e.message);
+      throw e;
+    }
     this.text.update(chunk);
   }
 
@@ -86,7 +65,6 @@ class JsonCheck implements BodyCheck {
 
   private feed(text: string | typeof none): void {
     if (text === '') return;
-    if (text !== none) this.depth.update(text as string);
     try {
       this.verify(text as string);
     } catch (e) {

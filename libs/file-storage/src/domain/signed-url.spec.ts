@@ -1,7 +1,7 @@
-import { isSignedUrl } from './signed-url.js';
+import { containsSignedUrl } from './signed-url.js';
 import { representationOfUnchecked } from './representation.js';
 
-describe('isSignedUrl', () => {
+describe('containsSignedUrl', () => {
   it.each([
     'http://127.0.0.1:3000/signed-files/org-1/0123456789abcdef0123456789abcdef.pdf?method=GET&expires=1&signature=x',
     'https://api.example.org/base/signed-files/org-1/0123456789abcdef0123456789abcdef.pdf',
@@ -9,7 +9,10 @@ describe('isSignedUrl', () => {
     'https://bucket.s3.eu-west-1.amazonaws.com/org/f.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a&X-Amz-Signature=b',
     'https://minio.example/bucket/f.pdf?x-amz-signature=b',
     'https://cdn.example/f.pdf?expires=1700000000&signature=abc',
-  ])('recognises %s', (url) => expect(isSignedUrl(url)).toBe(true));
+    'HTTPS://BUCKET.S3.AMAZONAWS.COM/F.PDF?X-AMZ-SIGNATURE=B',
+    'Download it from https://bucket.s3.amazonaws.com/f.pdf?X-Amz-Credential=a&X-Amz-Signature=b before Friday',
+    'see /signed-files/org-1/0123456789abcdef0123456789abcdef.pdf?method=GET',
+  ])('recognises %s', (url) => expect(containsSignedUrl(url)).toBe(true));
 
   it.each([
     '/files/org-1/0123456789abcdef0123456789abcdef.pdf',
@@ -17,7 +20,8 @@ describe('isSignedUrl', () => {
     'https://images.example.org/signature.png',
     'urn:oid:1.2.3',
     'not a url at all',
-  ])('leaves %s alone', (url) => expect(isSignedUrl(url)).toBe(false));
+    'The signature=valid and expires= never, said the note',
+  ])('leaves %s alone', (url) => expect(containsSignedUrl(url)).toBe(false));
 });
 
 describe('representationOfUnchecked', () => {

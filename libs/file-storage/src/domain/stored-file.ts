@@ -54,19 +54,3 @@ const KEY = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/[0-9a-f]{32}\.[a-z0-9]{1,8}$/;
 export function assertStorageKey(key: string): void {
   if (!KEY.test(key)) throw new Error('Refusing a malformed storage key');
 }
-
-/** The path this service serves a file under: `/files/<orgId>/<fileName>`. */
-export function filePath(file: Pick<StoredFile, 'organizationId' | 'fileName'>): string {
-  return `/files/${storageKey(file)}`;
-}
-
-const FILE_PATH = /^\/files\/([A-Za-z0-9][A-Za-z0-9_-]{0,63})\/([^/?#]+)$/;
-
-/**
- * The organization and file name in a path under `/files/`, or undefined for
- * any other path. The file name is not checked: an unknown one is simply not found.
- */
-export function parseFilePath(path: string): { organizationId: string; fileName: string } | undefined {
-  const m = FILE_PATH.exec(path);
-  return m ? { organizationId: m[1]!, fileName: m[2]! } : undefined;
-}

@@ -1,0 +1,38 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { FileStorage, isFileName, StoredFileNotFoundError } from '@app/file-storage';
+import type { OrganizationId } from '@app/tenancy';
+import { FileInUseError } from '../domain/errors.js';
+import { FileLinks } from '../ports/file-links.port.js';
+import { ResourceRepository } from '../ports/resource.repository.port.js';
+
+@Injectable()
+export class FileLinksService extends FileLinks {
+  private readonly logger = new Logger('FileLinks');
+
+  constructor(
+    private readonly repository: ResourceRepository,
+    private readonly files: FileStorage,
+  ) {
+    super();
+  }
+
+  linkedBy(organizationId: OrganizationId, fileNames: readonly string[]): Promise<Map<string, string[]>> {
+    return this.repository.linkedBy(organizationId, fileNames);
+  }
+
+  async deleteUnlinked(organizationId: OrganizationId, fileName: string): Promise<void> {
+    if (!isFileName(fileName)) throw new StoredFileNotFoundError();
+    // Released first, under the lock linking takes: from here on no resource can link it.
+    const linkedBy = await this.repository.releaseForDeletion(organizationId, fileName);
+    if (linkedBy.length > 0) throw new FileInUseError(linkedBy);
+    try {
+      await this.files.delete(organizationId, fileName);
+    } catch (e) {
+      // Nothing to delete: the release is done. Anything else: the sweeper finishes the release later.
+      if (e instanceof StoredFileNotFoundError) await this.repository.markReleaseDone(organizationId, fileName);
+      throw e;
+    }
+    await this.repository.markReleaseDone(organizationId, fileName);
+    this.logger.log(`Deleted file ${organizationId}/${fileName} on request; no resource linked it`);
+  }
+}

@@ -1,0 +1,19 @@
+import type { OrganizationId } from '@app/tenancy';
+
+/**
+ * The Fhir module's second public port: which resources link which files,
+ * for the file API. A file is deleted on request only when nothing links it,
+ * so no resource is left pointing at a file that is gone.
+ */
+export abstract class FileLinks {
+  /** The resources (`Type/id`) that link each of these files of the organization; files nothing links are absent. */
+  abstract linkedBy(organizationId: OrganizationId, fileNames: readonly string[]): Promise<Map<string, string[]>>;
+
+  /**
+   * Deletes a file that no resource links, for good. FileInUseError (409)
+   * naming the resources that link it; StoredFileNotFoundError (404) when
+   * there is no such file; a store failure (503) leaves the file unserved
+   * and its deletion is finished by the sweeper, or by the next DELETE.
+   */
+  abstract deleteUnlinked(organizationId: OrganizationId, fileName: string): Promise<void>;
+}
