@@ -22,11 +22,11 @@ export default {
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.int-spec.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'], testPathIgnorePatterns: ['/scanning\\.'] },
     {
-      // The file, FHIR and attachment-redirect suites again, on S3 (s3rver) with every upload scanned by a real clamd.
+      // The file, FHIR, attachment-redirect and refusal suites again, on S3 (Ceph RGW) with every upload scanned by a real clamd.
       ...common,
       displayName: 'e2e-s3-clamav',
       globals: { E2E_PROFILE: 's3-clamav' },
-      testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir,fhir-attachments}.e2e-spec.ts'],
+      testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir,fhir-attachments,fhir-writes,refusals,crash}.e2e-spec.ts'],
     },
   ],
 };

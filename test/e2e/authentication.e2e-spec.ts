@@ -29,6 +29,23 @@ describe('bearer authentication (HS256 secret)', () => {
     expect(res.body).toMatchObject({ statusCode: 401, error: 'Unauthorized', code: 'authentication_required' });
   });
 
+  it('refuses two Authorization headers with 400, whichever is valid', async () => {
+    const valid = await t.tokenFor(newOrganizationId());
+    const { port } = new URL(t.baseUrl);
+    // supertest folds repeated headers into one: the request is written by hand.
+    const { request: raw } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = raw({ host: '127.0.0.1', port, path: '/whoami', headers: [['Authorization', `Bearer ${valid}`], ['Authorization', 'Bearer other.token.here']] as unknown as Record<string, string> });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(400);
+  });
+
   it('tells the holder of a valid token which organization and subject it acts for (GET /whoami)', async () => {
     const org = newOrganizationId();
     const res = await request(t.baseUrl).get('/whoami').set('Authorization', `Bearer ${await t.tokenFor(org, { sub: 'dr-grey' })}`).expect(200);

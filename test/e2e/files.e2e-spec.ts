@@ -237,6 +237,18 @@ describe('GET /files/:orgId/:fileName', () => {
     await request(t.baseUrl).get(url).set(auth).set('If-None-Match', headers.etag).expect(304);
   });
 
+  it('answers If-None-Match: * with 304 for a file that exists', async () => {
+    const url = await stored(samples.pdf, 'lab.pdf', 'application/pdf');
+    await request(t.baseUrl).get(url).set('Authorization', `Bearer ${token}`).set('If-None-Match', '*').expect(304);
+  });
+
+  it('ignores a Range in a unit other than bytes and answers 200 with the whole file', async () => {
+    const url = await stored(samples.pdf, 'lab.pdf', 'application/pdf');
+    const res = await request(t.baseUrl).get(url).set('Authorization', `Bearer ${token}`).set('Range', 'items=0-5').buffer(true).expect(200);
+    expect((res.body as Buffer).equals(samples.pdf)).toBe(true);
+    expect(res.headers['content-range']).toBeUndefined();
+  });
+
   it('answers HEAD with the headers and no body', async () => {
     const url = await stored(samples.pdf, 'lab.pdf', 'application/pdf');
     const res = await request(t.baseUrl).head(url).set('Authorization', `Bearer ${token}`).expect(200);
@@ -271,9 +283,92 @@ describe('DELETE /files/:orgId/:fileName', () => {
     await request(t.baseUrl).delete(url).set(auth).expect(204);
 
     await request(t.baseUrl).get(url).set(auth).expect(404);
-    await request(t.baseUrl).delete(url).set(auth).expect(404);
+    // A retried DELETE (its first answer lost on the way) learns the file is gone, as it asked.
+    await request(t.baseUrl).delete(url).set(auth).expect(204);
     expect(await t.storedKeys(org)).not.toContain(key);
     await expectNothingStored(org);
+  });
+
+  it('answers 404 for a file that never existed', async () => {
+    await request(t.baseUrl).delete(`/files/${org}/${'0'.repeat(32)}.pdf`).set('Authorization', `Bearer ${token}`).expect(404);
+  });
+});
+
+describe('GET /files and /files/:orgId/:fileName/metadata', () => {
+  it("lists the organization's files newest first, a page at a time, with what links each", async () => {
+    const keys: string[] = [];
+    for (let i = 0; i < 5; i++) keys.push((await upload(samples.pdf, `r${i}.pdf`, 'application/pdf').expect(201)).body.key);
+    const linked = keys[1]!;
+    const patient = await request(t.baseUrl)
+      .post('/fhir/Patient')
+      .set('Authorization', `Bearer ${token}`)
+      .set('Content-Type', 'application/fhir+json')
+      .send(JSON.stringify({ resourceType: 'Patient', photo: [{ url: `/files/${linked}` }] }))
+      .expect(201);
+    const patientId = JSON.parse(patient.text).id;
+
+    const seen: Array<Record<string, unknown>> = [];
+    let next: string | undefined = '/files?limit=2';
+    while (next) {
+      const res: request.Response = await request(t.baseUrl).get(next).set('Authorization', `Bearer ${token}`).expect(200);
+      seen.push(...res.body.files);
+      next = res.body.next;
+      if (next) expect(res.headers.link).toBe(`<${next}>; rel="next"`);
+    }
+    expect(seen.map((f) => f.key)).toEqual([...keys].reverse());
+    expect(seen.find((f) => f.key === linked)).toMatchObject({ linkedBy: [`Patient/${patientId}`], contentType: 'application/pdf', size: samples.pdf.length });
+    expect(seen.filter((f) => f.key !== linked).every((f) => (f.linkedBy as string[]).length === 0)).toBe(true);
+    expect(seen[0]).toEqual({
+      key: keys[4], url: `/files/${keys[4]}`, contentType: 'application/pdf', size: samples.pdf.length, originalName: 'r4.pdf',
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/), scanStatus: expect.any(String), createdAt: expect.any(String), linkedBy: [],
+    });
+
+    // Another organization sees none of them.
+    const theirs = await request(t.baseUrl).get('/files').set('Authorization', `Bearer ${await t.tokenFor(newOrganizationId())}`).expect(200);
+    expect(theirs.body.files).toEqual([]);
+  });
+
+  it('refuses a bad limit or a cursor it did not hand out with 400', async () => {
+    for (const query of ['limit=0', 'limit=101', 'limit=x', 'cursor=abc']) {
+      const res = await request(t.baseUrl).get(`/files?${query}`).set('Authorization', `Bearer ${token}`).expect(400);
+      expect(res.body.code).toBe('invalid_request');
+    }
+  });
+
+  it("answers one file's metadata, 404 for an unknown one and 403 for another organization's", async () => {
+    const { key, url } = (await upload(samples.png, 'wound.png', 'image/png').expect(201)).body;
+    const res = await request(t.baseUrl).get(`${url}/metadata`).set('Authorization', `Bearer ${token}`).expect(200);
+    expect(res.body).toMatchObject({ key, contentType: 'image/png', originalName: 'wound.png', linkedBy: [] });
+    await request(t.baseUrl).get(`/files/${org}/${'0'.repeat(32)}.png/metadata`).set('Authorization', `Bearer ${token}`).expect(404);
+    await request(t.baseUrl).get(`/files/${newOrganizationId()}/${'0'.repeat(32)}.png/metadata`).set('Authorization', `Bearer ${token}`).expect(403);
+  });
+});
+
+describe('deleting a file that resources link', () => {
+  const link = (url: string) =>
+    request(t.baseUrl)
+      .post('/fhir/DiagnosticReport')
+      .set('Authorization', `Bearer ${token}`)
+      .set('Content-Type', 'application/fhir+json')
+      .send(JSON.stringify({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'x' }, presentedForm: [{ url }] }))
+      .expect(201)
+      .then((res) => JSON.parse(res.text).id as string);
+
+  it('is refused with 409 naming them; the file stays, and goes with the last of them', async () => {
+    const { key, url } = (await upload(samples.pdf, 'report.pdf', 'application/pdf').expect(201)).body;
+    const [a, b] = [await link(url), await link(url)];
+    const refused = await request(t.baseUrl).delete(url).set('Authorization', `Bearer ${token}`).expect(409);
+    expect(refused.body).toMatchObject({ code: 'file_in_use', message: expect.stringContaining(`DiagnosticReport/${a}`) });
+    expect(refused.body.message).toContain(`DiagnosticReport/${b}`);
+    expect(await t.storedKeys(org)).toEqual([key]);
+
+    for (const id of [a, b]) {
+      await request(t.baseUrl).delete(`/fhir/DiagnosticReport/${id}`).set('Authorization', `Bearer ${token}`).expect(204);
+    }
+    expect(await t.storedKeys(org)).toEqual([]);
+    // A client that deletes the resource, then its file, as the product document advises, is told it is gone.
+    await request(t.baseUrl).delete(url).set('Authorization', `Bearer ${token}`).expect(204);
+    await request(t.baseUrl).get(url).set('Authorization', `Bearer ${token}`).expect(404);
   });
 });
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -95,6 +97,29 @@ describe('when clamd goes away', () => {
     } finally {
       await app.close();
       await clamd.stop();
+    }
+  });
+});
+
+describe('a clamd that answers before it has read the whole file', () => {
+  it('is not taken for a clean verdict: 503 at once over HTTP, nothing stored, for a 5 MiB upload', async () => {
+    // Reads the command and the first chunk, answers "stream: OK" and closes: a clean verdict on part of the file.
+    const early = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.end('stream: OK\0'));
+    });
+    await new Promise<void>((r) => early.listen(0, '127.0.0.1', r));
+    const app = await startTestApp({ CLAMAV_PORT: String((early.address() as AddressInfo).port) });
+    try {
+      const started = Date.now();
+      const res = await upload(app, mp4OfSize(5 * 1024 * 1024), 'procedure.mp4', await app.tokenFor(org));
+      expect(res.status).toBe(503);
+      expect(res.body.code).toMatch(/^(scan_incomplete|scanner_unavailable)$/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await expectNothingStored(app, org);
+    } finally {
+      await app.close();
+      early.close();
     }
   });
 });

@@ -173,10 +173,10 @@ paxos min wait = 0.01
 [osd]
 osd data = ${dir}/osd
 # In RAM: starts in seconds, and the data dies with the process. RAM is taken only as objects
-# are written; but a full OSD blocks writes rather than failing them, so leave room for all
-# the buckets of a test run.
+# are written and given back as they are deleted (see the gc settings below); a full OSD
+# blocks writes rather than failing them, so leave room for the busiest moment of a run.
 osd objectstore = memstore
-memstore device bytes = ${2 * 1024 ** 3}
+memstore device bytes = ${8 * 1024 ** 3}
 
 [client.rgw.a]
 rgw data = ${dir}/rgw
@@ -186,6 +186,11 @@ rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
 rgw crypt require ssl = false
 rgw crypt s3 kms backend = testing
 rgw crypt s3 kms encryption keys = ${kmsKeys}
+# Deleted objects' data and aborted multipart parts are freed by radosgw's garbage collector,
+# after two hours by default: the tests refuse and delete gigabytes within minutes.
+rgw gc obj min wait = 1
+rgw gc processor period = 2
+rgw gc processor max time = 2
 `;
 }
 

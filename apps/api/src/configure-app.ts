@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { json } from 'express';
 import helmet from 'helmet';
+import { JsonDepthLimit } from '@app/common';
 import type { AppConfig } from '@app/config';
 import { ErrorResponse } from './http/error-response.js';
 import { continueWhenRead, deferContinue } from './http/request-body.js';
@@ -25,8 +27,17 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   app.set('trust proxy', config.trustProxy);
   app.use(requestContext(app.get(Metrics).httpDuration));
   app.use(continueWhenRead);
-  // FHIR resources, inline attachment data included; nothing else takes JSON bodies.
-  app.useBodyParser('json', { type: ['application/json', 'application/fhir+json'], limit: config.fhir.maxBodyBytes });
+  // FHIR resources, inline attachment data included; nothing else takes JSON bodies. The nesting is
+  // bounded on the raw bytes before JSON.parse builds anything (JSON.parse makes __proto__ an own key,
+  // never a prototype; the FHIR module refuses such keys).
+  // (Nest's useBodyParser keeps verify for itself; its own JSON parser stays off once this one is in.)
+  app.use(
+    json({
+      type: ['application/json', 'application/fhir+json'],
+      limit: config.fhir.maxBodyBytes,
+      verify: (_req, _res, body) => new JsonDepthLimit().update(body),
+    }),
+  );
   // TLS ends at the ingress; upgrading sub-requests would break /docs on a plain-HTTP dev host.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
 

@@ -1,10 +1,13 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
+import type { Socket } from 'node:net';
+import type { Pool } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { AppConfig } from '@app/config';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { runMigrationsLocked } from './run-migrations.js';
+import { TypeOrmLogger } from './typeorm-logger.js';
 
 @Module({ providers: [EmbeddedPostgres], exports: [EmbeddedPostgres] })
 class EmbeddedPostgresModule {}
@@ -20,7 +23,8 @@ async function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres):
     migrations: MIGRATIONS,
     synchronize: false,
     migrationsRun: false,
-    logging: ['error', 'warn'],
+    logger: new TypeOrmLogger(),
+    maxQueryExecutionTime: 1000,
     // A refused connection at boot is retried by @nestjs/typeorm a few times, then boot fails.
     retryAttempts: 5,
     retryDelay: 1000,
@@ -37,6 +41,22 @@ async function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres):
 }
 
 type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
+
+/**
+ * A connection whose query timed out (query_timeout) still waits for that
+ * answer, and node-postgres queues every later query behind it: after a
+ * network hang it would never serve again, and neither would the pool.
+ * Such a connection is closed when it comes back to the pool, and the pool
+ * opens a fresh one. (`_getActiveQuery` is node-postgres' own accessor for
+ * the query in flight; TypeORM releases connections without their error.)
+ */
+function dropStuckConnections(dataSource: DataSource): void {
+  const pool = (dataSource.driver as unknown as { master: Pool }).master;
+  pool.on('release', (_error, client) => {
+    const waiting = (client as unknown as { _getActiveQuery?: () => unknown })._getActiveQuery?.();
+    if (waiting) (client as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
+  });
+}
 
 /** Migrations run on a connection of their own, without the request timeouts of the service's pool. */
 async function migrate(options: PostgresOptions): Promise<void> {
@@ -65,7 +85,9 @@ export class DatabaseModule {
           useFactory: connectionOptions,
           dataSourceFactory: async (options) => {
             await migrate(options as PostgresOptions);
-            return new DataSource(options as DataSourceOptions).initialize();
+            const dataSource = await new DataSource(options as DataSourceOptions).initialize();
+            dropStuckConnections(dataSource);
+            return dataSource;
           },
         }),
       ],

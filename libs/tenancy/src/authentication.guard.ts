@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import { AccessTokenVerifier } from './access-token-verifier.port.js';
 import { IS_PUBLIC } from './decorators.js';
+import { InvalidRequestError } from '@app/common';
 import { AuthenticationError } from './errors.js';
 import { attachPrincipal } from './request-principal.js';
 
@@ -22,7 +23,12 @@ export class AuthenticationGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
-    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined> }>();
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; rawHeaders: string[] }>();
+    // Node keeps the first of repeated Authorization headers and drops the rest: which one a proxy
+    // or the client meant is anyone's guess, so neither is used.
+    if (request.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'authorization').length > 1) {
+      throw new InvalidRequestError('Send one Authorization header, not several');
+    }
     const header = request.headers.authorization;
     if (typeof header !== 'string' || header.length === 0) {
       throw new AuthenticationError('A bearer token is required', { required: true });

@@ -1,13 +1,14 @@
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { InvalidUploadError, type AvailableFile, type ByteRange, type FileStorage, type Representation } from '@app/file-storage';
+import { InvalidRequestError } from '@app/common';
+import { type AvailableFile, type ByteRange, type FileStorage, type Representation } from '@app/file-storage';
 
 /** `?disposition=`: absent or `attachment` → false, `inline` → true, anything else is a 400. */
 export function wantsInline(disposition: unknown): boolean {
   if (disposition === undefined || disposition === 'attachment') return false;
   if (disposition === 'inline') return true;
-  throw new InvalidUploadError("disposition must be 'attachment' or 'inline'");
+  throw new InvalidRequestError("disposition must be 'attachment' or 'inline'");
 }
 
 /**
@@ -75,8 +76,9 @@ function rangeOf(req: Request, file: AvailableFile): ByteRange | 'unsatisfiable'
   const ifRange = req.header('if-range');
   if (ifRange && ifRange !== `"${file.sha256}"`) return undefined;
   const ranges = req.range(file.size, { combine: true });
+  // Malformed, in a unit other than bytes, or several ranges: the whole file is a valid answer to all of them.
+  if (ranges === undefined || ranges === -2 || (ranges !== -1 && ranges.type !== 'bytes')) return undefined;
   if (ranges === -1) return 'unsatisfiable';
-  // Malformed, or several ranges: answering with the whole file is allowed and simpler for clients.
-  if (ranges === undefined || ranges === -2 || ranges.length !== 1) return undefined;
+  if (ranges.length !== 1) return undefined;
   return { start: ranges[0]!.start, end: ranges[0]!.end };
 }

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { AvailableFile } from '@app/file-storage';
 
 export class UploadedFileDto {
@@ -35,4 +35,28 @@ export class UploadedFileDto {
       scanStatus: file.scanStatus,
     };
   }
+}
+
+export class FileMetadataDto extends UploadedFileDto {
+  @ApiProperty({ example: '2026-11-29T21:30:01.123Z', format: 'date-time', description: 'When the upload completed' })
+  createdAt!: string;
+
+  @ApiProperty({
+    type: [String],
+    example: ['DocumentReference/5f0c6d2e-9a8b-4c7d-8e2f-3a4b5c6d7e8f'],
+    description: 'The FHIR resources whose attachments link the file; while any does, DELETE answers 409',
+  })
+  linkedBy!: string[];
+
+  static of(file: AvailableFile, linkedBy: readonly string[] = []): FileMetadataDto {
+    return { ...UploadedFileDto.from(file), createdAt: file.createdAt.toISOString(), linkedBy: [...linkedBy] };
+  }
+}
+
+export class FileListDto {
+  @ApiProperty({ type: [FileMetadataDto], description: 'Available files of the organization, newest first' })
+  files!: FileMetadataDto[];
+
+  @ApiPropertyOptional({ example: '/files?limit=50&cursor=WyIyMDI2LTExLTI5IDIxOjMwOjAxLjEyMzQ1NiswMCIsIjVmMGMiXQ', description: 'The next page; absent on the last' })
+  next?: string;
 }

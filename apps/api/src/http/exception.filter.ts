@@ -94,7 +94,9 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     res.json(body);
   }
 
-  private render(exception: unknown, requestId: string): Rendered {
+  private render(thrown: unknown, requestId: string): Rendered {
+    // Nest wraps errors of Express middleware (the body parser's verify) in an HttpException.
+    const exception = thrown instanceof HttpException && thrown.cause instanceof DomainError ? thrown.cause : thrown;
     if (exception instanceof DomainError) {
       const status = STATUS_BY_KIND[exception.kind];
       const headers: Record<string, string> = {};

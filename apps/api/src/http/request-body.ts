@@ -50,17 +50,16 @@ export function continueWhenRead(req: Request, res: Response, next: NextFunction
 /**
  * Called just before a request is answered, whatever the answer. If its body
  * was not read to the end, the connection must not be reused until it has
- * been, and must not be closed under a client that is still sending: it would
- * see a reset (EPIPE) instead of the answer. So:
+ * been, and must not be closed under a client that is still sending: it
+ * would see a reset (EPIPE), often before it read the answer. So:
  * - a client still waiting for `100 Continue` will not send the body: close;
- * - a body announced beyond the bound is not worth reading: close;
  * - otherwise, once the answer is out, read and discard the rest, up to the
- *   bound in bytes and time, and close only if it is exceeded.
+ *   bound in bytes and time (a body announced larger is cut there), and
+ *   close only then: by that time every common client has read the answer.
  */
 export function settleUnreadBody(req: Request, res: Response, bound: DiscardBound, { close = false } = {}): void {
   if (req.complete) return;
-  const announced = Number(req.header('content-length'));
-  if (close || (req as Tracked)[CONTINUE_WITHHELD] || announced > bound.maxBytes) {
+  if (close || (req as Tracked)[CONTINUE_WITHHELD]) {
     res.setHeader('Connection', 'close');
     return;
   }

@@ -2,6 +2,7 @@ import { CreateStoredFiles1763800000000 } from './1763800000000-create-stored-fi
 import { PrepareStoredFilesForFhir1763900000000 } from './1763900000000-prepare-stored-files-for-fhir.js';
 import { CreateFhirResources1764000000000 } from './1764000000000-create-fhir-resources.js';
 import { KeepFileReleaseTombstones1764100000000 } from './1764100000000-keep-file-release-tombstones.js';
+import { ListFilesNewestFirst1764200000000 } from './1764200000000-list-files-newest-first.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   PrepareStoredFilesForFhir1763900000000,
   CreateFhirResources1764000000000,
   KeepFileReleaseTombstones1764100000000,
+  ListFilesNewestFirst1764200000000,
 ];

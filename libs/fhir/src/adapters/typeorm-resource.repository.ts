@@ -147,7 +147,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     return links;
   }
 
-  releaseForDeletion(organizationId: OrganizationId, fileName: string): Promise<string[]> {
+  releaseForDeletion(organizationId: OrganizationId, fileName: string): Promise<{ linkedBy: string[]; deleted: boolean }> {
     return this.db.transaction(async (m) => {
       // The lock a write that links the file takes: it either linked the file before this, or sees the release after.
       await this.lockFiles(m, organizationId, [fileName]);
@@ -156,9 +156,14 @@ export class TypeOrmResourceRepository extends ResourceRepository {
           WHERE organization_id = $1 AND file_name = $2 ORDER BY resource_type, resource_id`,
         [organizationId, fileName],
       );
-      if (links.length > 0) return links.map((l) => l.reference);
+      if (links.length > 0) return { linkedBy: links.map((l) => l.reference), deleted: false };
+      const tombstone: Array<{ deleted: boolean }> = await m.query(
+        'SELECT deleted_at IS NOT NULL AS deleted FROM fhir_file_releases WHERE organization_id = $1 AND file_name = $2',
+        [organizationId, fileName],
+      );
+      if (tombstone[0]?.deleted) return { linkedBy: [], deleted: true };
       await this.releaseLocked(m, organizationId, [fileName]);
-      return [];
+      return { linkedBy: [], deleted: false };
     });
   }
 

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import type { Reference } from '@medplum/fhirtypes';
 import { FileStorage, FileUrls, StoredFileNotFoundError } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import {
@@ -18,6 +17,7 @@ import {
   type FhirJson,
   type ResourceType,
 } from '../domain/resource-types.js';
+import { fromProductApi } from '../domain/product-api.js';
 import { jsonIssues } from '../domain/resource-json.js';
 import { parseSearch } from '../domain/search.js';
 import { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from '../ports/fhir-resources.port.js';
@@ -189,8 +189,8 @@ export class FhirResourceService extends FhirResources {
 
   /**
    * The request body as a resource of `type`: the type taken from the URL when
-   * the body does not name one, server-managed meta removed, and the flat
-   * `subjectId` of the product API turned into the standard reference.
+   * the body does not name one, server-managed meta removed, and the product
+   * API's conventions (flat subjectId, plain dates) turned into standard FHIR.
    */
   private incoming(type: ResourceType, body: unknown): FhirJson {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -210,20 +210,7 @@ export class FhirResourceService extends FhirResources {
       const { versionId: _v, lastUpdated: _l, ...meta } = resource.meta;
       resource.meta = meta;
     }
-    const element = definitionOf(type).subjectElement;
-    if (element && 'subjectId' in resource) {
-      const { subjectId } = resource;
-      if (typeof subjectId !== 'string' || !FHIR_ID.test(subjectId)) {
-        throw InvalidResourceError.single('subjectId must be a Patient id', `${type}.subjectId`);
-      }
-      const reference = `Patient/${subjectId}`;
-      const given = (resource[element] as Reference | undefined)?.reference;
-      if (given !== undefined && given !== reference) {
-        throw InvalidResourceError.single(`subjectId says ${reference} but ${element}.reference says ${given}`, `${type}.subjectId`);
-      }
-      delete resource.subjectId;
-      resource[element] = { ...(resource[element] as object | undefined), reference };
-    }
+    fromProductApi(type, resource);
     return resource;
   }
 }

@@ -23,8 +23,12 @@ export class FileLinksService extends FileLinks {
   async deleteUnlinked(organizationId: OrganizationId, fileName: string): Promise<void> {
     if (!isFileName(fileName)) throw new StoredFileNotFoundError();
     // Released first, under the lock linking takes: from here on no resource can link it.
-    const linkedBy = await this.repository.releaseForDeletion(organizationId, fileName);
+    const { linkedBy, deleted } = await this.repository.releaseForDeletion(organizationId, fileName);
     if (linkedBy.length > 0) throw new FileInUseError(linkedBy);
+    // Deleted a moment ago: with the last resource linking it (a client that deletes the resource,
+    // then its file, as the product document advises), or by a DELETE whose answer was lost.
+    // The file is gone, which is what it asks for.
+    if (deleted) return;
     try {
       await this.files.delete(organizationId, fileName);
     } catch (e) {

@@ -13,7 +13,9 @@ export abstract class FileLinks {
    * Deletes a file that no resource links, for good. FileInUseError (409)
    * naming the resources that link it; StoredFileNotFoundError (404) when
    * there is no such file; a store failure (503) leaves the file unserved
-   * and its deletion is finished by the sweeper, or by the next DELETE.
+   * and its deletion is finished by the sweeper, or by the next DELETE. A
+   * file this service deleted within the hour (on request, or with the last
+   * resource that linked it) counts as deleted now: DELETE is idempotent.
    */
   abstract deleteUnlinked(organizationId: OrganizationId, fileName: string): Promise<void>;
 }

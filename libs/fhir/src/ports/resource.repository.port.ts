@@ -51,10 +51,11 @@ export abstract class ResourceRepository {
 
   /**
    * For a file to be deleted on request: if no resource links it, records it
-   * as released, so nothing can link it any more, and returns []; otherwise
-   * changes nothing and returns the resources (`Type/id`) that link it.
+   * as released, so nothing can link it any more; otherwise changes nothing
+   * and names the resources (`Type/id`) that link it. `deleted`: this service
+   * already deleted the file, with the last resource that linked it.
    */
-  abstract releaseForDeletion(organizationId: OrganizationId, fileName: string): Promise<string[]>;
+  abstract releaseForDeletion(organizationId: OrganizationId, fileName: string): Promise<{ linkedBy: string[]; deleted: boolean }>;
 
   /** Of these files, releases (and returns) those no resource links. */
   abstract releaseUnlinked(organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]>;

@@ -6,6 +6,8 @@ import { UploadExpiredError } from '../domain/errors.js';
 import {
   FileRecordRepository,
   type CompletedUpload,
+  type FilePage,
+  type FilePosition,
   type NewFileRecord,
   type UnfinishedFile,
 } from '../ports/file-record.repository.port.js';
@@ -19,6 +21,11 @@ import { StoredFileEntity } from './stored-file.entity.js';
 const STORED_FILE_COLUMNS = `organization_id AS "organizationId", id, file_name AS "fileName", original_name AS "originalName",
   content_type AS "contentType", status, size, sha256, sha1, scan_status AS "scanStatus", scan_engine AS "scanEngine",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+/** bigint arrives as a string; sizes are far below 2^53. */
+function withNumericSize(row: AvailableFile & { size: string }): AvailableFile {
+  return { ...row, size: Number(row.size) };
+}
 
 export class TypeOrmFileRecordRepository extends FileRecordRepository {
   constructor(@InjectRepository(StoredFileEntity) private readonly rows: Repository<StoredFile>) {
@@ -40,8 +47,23 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
       `SELECT ${STORED_FILE_COLUMNS} FROM stored_files WHERE organization_id = $1 AND file_name = $2 AND status = 'available'`,
       [organizationId, fileName],
     );
-    // bigint arrives as a string; sizes are far below 2^53.
-    return row ? { ...row, size: Number(row.size) } : null;
+    return row ? withNumericSize(row) : null;
+  }
+
+  async listAvailable(organizationId: OrganizationId, limit: number, before?: FilePosition): Promise<FilePage> {
+    // The position keeps created_at as text: a JavaScript Date would drop its microseconds and skip rows.
+    const rows: Array<AvailableFile & { size: string; position: string }> = await this.rows.query(
+      `SELECT ${STORED_FILE_COLUMNS}, created_at::text AS position FROM stored_files
+        WHERE organization_id = $1 AND status = 'available' AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3))
+        ORDER BY created_at DESC, id DESC LIMIT $4`,
+      [organizationId, before?.createdAt ?? null, before?.id ?? '', limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      files: page.map(({ position: _, ...file }) => withNumericSize(file)),
+      next: rows.length > limit && last ? { createdAt: last.position, id: last.id } : undefined,
+    };
   }
 
   findDeletable(organizationId: OrganizationId, fileName: string): Promise<StoredFile | null> {

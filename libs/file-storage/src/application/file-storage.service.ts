@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
-import { InvalidRequestError } from '@app/common';
+import { DomainError, InvalidRequestError } from '@app/common';
 import { AppConfig } from '@app/config';
 import { VirusScanner } from '@app/scanning';
 import type { OrganizationId } from '@app/tenancy';
@@ -175,10 +175,12 @@ export class FileStorageService extends FileStorage {
     // stream failing) explains every other failure it caused, a failed abort
     // of a multipart upload included.
     if (measured.failure) throw measured.failure;
-    // Then the side that failed of its own accord; a branch stopped because
-    // the other side settled early is never the cause.
-    const cause = [scanned, stored].find((r) => r.status === 'rejected' && !(r.reason instanceof ReaderStoppedError));
-    if (cause?.status === 'rejected') throw cause.reason;
+    // Then the side that failed of its own accord: an adapter's own error
+    // (the disk full, clamd gone) before the raw error the tee passed on to
+    // the other side; a branch stopped because the other settled early is
+    // never the cause.
+    const failures = [scanned, stored].flatMap((r) => (r.status === 'rejected' && !(r.reason instanceof ReaderStoppedError) ? [r.reason] : []));
+    if (failures.length > 0) throw failures.find((e) => e instanceof DomainError) ?? failures[0];
     const verdict = scanned.status === 'fulfilled' ? scanned.value : undefined;
     if (verdict?.status === 'infected') {
       this.logger.warn(`Refused ${key}: infected with ${verdict.signature}`);

@@ -4,7 +4,7 @@ import { FileTooLargeError, UnsupportedContentError } from '../domain/errors.js'
 import { createBodyCheck } from '../domain/body-check.js';
 import { measure } from './measure.js';
 import { peek } from './peek.js';
-import { tee } from './tee.js';
+import { ReaderStoppedError, tee } from './tee.js';
 
 const chunks = (...parts: string[]) => Readable.from(parts.map((p) => Buffer.from(p)));
 
@@ -95,6 +95,18 @@ describe('tee', () => {
     await Promise.all([pipeline(fast, fastSink), pipeline(slow, slowSink)]);
     expect(slowBytes).toBe(64 * 64 * 1024);
     expect(maxAhead).toBeLessThan(8 * 64 * 1024);
+  });
+
+  it('stops the other reader with ReaderStoppedError when one stops iterating early, never with an AbortError', async () => {
+    const many = Readable.from(
+      (function* () {
+        for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024);
+      })(),
+    );
+    const [a, b] = tee(many);
+    // As the clamd client does when clamd answers before the end: it leaves its loop.
+    for await (const _ of b) break;
+    await expect(collect(a)).rejects.toBeInstanceOf(ReaderStoppedError);
   });
 
   it('fails both readers when one of them gives up', async () => {

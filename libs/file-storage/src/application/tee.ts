@@ -36,7 +36,8 @@ export function tee(source: Readable): [Readable, Readable] {
     // reader attached, or after it left, would crash the process instead.
     b.on('error', () => undefined);
     b.once('close', () => {
-      if (!b.writableFinished) fail(b.errored ?? new ReaderStoppedError());
+      // A reader that stopped iterating early leaves an AbortError behind: that too is only a stop.
+      if (!b.writableFinished) fail(b.errored && b.errored.name !== 'AbortError' ? b.errored : new ReaderStoppedError());
     });
   }
   return [branches[0], branches[1]];

@@ -5,6 +5,18 @@ export type NewFileRecord = Pick<StoredFile, 'organizationId' | 'id' | 'fileName
 
 export type UnfinishedFile = Pick<StoredFile, 'organizationId' | 'id' | 'fileName'>;
 
+/** A place in a newest-first listing: the last file seen, with its creation time exactly as the database has it. */
+export interface FilePosition {
+  createdAt: string;
+  id: string;
+}
+
+export interface FilePage {
+  files: AvailableFile[];
+  /** Where the next page starts; absent on the last page. */
+  next?: FilePosition;
+}
+
 export interface CompletedUpload {
   size: number;
   sha256: string;
@@ -26,6 +38,9 @@ export abstract class FileRecordRepository {
 
   /** An `available` file, or null (pending, deleting and other organizations' files are invisible). */
   abstract findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null>;
+
+  /** Available files of one organization, newest first, after the `before` cursor (exclusive). */
+  abstract listAvailable(organizationId: OrganizationId, limit: number, before?: FilePosition): Promise<FilePage>;
 
   /** An available file, or one whose deletion has not finished yet; null otherwise. */
   abstract findDeletable(organizationId: OrganizationId, fileName: string): Promise<StoredFile | null>;

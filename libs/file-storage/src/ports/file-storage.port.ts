@@ -17,6 +17,13 @@ export interface SignedFile {
   representation: Representation;
 }
 
+export interface FileListPage {
+  /** Available files of the organization, newest first. */
+  files: AvailableFile[];
+  /** Opaque: pass it as `cursor` for the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
 export interface UploadRequest {
   content: Readable;
   /** The client's file name; its extension is one of the three witnesses of the type. */
@@ -38,6 +45,9 @@ export abstract class FileStorage {
    * file is available; on any failure nothing of it is kept.
    */
   abstract upload(organizationId: OrganizationId, request: UploadRequest): Promise<AvailableFile>;
+
+  /** One page of the organization's available files, newest first; InvalidRequestError for a cursor it did not hand out. */
+  abstract list(organizationId: OrganizationId, page: { limit: number; cursor?: string }): Promise<FileListPage>;
 
   /** An available file of this organization, or StoredFileNotFoundError. */
   abstract find(organizationId: OrganizationId, fileName: string): Promise<AvailableFile>;

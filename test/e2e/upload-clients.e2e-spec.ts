@@ -1,0 +1,163 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { newOrganizationId, tempDir } from '../support/environment.js';
+import { eventually } from '../support/http.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+import { MiB, mp4With, sendUpload, textWith } from '../support/upload-client.js';
+
+/**
+ * A refusal sent while a 50 MiB body is still arriving reaches the clients
+ * integration engineers use, each in its own way of sending: Node's fetch
+ * (undici, under most generated TypeScript clients) reads the answer while it
+ * sends, curl waits for `100 Continue`, python-requests sends everything
+ * before it reads. None may see a reset instead of the answer.
+ */
+
+const run = promisify(execFile);
+const PYTHON = process.env.TEST_PYTHON ?? 'python3';
+const BOUNDARY = 'x-clinical-attachments-test-boundary';
+
+let t: TestApp;
+let dir: string;
+/** 50 MiB of text with a NUL byte 1000 bytes before its end: refused (415) only after 50 MiB arrived. */
+let lateRefusal: string;
+/** A valid 50 MiB video. */
+let video: string;
+
+beforeAll(async () => {
+  t = await startTestApp({ MAX_CONCURRENT_UPLOADS: '1', UPLOAD_IDLE_TIMEOUT_SECONDS: '2' }, 'fs');
+  dir = tempDir('clients-');
+  const file = (name: string, size: number, content: (offset: number, chunk: Buffer) => void) => {
+    const bytes = Buffer.alloc(size);
+    content(0, bytes);
+    writeFileSync(join(dir, name), bytes);
+    return join(dir, name);
+  };
+  lateRefusal = file('late.txt', 50 * MiB, textWith(Buffer.from([0]), 50 * MiB - 1000));
+  video = file('procedure.mp4', 50 * MiB, mp4With());
+});
+afterAll(async () => {
+  await t.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+let org: string;
+let token: string;
+beforeEach(async () => {
+  org = newOrganizationId();
+  token = await t.tokenFor(org);
+});
+
+interface Answer {
+  status: number;
+  code?: string;
+  retryAfter?: string | null;
+}
+
+/** The clients, each uploading a file from disk the way its documentation shows. */
+const clients: Record<string, (path: string, name: string, type: string) => Promise<Answer>> = {
+  async 'Node fetch (FormData)'(path, name, type) {
+    const { readFile } = await import('node:fs/promises');
+    const form = new FormData();
+    form.append('file', new Blob([await readFile(path)], { type }), name);
+    const res = await fetch(`${t.baseUrl}/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
+    const body = (await res.json()) as { code?: string };
+    return { status: res.status, code: body.code, retryAfter: res.headers.get('retry-after') };
+  },
+  async 'curl -F (Expect: 100-continue)'(path, name, type) {
+    return curl(['-F', `file=@${path};filename=${name};type=${type}`]);
+  },
+  async 'curl -F without Expect'(path, name, type) {
+    return curl(['-H', 'Expect:', '-F', `file=@${path};filename=${name};type=${type}`]);
+  },
+  async 'python-requests'(path, name, type) {
+    const script = [
+      'import json, sys, requests',
+      'url, token, path, name, ctype = sys.argv[1:]',
+      'with open(path, "rb") as f:',
+      '    r = requests.post(url, headers={"Authorization": "Bearer " + token}, files={"file": (name, f, ctype)})',
+      'print(json.dumps({"status": r.status_code, "code": r.json().get("code"), "retryAfter": r.headers.get("Retry-After")}))',
+    ].join('\n');
+    const { stdout } = await run(PYTHON, ['-c', script, `${t.baseUrl}/files/upload`, token, path, name, type], { maxBuffer: 1 << 20 });
+    return JSON.parse(stdout) as Answer;
+  },
+};
+
+async function curl(args: string[]): Promise<Answer> {
+  const { stdout } = await run('curl', [
+    '-sS', '-o', '-', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${token}`, ...args, `${t.baseUrl}/files/upload`,
+  ]).catch((e: { stdout?: string; stderr?: string; message: string }) => {
+    throw new Error(`curl failed: ${e.message} ${e.stderr ?? ""}`);
+  });
+  const lines = stdout.trim().split('\n');
+  const status = Number(lines.pop());
+  const body = JSON.parse(lines.join('\n')) as { code?: string };
+  return { status, code: body.code };
+}
+
+/** Holds the one upload slot with an upload that sends its first bytes, then nothing. */
+async function occupySlot(): Promise<Socket> {
+  const { port } = new URL(t.baseUrl);
+  const socket = connect(Number(port), '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  socket.on('error', () => undefined);
+  socket.write(
+    `POST /files/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: 10000000\r\n\r\n` +
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="slow.mp4"\r\n\r\n`,
+  );
+  // The server holds the slot once it reads the part; give it that moment.
+  await new Promise((r) => setTimeout(r, 300));
+  return socket;
+}
+
+describe.each(Object.keys(clients))('%s', (name) => {
+  it('gets the 415 of a refusal at the end of a 50 MiB upload, and can upload again', async () => {
+    expect(await clients[name]!(lateRefusal, 'note.txt', 'text/plain')).toMatchObject({ status: 415, code: 'unsupported_content' });
+    expect(await clients[name]!(video, 'procedure.mp4', 'video/mp4')).toMatchObject({ status: 201 });
+  }, 60_000);
+
+  it('gets 503 with Retry-After for a 50 MiB upload while the instance is at MAX_CONCURRENT_UPLOADS', async () => {
+    const holder = await occupySlot();
+    try {
+      const answer = await clients[name]!(video, 'procedure.mp4', 'video/mp4');
+      expect(answer).toMatchObject({ status: 503, code: 'upload_capacity' });
+      if (answer.retryAfter !== undefined) expect(Number(answer.retryAfter)).toBeGreaterThan(0);
+    } finally {
+      holder.destroy();
+    }
+    // The slot is free again once the holder is gone.
+    await eventually(async () => expect((await clients[name]!(video, 'procedure.mp4', 'video/mp4')).status).toBe(201));
+  }, 60_000);
+});
+
+describe('a client that stops sending', () => {
+  it('gets 408 after UPLOAD_IDLE_TIMEOUT_SECONDS, its connection closed and its slot freed', async () => {
+    const holder = await occupySlot();
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      holder.on('data', (c: Buffer) => (text += c.toString()));
+      holder.once('close', () => resolve(text));
+    });
+    const started = Date.now();
+    const raw = await answer;
+    expect(raw).toMatch(/^HTTP\/1\.1 408 /);
+    expect(raw).toMatch(/\r\nConnection: close\r\n/i);
+    expect(raw).toContain('"code":"upload_stalled"');
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect((await sendUpload(t.baseUrl, { fileName: 'a.mp4', contentType: 'video/mp4', size: 64 * 1024, content: mp4With() }, { token })).status).toBe(201);
+    expect(await t.rowsOf(org)).toEqual([expect.objectContaining({ status: 'available' })]);
+  });
+
+  it('that half-closes its connection mid-upload frees its slot and leaves nothing', async () => {
+    const holder = await occupySlot();
+    holder.write(Buffer.alloc(1024 * 1024, 0x61));
+    holder.end();
+    await eventually(async () => expect((await sendUpload(t.baseUrl, { fileName: 'a.mp4', contentType: 'video/mp4', size: 64 * 1024, content: mp4With() }, { token })).status).toBe(201));
+    expect((await t.rowsOf(org)).map((r) => r.status)).toEqual(['available']);
+  });
+});
