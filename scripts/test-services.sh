@@ -42,11 +42,13 @@ ensure_clamav() {
   fi
 }
 
-# The real HTTP clients the attachment tests drive: curl, and Python with Debian's
-# python3-requests (the system Python, so a pyenv or venv on the PATH does not matter).
+# The real HTTP clients the tests drive: curl, Python with Debian's python3-requests (the
+# system Python, so a pyenv or venv on the PATH does not matter), and zsh, which the
+# README's walk-through is pasted into besides bash.
 ensure_http_clients() {
   local missing=()
   command -v curl >/dev/null || missing+=(curl)
+  command -v zsh >/dev/null || missing+=(zsh)
   /usr/bin/python3 -c 'import requests' 2>/dev/null || missing+=(python3-requests)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]} (apt-get)"

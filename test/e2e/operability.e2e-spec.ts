@@ -67,6 +67,11 @@ describe('API documentation', () => {
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/signed-files'))).toEqual([]);
   });
 
+  it('answers GET / without a token, pointing to the documentation', async () => {
+    const res = await request(t.baseUrl).get('/').expect(200);
+    expect(res.body).toMatchObject({ docs: '/docs', openapi: '/openapi.json', fhir: '/fhir/metadata' });
+  });
+
   it('serves Swagger UI without a token', async () => {
     const res = await request(t.baseUrl).get('/docs').redirects(1).expect(200);
     expect(res.text).toContain('swagger');

@@ -1,9 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, newOrganizationId, tempDir } from '../support/environment.js';
+import { codeBlocks, walkThroughScript } from '../support/readme-examples.js';
 import { samples } from '../support/sample-files.js';
 
 const root = process.cwd();
@@ -75,6 +76,41 @@ describe('zero-setup start (built service, embedded defaults)', () => {
 
     expect((await fetch(`${baseUrl}${url}`, { method: 'DELETE', headers: auth })).status).toBe(204);
     expect((await fetch(`${baseUrl}${url}`, { headers: auth })).status).toBe(404);
+  });
+
+  describe.each(['bash', 'zsh'] as const)("the README's walk-through, pasted in order into %s", (shell) => {
+    it('runs to its end, and every example answers what the README says', async () => {
+      // The reader's folder: the repository (for `npm run token`), where the examples write their files.
+      const folder = tempDir('readme-');
+      for (const entry of ['package.json', 'scripts', 'dist', 'node_modules']) symlinkSync(join(root, entry), join(folder, entry));
+      const script = walkThroughScript(codeBlocks(join(root, 'README.md'), 'Trying it'), shell).replace(
+        'export BASE=http://localhost:3000',
+        `export BASE=${baseUrl}`,
+      );
+      expect(script).toContain(`export BASE=${baseUrl}`);
+      try {
+        const { stdout } = await promisify(execFile)(shell, ['-c', script], {
+          cwd: folder,
+          env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, README_PYTHON: process.env.TEST_PYTHON ?? 'python3' },
+          maxBuffer: 16 << 20,
+        }).catch((e: { stderr?: string; stdout?: string; message: string }) => {
+          throw new Error(`The ${shell} walk-through failed: ${e.stderr || e.message}\n${e.stdout ?? ''}`);
+        });
+        // curl prints JSON answers without a final newline, so the next output follows on the same line.
+        const count = (text: string) => stdout.split(text).length - 1;
+        expect(stdout).toContain('{"organizationId":"demo-org"}');
+        expect(count('same bytes\n')).toBe(2);
+        expect(count('200 image/png\n')).toBe(1);
+        expect(count('200 48 bytes\n')).toBe(2); // Node's fetch and Python's requests
+        expect(count('307 signed URL received: true\n')).toBe(1);
+        expect(count('signed URL works without a token: 200\n')).toBe(1);
+        expect(stdout).toContain('"code":"file_in_use"');
+        expect(stdout).toMatch(/204\n404\n204\n$/);
+        expect(readFileSync(join(folder, 'lab-report-python.pdf')).equals(readFileSync(join(folder, 'lab-report.pdf')))).toBe(true);
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    }, 90_000);
   });
 
   it('keeps the development secret private to its owner', async () => {
