@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { OrphanFileSweeper } from '../../libs/fhir/src/application/orphan-file.sweeper.js';
 import { ApiClient, fhirBody } from '../support/api.js';
-import { newOrganizationId } from '../support/environment.js';
+import { newOrganizationId, scratchDatabase } from '../support/environment.js';
 import { expectOperationOutcome, resourceWith, type Json } from '../support/fhir.js';
 import { samples } from '../support/sample-files.js';
 import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
@@ -85,11 +85,20 @@ describe("links to this service's files, however the client spells them", () => 
   });
 
   it('keeps a file that no resource links: the never-linked sweep is off unless ORPHAN_GRACE_HOURS is set', async () => {
-    const file = await api.upload(samples.pdf, 'kept.pdf');
-    const aYearLater = new Date(Date.now() + 365 * 24 * 3600_000);
-    await t.app.get(OrphanFileSweeper, { strict: false }).sweep(aYearLater);
-    expect(await t.storedKeys(org)).toEqual([file.key]);
-    await api.get(file.url).expect(200);
+    // Its own database: the sweeper crosses organizations.
+    const database = await scratchDatabase();
+    const app = await startTestApp({ DATABASE_URL: database.url });
+    try {
+      const client = await ApiClient.for(app, org);
+      const file = await client.upload(samples.pdf, 'kept.pdf');
+      const aYearLater = new Date(Date.now() + 365 * 24 * 3600_000);
+      await app.app.get(OrphanFileSweeper, { strict: false }).sweep(aYearLater);
+      expect(await app.storedKeys(org)).toEqual([file.key]);
+      await client.get(file.url).expect(200);
+    } finally {
+      await app.close();
+      await database.drop();
+    }
   });
 });
 

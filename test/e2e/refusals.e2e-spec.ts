@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { newOrganizationId } from '../support/environment.js';
+import { newOrganizationId, scratchDatabase } from '../support/environment.js';
 import { UnfinishedUploadSweeper } from '../../libs/file-storage/src/application/unfinished-upload.sweeper.js';
 import { eventually } from '../support/http.js';
 import { smallDisk, type SmallDisk } from '../support/small-disk.js';
@@ -30,6 +30,7 @@ const POSITIONS = {
 type Position = keyof typeof POSITIONS;
 
 let t: TestApp;
+let database: { url: string; drop(): Promise<void> };
 let disk: SmallDisk | undefined;
 /** Time to answer of every refusal, for the record (.test-results/refusal-timings-<stack>.json). */
 const timings: Array<{ test: string; status: number; answeredAfterMs: number }> = [];
@@ -39,14 +40,18 @@ let token: string;
 beforeAll(async () => {
   // On the fs stack the files live on a disk of their own, so the full-disk case really fills one.
   disk = onS3 ? undefined : await smallDisk(256 * MiB);
+  // A database of its own: the sweeper run below crosses organizations, and must not take the
+  // uploads of test files running beside this one.
+  database = await scratchDatabase();
   t = await startTestApp(
-    { CLAMAV_TIMEOUT_SECONDS: '1', DATABASE_TIMEOUT_SECONDS: '1', S3_TIMEOUT_SECONDS: '1' },
+    { CLAMAV_TIMEOUT_SECONDS: '1', DATABASE_TIMEOUT_SECONDS: '1', S3_TIMEOUT_SECONDS: '1', DATABASE_URL: database.url },
     storeProfile(),
     { clamd: true, faults: true, dataDir: disk?.dir },
   );
 }, 60_000);
 afterAll(async () => {
   await t.close();
+  await database.drop();
   await disk?.remove();
   mkdirSync('.test-results', { recursive: true });
   writeFileSync(`.test-results/refusal-timings-${onS3 ? 's3' : 'fs'}.json`, JSON.stringify(timings, null, 1));
