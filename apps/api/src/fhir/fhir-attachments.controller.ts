@@ -41,7 +41,7 @@ const AttachmentDocs = (operationId: string, summary: string) =>
     }),
     ApiProduces('application/octet-stream'),
     ApiResponse({ status: 200, description: 'Inline attachment data (resources this service did not write)', schema: { type: 'string', format: 'binary' } }),
-    Outcomes(400, 401, 404),
+    Outcomes(400, 401, 404, 503),
   );
 
 /**

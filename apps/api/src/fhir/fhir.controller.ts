@@ -65,7 +65,7 @@ export class FhirController {
     summary: 'Search: a searchset Bundle',
     description: 'Parameters: _id, _lastUpdated, subject/patient (where the type has them), _count (≤ 100), _offset.',
   })
-  @Outcomes(400, 401, 404)
+  @Outcomes(400, 401, 404, 503)
   async search(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -83,7 +83,7 @@ export class FhirController {
   @TypeParam()
   @ResourceBody()
   @ApiOperation({ operationId: 'fhirCreate', summary: 'Create a resource; 201 with Location and ETag' })
-  @Outcomes(400, 401, 403, 404, 413, 415, 422)
+  @Outcomes(400, 401, 403, 404, 413, 415, 422, 503)
   async create(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -100,7 +100,7 @@ export class FhirController {
   @Get(':type/:id')
   @TypeParam()
   @ApiOperation({ operationId: 'fhirRead', summary: 'Read a resource' })
-  @Outcomes(401, 404)
+  @Outcomes(401, 404, 503)
   async read(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -114,8 +114,14 @@ export class FhirController {
   @Put(':type/:id')
   @TypeParam()
   @ResourceBody()
-  @ApiOperation({ operationId: 'fhirUpdate', summary: 'Replace a resource; If-Match W/"<version>" makes it conditional (412 when stale)' })
-  @Outcomes(400, 401, 403, 404, 412, 413, 415, 422)
+  @ApiOperation({
+    operationId: 'fhirUpdate',
+    summary: 'Replace a resource; If-Match W/"<version>" makes it conditional (412 when stale)',
+    description:
+      'Without If-Match the last write wins: send the ETag you read to be sure you replace what you saw. ' +
+      'A deployment with FHIR_REQUIRE_IF_MATCH=true refuses a PUT without If-Match with 428.',
+  })
+  @Outcomes(400, 401, 403, 404, 412, 413, 415, 422, 428, 503)
   async update(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -133,8 +139,12 @@ export class FhirController {
   @Delete(':type/:id')
   @HttpCode(204)
   @TypeParam()
-  @ApiOperation({ operationId: 'fhirDelete', summary: 'Delete a resource, and the files no other resource links' })
-  @Outcomes(401, 404, 412)
+  @ApiOperation({
+    operationId: 'fhirDelete',
+    summary: 'Delete a resource, and the files no other resource links',
+    description: 'If-Match makes it conditional (412 when stale); with FHIR_REQUIRE_IF_MATCH=true a DELETE without it is 428.',
+  })
+  @Outcomes(401, 404, 412, 428, 503)
   async remove(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,

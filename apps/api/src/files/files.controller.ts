@@ -41,7 +41,7 @@ export class FilesController {
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE } })
   @ApiQuery({ name: 'cursor', required: false, description: 'The cursor of the next page, as `next` gives it' })
   @ApiOkResponse({ type: FileListDto })
-  @ApiErrors(400, 401)
+  @ApiErrors(400, 401, 503)
   async list(
     @CurrentOrganization() organizationId: OrganizationId,
     @Query('limit') limit: unknown,
@@ -97,7 +97,7 @@ export class FilesController {
   @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 206, description: 'The requested byte range' })
   @ApiResponse({ status: 304, description: 'Not modified (If-None-Match)' })
-  @ApiErrors(400, 401, 403, 404, 416)
+  @ApiErrors(400, 401, 403, 404, 416, 503)
   async download(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('fileName') fileName: string,
@@ -116,7 +116,7 @@ export class FilesController {
   @ApiParam({ name: 'orgId' })
   @ApiParam({ name: 'fileName', example: '5f0c6d2e9a8b4c7d1e2f3a4b5c6d7e8f.pdf' })
   @ApiOkResponse({ type: FileMetadataDto })
-  @ApiErrors(401, 403, 404)
+  @ApiErrors(401, 403, 404, 503)
   async metadata(@CurrentOrganization() organizationId: OrganizationId, @Param('fileName') fileName: string): Promise<FileMetadataDto> {
     const file = await this.files.find(organizationId, fileName);
     const links = await this.links.linkedBy(organizationId, [file.fileName]);
