@@ -29,7 +29,7 @@ beforeAll(async () => {
   objectsRoot = join(dataDir, 'objects');
   const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), DATA_DIR: dataDir, JWT_SECRET: 'x'.repeat(32), PENDING_UPLOAD_TTL_SECONDS: '3600' });
   moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(), TypeOrmModule.forFeature([StoredFileEntity])],
+    imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), TypeOrmModule.forFeature([StoredFileEntity])],
     providers: [
       { provide: FileRecordRepository, useClass: TypeOrmFileRecordRepository },
       { provide: ObjectStore, useValue: new FsObjectStore(objectsRoot, new FsUrlSigner('s'.repeat(32))) },

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Test } from '@nestjs/testing';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -24,9 +26,9 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
-function boot(url: string) {
-  const config = loadConfig({ DATABASE_URL: url, DATA_DIR: tempDir(), JWT_SECRET: 'x'.repeat(32) });
-  return Test.createTestingModule({ imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot()] }).compile();
+function boot(url: string, env: Record<string, string> = {}) {
+  const config = loadConfig({ DATABASE_URL: url, DATA_DIR: tempDir(), JWT_SECRET: 'x'.repeat(32), ...env });
+  return Test.createTestingModule({ imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config)] }).compile();
 }
 
 describe('migrations', () => {
@@ -44,5 +46,32 @@ describe('migrations', () => {
     } finally {
       await db.drop();
     }
+  });
+});
+
+describe('the migration command (npm run migrate)', () => {
+  it('migrates a fresh database, and replicas with MIGRATE_ON_START=false start on it without migrating', async () => {
+    const db = await freshDatabase();
+    try {
+      const idle = await boot(db.url, { MIGRATE_ON_START: 'false' });
+      expect(await idle.get(DataSource).query(`SELECT to_regclass('migrations') AS t`)).toEqual([{ t: null }]);
+      await idle.close();
+
+      const { stdout } = await promisify(execFile)(process.execPath, ['dist/apps/api/src/migrate.js'], {
+        env: { PATH: process.env.PATH, DATABASE_URL: db.url, JWT_SECRET: 'x'.repeat(32) },
+      });
+      expect(stdout).toContain('Migrations applied');
+      const replica = await boot(db.url, { MIGRATE_ON_START: 'false' });
+      const applied = await replica.get(DataSource).query('SELECT name FROM migrations');
+      expect(applied).toEqual(MIGRATIONS.map((m) => ({ name: m.name })));
+      await replica.close();
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('fails with a message, not a stack, when DATABASE_URL is missing', async () => {
+    const run = promisify(execFile)(process.execPath, ['dist/apps/api/src/migrate.js'], { env: { PATH: process.env.PATH } });
+    await expect(run).rejects.toMatchObject({ stderr: expect.stringContaining('DATABASE_URL is not set') });
   });
 });

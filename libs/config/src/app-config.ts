@@ -43,6 +43,8 @@ export class AppConfig {
   readonly databaseUrl?: string;
   /** Longest wait for a pooled connection, and for any one statement. */
   readonly databaseTimeoutMs!: number;
+  /** Apply pending migrations at start (always, for the embedded database). */
+  readonly migrateOnStart!: boolean;
   /** Unset: uploads are not scanned. */
   readonly clamav?: { host: string; port: number; timeoutMs: number };
   readonly uploads!: {
@@ -157,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
         : { driver: 'fs' },
     databaseUrl: e.DATABASE_URL,
     databaseTimeoutMs: e.DATABASE_TIMEOUT_SECONDS * 1000,
+    migrateOnStart: e.MIGRATE_ON_START,
     clamav: e.CLAMAV_HOST ? { host: e.CLAMAV_HOST, port: e.CLAMAV_PORT, timeoutMs: e.CLAMAV_TIMEOUT_SECONDS * 1000 } : undefined,
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,

@@ -142,6 +142,11 @@ export class Environment {
   @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
 
+  /** false: the service does not migrate the database at start; `npm run migrate` (a Job before each rollout) does. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  MIGRATE_ON_START: boolean = true;
+
   /** Longest wait for the database: a connection from the pool, and any one statement. */
   @Transform(toInt)
   @IsInt()

@@ -12,10 +12,10 @@ import { TypeOrmLogger } from './typeorm-logger.js';
 @Module({ providers: [EmbeddedPostgres], exports: [EmbeddedPostgres] })
 class EmbeddedPostgresModule {}
 
-async function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres): Promise<TypeOrmModuleOptions> {
+async function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres | undefined): Promise<TypeOrmModuleOptions> {
   const target = config.databaseUrl
     ? { url: config.databaseUrl }
-    : { ...(await embedded.start(config.dataDir)), username: 'postgres', database: 'postgres' };
+    : { ...(await embedded!.start(config.dataDir)), username: 'postgres', database: 'postgres' };
   return {
     type: 'postgres',
     ...target,
@@ -70,12 +70,22 @@ async function migrate(options: PostgresOptions): Promise<void> {
 }
 
 /**
+ * Applies pending migrations to DATABASE_URL and returns: the migration
+ * command (`npm run migrate`), which a deployment runs before a rollout so
+ * that no replica migrates while others serve.
+ */
+export async function migrateDatabase(config: AppConfig): Promise<void> {
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is not set: the embedded database migrates itself at start');
+  await migrate((await connectionOptions(config, undefined)) as PostgresOptions);
+}
+
+/**
  * Postgres through TypeORM: a real server when DATABASE_URL is set, else the
  * embedded PGlite. Migrations run before any repository is used.
  */
 @Module({})
 export class DatabaseModule {
-  static forRoot(): DynamicModule {
+  static forRoot(config: AppConfig): DynamicModule {
     return {
       module: DatabaseModule,
       imports: [
@@ -84,7 +94,8 @@ export class DatabaseModule {
           inject: [AppConfig, EmbeddedPostgres],
           useFactory: connectionOptions,
           dataSourceFactory: async (options) => {
-            await migrate(options as PostgresOptions);
+            // The embedded database always migrates itself; a real one unless MIGRATE_ON_START=false (a migration Job does it).
+            if (config.migrateOnStart || !config.databaseUrl) await migrate(options as PostgresOptions);
             const dataSource = await new DataSource(options as DataSourceOptions).initialize();
             dropStuckConnections(dataSource);
             return dataSource;

@@ -1,2 +1,2 @@
-export { DatabaseModule } from './database.module.js';
+export { DatabaseModule, migrateDatabase } from './database.module.js';
 export { databaseUnavailable, DatabaseUnavailableError } from './database-errors.js';
