@@ -15,6 +15,7 @@ import { SignedFilesController } from './files/signed-files.controller.js';
 import { UploadInterceptor } from './files/upload.interceptor.js';
 import { HealthController } from './health/health.controller.js';
 import { GlobalExceptionFilter } from './http/exception.filter.js';
+import { GracefulShutdown } from './http/graceful-shutdown.js';
 import { RootController } from './http/root.controller.js';
 import { MetricsModule } from './metrics/metrics.js';
 
@@ -34,7 +35,7 @@ export class AppModule {
         MetricsModule,
       ],
       controllers: [RootController, FilesController, SignedFilesController, FhirController, FhirAttachmentsController, HealthController, WhoAmIController],
-      providers: [{ provide: APP_FILTER, useClass: GlobalExceptionFilter }, UploadInterceptor],
+      providers: [{ provide: APP_FILTER, useClass: GlobalExceptionFilter }, UploadInterceptor, GracefulShutdown],
     };
   }
 }

@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import { JsonDepthLimit } from '@app/common';
 import type { AppConfig } from '@app/config';
 import { ErrorResponse } from './http/error-response.js';
+import { GracefulShutdown } from './http/graceful-shutdown.js';
 import { continueWhenRead, deferContinue } from './http/request-body.js';
 import { requestContext } from './http/request-context.js';
 import { Metrics } from './metrics/metrics.js';
@@ -25,6 +26,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   // Downloads set their own strong ETag (the SHA-256); JSON answers need none.
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+  app.use(app.get(GracefulShutdown).track);
   app.use(requestContext(app.get(Metrics).httpDuration));
   app.use(continueWhenRead);
   // FHIR resources, inline attachment data included; nothing else takes JSON bodies. The nesting is
@@ -52,5 +54,4 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
     { extraModels: [ErrorResponse] },
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
-  app.enableShutdownHooks();
 }

@@ -2,8 +2,10 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigError, loadConfig } from '@app/config';
+import type { Server } from 'node:http';
 import { AppModule } from './app.module.js';
 import { configureApp } from './configure-app.js';
+import { GracefulShutdown } from './http/graceful-shutdown.js';
 import { createLogger } from './logger.js';
 
 async function bootstrap(): Promise<void> {
@@ -20,6 +22,26 @@ async function bootstrap(): Promise<void> {
   configureApp(app, config);
   await app.listen(config.port);
   logger.log(`Listening on port ${config.port}; docs at /docs`, 'Bootstrap');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal}: shutting down`, 'Bootstrap');
+    app
+      .get(GracefulShutdown)
+      .drain(app.getHttpServer() as Server)
+      .then(() => app.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error(`Shutdown failed: ${(e as Error).message}`, 'Bootstrap');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 await bootstrap();

@@ -69,6 +69,8 @@ export class AppConfig {
   /** Unset: the fs store generates one into DATA_DIR. */
   readonly urlSigningSecret?: string;
   readonly trustProxy!: boolean;
+  /** After SIGTERM: how long to keep serving while not ready, then the longest wait for requests in flight. */
+  readonly shutdown!: { drainMs: number; timeoutMs: number };
   readonly log!: { level: Environment['LOG_LEVEL']; format: Environment['LOG_FORMAT'] };
 
   constructor(values: AppConfig) {
@@ -174,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
     urlSigningSecret: e.URL_SIGNING_SECRET,
     trustProxy: e.TRUST_PROXY,
+    shutdown: { drainMs: e.SHUTDOWN_DRAIN_SECONDS * 1000, timeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000 },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
   });
 }

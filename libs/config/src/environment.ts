@@ -278,6 +278,20 @@ export class Environment {
   @IsBoolean()
   TRUST_PROXY: boolean = false;
 
+  /** Seconds the instance keeps serving after SIGTERM while reporting itself not ready, for load balancers to notice. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(120)
+  SHUTDOWN_DRAIN_SECONDS: number = 5;
+
+  /** Longest wait after that for the requests in flight (uploads included) before their connections are closed. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  SHUTDOWN_TIMEOUT_SECONDS: number = 300;
+
   @Transform(emptyToUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';

@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { FileStorage } from '@app/file-storage';
 import { VirusScanner } from '@app/scanning';
 import { Public } from '@app/tenancy';
+import { GracefulShutdown } from '../http/graceful-shutdown.js';
 
 /** A probe must answer well within the kubelet's timeout, whatever a dependency does. */
 const CHECK_TIMEOUT_MS = 3000;
@@ -30,6 +31,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly files: FileStorage,
     private readonly scanner: VirusScanner,
+    private readonly shutdown: GracefulShutdown,
   ) {}
 
   @Get('live')
@@ -43,6 +45,11 @@ export class HealthController {
   @HealthCheck()
   @ApiOperation({ operationId: 'readiness', summary: 'Database, object store and (when on) clamd reachable (Kubernetes readiness probe)' })
   async ready(@Res({ passthrough: true }) res: Response): Promise<HealthCheckResult> {
+    if (this.shutdown.draining) {
+      // Stopping: the load balancer must send its requests elsewhere, whatever the dependencies say.
+      res.status(503);
+      return { status: 'shutting_down', details: {} } as unknown as HealthCheckResult;
+    }
     try {
       return await this.health.check([
         () => this.database(),
