@@ -28,5 +28,11 @@ export default {
       globals: { E2E_PROFILE: 's3-clamav' },
       testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir,fhir-attachments,fhir-writes,refusals,crash}.e2e-spec.ts'],
     },
+    {
+      // Three replicas of the built service behind haproxy, restarted one by one under traffic.
+      ...common,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/test/cluster/**/*.cluster-spec.ts'],
+    },
   ],
 };

@@ -49,6 +49,8 @@ ensure_http_clients() {
   local missing=()
   command -v curl >/dev/null || missing+=(curl)
   command -v zsh >/dev/null || missing+=(zsh)
+  # haproxy stands in for the Kubernetes Service and Ingress in the rolling-restart test.
+  command -v haproxy >/dev/null || missing+=(haproxy)
   /usr/bin/python3 -c 'import requests' 2>/dev/null || missing+=(python3-requests)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]} (apt-get)"

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
@@ -20,6 +21,8 @@ export interface S3Server {
   /** Multipart uploads started and neither completed nor aborted, as ListMultipartUploads reports them. */
   multipartUploads(bucket: string, prefix?: string): Promise<number>;
   deleteObject(bucket: string, key: string): Promise<void>;
+  /** Deletes every object of a bucket, for tests that leave much behind: the run's RGW keeps its data in memory. */
+  emptyBucket(bucket: string): Promise<void>;
 }
 
 function required(name: string): string {
@@ -68,6 +71,13 @@ export function s3Server(): S3Server {
     multipartUploads: async (bucket, prefix) =>
       ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }))).Uploads ?? []).length,
     deleteObject: async (bucket, key) => void (await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))),
+    emptyBucket: async (bucket) => {
+      for (;;) {
+        const { Contents = [] } = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+        if (Contents.length === 0) return;
+        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: Contents.map((o) => ({ Key: o.Key! })) } }));
+      }
+    },
   };
   return shared;
 }

@@ -24,6 +24,8 @@ export interface UploadOptions {
   headers?: Record<string, string>;
   /** End the request after the file's bytes, without the closing boundary (with `chunked`). */
   truncate?: boolean;
+  /** Send no faster than this, like a client on a slow line. */
+  pace?: { bytesPerSecond: number };
 }
 
 export interface UploadResult {
@@ -115,7 +117,12 @@ export function sendUpload(baseUrl: string, body: UploadBody, options: UploadOpt
       }
       await write(head);
       const buffer = Buffer.allocUnsafe(CHUNK);
+      const began = performance.now();
       while (sent < body.size && !req.destroyed) {
+        if (options.pace) {
+          const due = began + (sent / options.pace.bytesPerSecond) * 1000;
+          if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+        }
         let length = Math.min(CHUNK, body.size - sent);
         if (options.at && sent < options.at.offset && sent + length >= options.at.offset) length = options.at.offset - sent;
         if (length > 0) {

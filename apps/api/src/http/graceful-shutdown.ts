@@ -17,7 +17,6 @@ import { AppConfig } from '@app/config';
 export class GracefulShutdown {
   private readonly logger = new Logger('Shutdown');
   private inFlight = 0;
-  private closing = false;
   private settled?: () => void;
   /** True from SIGTERM on: readiness answers 503. */
   draining = false;
@@ -27,8 +26,9 @@ export class GracefulShutdown {
   /** Middleware: counts requests until their answer is done, or their client gone. */
   readonly track = (req: Request, res: Response, next: NextFunction): void => {
     this.inFlight++;
-    // A connection that outlives its request would hold the shutdown up until its keep-alive expires.
-    if (this.closing) res.setHeader('Connection', 'close');
+    // From SIGTERM on no connection is kept alive: a proxy must not hold on to one to this instance,
+    // and one that outlived its request would hold the shutdown up until its keep-alive expires.
+    if (this.draining) res.setHeader('Connection', 'close');
     res.once('close', () => {
       if (--this.inFlight === 0) this.settled?.();
     });
@@ -42,7 +42,6 @@ export class GracefulShutdown {
     this.logger.log(`Draining: not ready any more, still serving for ${drainMs} ms`);
     const started = Date.now();
     await sleep(drainMs);
-    this.closing = true;
     server.close();
     server.closeIdleConnections();
     if (this.inFlight > 0) {
