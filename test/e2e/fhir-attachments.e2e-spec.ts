@@ -7,7 +7,7 @@ import axios from 'axios';
 import pg from 'pg';
 import request from 'supertest';
 import { newOrganizationId, tempDir } from '../support/environment.js';
-import { attachmentsIn, expectOperationOutcome, FHIR_JSON, FHIR_TYPES, resourceWith, type FhirType, type Json } from '../support/fhir.js';
+import { attachmentsIn, expectOperationOutcome, FHIR_JSON, FHIR_TYPES, PRODUCT_ATTACHMENT_FIELD, resourceWith, type FhirType, type Json } from '../support/fhir.js';
 import { pdfOfSize, samples } from '../support/sample-files.js';
 import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
 
@@ -16,14 +16,7 @@ const run = promisify(execFile);
 const PYTHON = process.env.TEST_PYTHON ?? 'python3';
 const onS3 = storeProfile() === 's3-clamav';
 
-const FIELD: Record<FhirType, string> = {
-  Consent: 'sourceAttachment',
-  DiagnosticReport: 'presentedForm',
-  DocumentReference: 'content',
-  Media: 'content',
-  Patient: 'photo',
-  Practitioner: 'signature',
-};
+const FIELD = PRODUCT_ATTACHMENT_FIELD;
 /** Consent.sourceAttachment and Media.content hold one attachment in R4. */
 const REPEATS: Record<FhirType, boolean> = {
   Consent: false,

@@ -225,6 +225,8 @@ describe('GET /files/:orgId/:fileName', () => {
 
     const bad = await request(t.baseUrl).get(url).set(auth).set('Range', 'bytes=20000-').expect(416);
     expect(bad.headers['content-range']).toBe('bytes */10000');
+    expect(bad.headers['content-type']).toMatch(/^application\/json/);
+    expect(bad.body).toMatchObject({ statusCode: 416, code: 'range_not_satisfiable' });
 
     const stale = await request(t.baseUrl).get(url).set(auth).set('Range', 'bytes=0-9').set('If-Range', '"other"').expect(200);
     expect(stale.headers['content-length']).toBe('10000');

@@ -8,6 +8,19 @@ export type FhirType = (typeof FHIR_TYPES)[number];
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/**
+ * The product document's table of `/fhir/<Type>/<id>/files/<field>` endpoints: the contract the
+ * tests hold the code (RESOURCE_TYPES), the OpenAPI document and the README to. Stated here once.
+ */
+export const PRODUCT_ATTACHMENT_FIELD: Record<FhirType, string> = {
+  Consent: 'sourceAttachment',
+  DiagnosticReport: 'presentedForm',
+  DocumentReference: 'content',
+  Media: 'content',
+  Patient: 'photo',
+  Practitioner: 'signature',
+};
+
 /** The element holding the patient reference, for the types that have one. */
 export const SUBJECT_ELEMENT: Partial<Record<FhirType, string>> = {
   DocumentReference: 'subject',

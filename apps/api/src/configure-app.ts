@@ -1,15 +1,15 @@
 import type { Server } from 'node:http';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import helmet from 'helmet';
 import { JsonDepthLimit } from '@app/common';
 import type { AppConfig } from '@app/config';
-import { ErrorResponse } from './http/error-response.js';
 import { GracefulShutdown } from './http/graceful-shutdown.js';
 import { continueWhenRead, deferContinue } from './http/request-body.js';
 import { requestContext } from './http/request-context.js';
 import { Metrics } from './metrics/metrics.js';
+import { apiDocument } from './openapi/api-document.js';
 
 /**
  * Longest a request may take, the slowest upload included. PENDING_UPLOAD_TTL_SECONDS
@@ -43,15 +43,5 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   // TLS ends at the ingress; upgrading sub-requests would break /docs on a plain-HTTP dev host.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Clinical attachment file service')
-      .setDescription('Stores clinical files per organization and serves them to FHIR clients.')
-      .setVersion('0.1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-      .build(),
-    { extraModels: [ErrorResponse] },
-  );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+  SwaggerModule.setup('docs', app, apiDocument(app), { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
 }

@@ -11,6 +11,7 @@ export type DomainErrorKind =
   | 'conflict'
   | 'precondition_failed'
   | 'precondition_required'
+  | 'range_not_satisfiable'
   | 'too_large'
   | 'unsupported_media_type'
   | 'unprocessable'
@@ -26,6 +27,8 @@ export abstract class DomainError extends Error {
   abstract readonly code: string;
   /** Seconds a client should wait before retrying, for `unavailable` errors. */
   readonly retryAfterSeconds?: number;
+  /** The size of the representation, for `range_not_satisfiable` errors (Content-Range: bytes *\/<size>). */
+  readonly completeLength?: number;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

@@ -6,7 +6,8 @@ declare const brand: unique symbol;
  */
 export type OrganizationId = string & { readonly [brand]: 'OrganizationId' };
 
-const ORGANIZATION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** What an organization id may look like (the token's claim, and the first segment of every key). */
+export const ORGANIZATION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 export function parseOrganizationId(value: unknown): OrganizationId | undefined {
   return typeof value === 'string' && ORGANIZATION_ID.test(value) ? (value as OrganizationId) : undefined;

@@ -1,5 +1,5 @@
-import { applyDecorators, Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AppConfig } from '@app/config';
 import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
@@ -7,50 +7,17 @@ import { FileStorage, representationOfUnchecked, type AvailableFile } from '@app
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
 import { setContentHeaders, wantsInline } from '../files/send-file.js';
 import { publicBaseUrl } from '../http/public-base-url.js';
-import { Outcomes, TypeParam } from './fhir-openapi.js';
 
-const INDEX = /^(?:0|[1-9]\d{0,8})$/;
-
-const AttachmentDocs = (operationId: string, summary: string) =>
-  applyDecorators(
-    ApiOperation({
-      operationId,
-      summary,
-      description:
-        'Answers 307 with a Location that fetches the bytes with no other credential until PRESIGN_EXPIRES_SECONDS (600) have passed: ' +
-        'the object store\'s pre-signed URL, or a signed URL of this service for the embedded store. Follow it without forwarding the ' +
-        'token, or read Location to hand the URL to a browser. HEAD gets a URL signed for HEAD. An external attachment URL is redirected ' +
-        'to as it is.',
-    }),
-    TypeParam(),
-    ApiParam({ name: 'id' }),
-    ApiParam({ name: 'field', description: 'Consent: sourceAttachment; DiagnosticReport: presentedForm; DocumentReference, Media: content; Patient: photo; Practitioner: signature' }),
-    ApiQuery({
-      name: 'disposition',
-      required: false,
-      enum: ['attachment', 'inline'],
-      description: 'inline is passed on only for types a browser cannot run script from (not PDF)',
-    }),
-    ApiResponse({
-      status: 307,
-      description: 'Redirect to a short-lived signed URL of the file',
-      headers: {
-        Location: { description: 'The signed URL; treat it as a credential until it expires', schema: { type: 'string', format: 'uri' } },
-        'Cache-Control': { schema: { type: 'string', example: 'no-store' } },
-      },
-    }),
-    ApiProduces('application/octet-stream'),
-    ApiResponse({ status: 200, description: 'Inline attachment data (resources this service did not write)', schema: { type: 'string', format: 'binary' } }),
-    Outcomes(400, 401, 404, 503),
-  );
+/** A zero-based index into a repeating attachment field, as the path takes it. */
+export const ATTACHMENT_INDEX = { pattern: /^(?:0|[1-9]\d{0,8})$/, max: 999_999_999 };
 
 /**
  * `/fhir/<Type>/<id>/files/<field>[/<index>]`: one attachment of a resource,
  * answered with a redirect to a short-lived signed URL, so browsers, download
  * tools and frontends fetch the bytes without holding the bearer token.
+ * The OpenAPI document describes these routes per type (openapi/fhir-paths.ts).
  */
-@ApiTags('fhir')
-@ApiBearerAuth()
+@ApiExcludeController()
 @Controller('fhir')
 export class FhirAttachmentsController {
   constructor(
@@ -60,7 +27,6 @@ export class FhirAttachmentsController {
   ) {}
 
   @Get(':type/:id/files/:field')
-  @AttachmentDocs('fhirAttachment', "A resource's first attachment in the field: 307 to a signed URL")
   first(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -74,8 +40,6 @@ export class FhirAttachmentsController {
   }
 
   @Get(':type/:id/files/:field/:index')
-  @AttachmentDocs('fhirAttachmentAt', 'The attachment at a zero-based index of a repeating field: 307 to a signed URL')
-  @ApiParam({ name: 'index', schema: { type: 'integer', minimum: 0 } })
   at(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -86,7 +50,7 @@ export class FhirAttachmentsController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    if (!INDEX.test(index)) throw new AttachmentNotFoundError(`'${index}' is not an attachment index; use 0, 1, ...`);
+    if (!ATTACHMENT_INDEX.pattern.test(index)) throw new AttachmentNotFoundError(`'${index}' is not an attachment index; use 0, 1, ...`);
     return this.answer(organizationId, type, id, field, Number(index), disposition, req, res);
   }
 

@@ -1,7 +1,7 @@
 import {
   Body, Controller, Delete, Get, Header, Headers, HttpCode, Param, Post, Put, Req, Res,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import {
   capabilityStatement, FhirResources, IfMatchRequiredError, MalformedResourceError, searchsetBundle, type FhirJson, type WriteContext,
@@ -10,12 +10,8 @@ import { AppConfig } from '@app/config';
 import { CurrentOrganization, Public, type OrganizationId } from '@app/tenancy';
 import { UnsupportedContentError } from '@app/file-storage';
 import { publicBaseUrl } from '../http/public-base-url.js';
-import { FHIR_JSON, Outcomes, TypeParam } from './fhir-openapi.js';
-
-const SERVICE_VERSION = '0.1.0';
-
-const ResourceBody = () =>
-  ApiBody({ description: 'A FHIR R4 resource (application/fhir+json); subjectId is accepted for the patient reference', schema: { type: 'object' } });
+import { SERVICE_VERSION } from '../version.js';
+import { FHIR_JSON, FHIR_MEDIA_TYPES } from './fhir-media-types.js';
 
 /** `W/"3"` or `"3"` → 3; absent → undefined, or IfMatchRequiredError when the operator requires it. */
 function versionFromIfMatch(ifMatch: string | undefined, required: boolean): number | undefined {
@@ -29,17 +25,17 @@ function versionFromIfMatch(ifMatch: string | undefined, required: boolean): num
 }
 
 function requireFhirJson(req: Request): void {
-  if (!req.is(['application/fhir+json', 'application/json'])) {
+  if (!req.is([...FHIR_MEDIA_TYPES])) {
     throw new UnsupportedContentError('Send the resource as application/fhir+json (or application/json)');
   }
 }
 
 /**
  * FHIR R4 REST over the FhirResources port. Every error under /fhir is
- * rendered as an OperationOutcome by the global exception filter.
+ * rendered as an OperationOutcome by the global exception filter. The OpenAPI
+ * document describes these routes per type (openapi/fhir-paths.ts).
  */
-@ApiTags('fhir')
-@ApiBearerAuth()
+@ApiExcludeController()
 @Controller('fhir')
 export class FhirController {
   private readonly startedAt = new Date();
@@ -52,20 +48,12 @@ export class FhirController {
   @Get('metadata')
   @Public()
   @Header('Content-Type', FHIR_JSON)
-  @ApiOperation({ operationId: 'fhirCapabilities', summary: 'CapabilityStatement: the types, interactions and search parameters served' })
   metadata(@Req() req: Request): object {
     return capabilityStatement(this.fhirBase(req), SERVICE_VERSION, this.startedAt);
   }
 
   @Get(':type')
   @Header('Content-Type', FHIR_JSON)
-  @TypeParam()
-  @ApiOperation({
-    operationId: 'fhirSearch',
-    summary: 'Search: a searchset Bundle',
-    description: 'Parameters: _id, _lastUpdated, subject/patient (where the type has them), _count (≤ 100), _offset.',
-  })
-  @Outcomes(400, 401, 404, 503)
   async search(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -80,10 +68,6 @@ export class FhirController {
 
   @Post(':type')
   @HttpCode(201)
-  @TypeParam()
-  @ResourceBody()
-  @ApiOperation({ operationId: 'fhirCreate', summary: 'Create a resource; 201 with Location and ETag' })
-  @Outcomes(400, 401, 403, 404, 413, 415, 422, 503)
   async create(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -98,9 +82,6 @@ export class FhirController {
   }
 
   @Get(':type/:id')
-  @TypeParam()
-  @ApiOperation({ operationId: 'fhirRead', summary: 'Read a resource' })
-  @Outcomes(401, 404, 503)
   async read(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -112,16 +93,6 @@ export class FhirController {
   }
 
   @Put(':type/:id')
-  @TypeParam()
-  @ResourceBody()
-  @ApiOperation({
-    operationId: 'fhirUpdate',
-    summary: 'Replace a resource; If-Match W/"<version>" makes it conditional (412 when stale)',
-    description:
-      'Without If-Match the last write wins: send the ETag you read to be sure you replace what you saw. ' +
-      'A deployment with FHIR_REQUIRE_IF_MATCH=true refuses a PUT without If-Match with 428.',
-  })
-  @Outcomes(400, 401, 403, 404, 412, 413, 415, 422, 428, 503)
   async update(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,
@@ -138,13 +109,6 @@ export class FhirController {
 
   @Delete(':type/:id')
   @HttpCode(204)
-  @TypeParam()
-  @ApiOperation({
-    operationId: 'fhirDelete',
-    summary: 'Delete a resource, and the files no other resource links',
-    description: 'If-Match makes it conditional (412 when stale); with FHIR_REQUIRE_IF_MATCH=true a DELETE without it is 428.',
-  })
-  @Outcomes(401, 404, 412, 428, 503)
   async remove(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('type') type: string,

@@ -1,16 +1,11 @@
-import {
-  applyDecorators, Controller, Delete, Get, HttpCode, Logger, Param, Post, Query, Req, Res, UseInterceptors,
-} from '@nestjs/common';
-import {
-  ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation,
-  ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags,
-} from '@nestjs/swagger';
+import { Controller, Delete, Get, Head, HttpCode, Logger, Param, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { FileLinks } from '@app/fhir';
 import { InvalidRequestError } from '@app/common';
 import { FileStorage, representationOf, type AvailableFile } from '@app/file-storage';
 import { CurrentOrganization, RequireOwnOrganization, type OrganizationId } from '@app/tenancy';
-import { ErrorResponse } from '../http/error-response.js';
+import { ApiErrors, DownloadDocs, FileKeyParams, HeadDocs, UploadBody } from './files-openapi.js';
 import { sendFile, wantsInline } from './send-file.js';
 import { StoredUpload, UploadInterceptor } from './upload.interceptor.js';
 import { FileListDto, FileMetadataDto, UploadedFileDto } from './uploaded-file.dto.js';
@@ -18,11 +13,7 @@ import { FileListDto, FileMetadataDto, UploadedFileDto } from './uploaded-file.d
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 100;
 
-const ApiErrors = (...statuses: number[]) =>
-  applyDecorators(...statuses.map((status) => ApiResponse({ status, type: ErrorResponse })));
-
 @ApiTags('files')
-@ApiBearerAuth()
 @Controller('files')
 export class FilesController {
   private readonly logger = new Logger('Files');
@@ -40,7 +31,7 @@ export class FilesController {
   })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE } })
   @ApiQuery({ name: 'cursor', required: false, description: 'The cursor of the next page, as `next` gives it' })
-  @ApiOkResponse({ type: FileListDto })
+  @ApiOkResponse({ type: FileListDto, description: 'A page of files', headers: { Link: { description: '<next page>; rel="next", while there is one', schema: { type: 'string' } } } })
   @ApiErrors(400, 401, 503)
   async list(
     @CurrentOrganization() organizationId: OrganizationId,
@@ -64,13 +55,16 @@ export class FilesController {
   @ApiOperation({
     operationId: 'uploadFile',
     summary: 'Upload a clinical file',
-    description: 'The content, the file-name extension and the declared MIME type must agree (415 otherwise).',
+    description:
+      'The content, the file-name extension and the declared MIME type must agree (415 otherwise); with scanning on, ' +
+      'the file is stored only once clamd has found it clean (422 if not).',
   })
-  @ApiConsumes('multipart/form-data')
-  @ApiBody({
-    schema: { type: 'object', required: ['file'], properties: { file: { type: 'string', format: 'binary' } } },
+  @UploadBody()
+  @ApiCreatedResponse({
+    type: UploadedFileDto,
+    description: 'Stored',
+    headers: { Location: { description: 'Where to download it (the url of the answer)', schema: { type: 'string', format: 'uri-reference' } } },
   })
-  @ApiCreatedResponse({ type: UploadedFileDto })
   @ApiErrors(400, 401, 408, 413, 415, 422, 503, 507)
   upload(@StoredUpload() file: AvailableFile, @Res({ passthrough: true }) res: Response): UploadedFileDto {
     const dto = UploadedFileDto.from(file);
@@ -78,26 +72,32 @@ export class FilesController {
     return dto;
   }
 
+  @Head(':orgId/:fileName')
+  @RequireOwnOrganization('orgId')
+  @ApiOperation({
+    operationId: 'headFile',
+    summary: "A file's headers (type, size, ETag) without the bytes",
+    description: 'The headers a GET answers with, Content-Length and ETag included; errors carry no body.',
+  })
+  @HeadDocs()
+  head(
+    @CurrentOrganization() organizationId: OrganizationId,
+    @Param('fileName') fileName: string,
+    @Query('disposition') disposition: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    return this.download(organizationId, fileName, disposition, req, res);
+  }
+
   @Get(':orgId/:fileName')
   @RequireOwnOrganization('orgId')
   @ApiOperation({
     operationId: 'downloadFile',
     summary: 'Download a file',
-    description: 'Supports Range (206/416), If-None-Match (304) and HEAD (same headers, no body).',
+    description: 'Content-Disposition is attachment unless ?disposition=inline asks otherwise for a type that is safe inline. Range (one range) and If-None-Match are honoured.',
   })
-  @ApiParam({ name: 'orgId' })
-  @ApiParam({ name: 'fileName', example: '5f0c6d2e9a8b4c7d1e2f3a4b5c6d7e8f.pdf' })
-  @ApiQuery({
-    name: 'disposition',
-    required: false,
-    enum: ['attachment', 'inline'],
-    description: 'inline is honoured only for types a browser cannot run script from (not PDF)',
-  })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
-  @ApiResponse({ status: 206, description: 'The requested byte range' })
-  @ApiResponse({ status: 304, description: 'Not modified (If-None-Match)' })
-  @ApiErrors(400, 401, 403, 404, 416, 503)
+  @DownloadDocs()
   async download(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('fileName') fileName: string,
@@ -112,10 +112,13 @@ export class FilesController {
 
   @Get(':orgId/:fileName/metadata')
   @RequireOwnOrganization('orgId')
-  @ApiOperation({ operationId: 'getFileMetadata', summary: "A file's type, size, hashes, scan result and the resources that link it" })
-  @ApiParam({ name: 'orgId' })
-  @ApiParam({ name: 'fileName', example: '5f0c6d2e9a8b4c7d1e2f3a4b5c6d7e8f.pdf' })
-  @ApiOkResponse({ type: FileMetadataDto })
+  @ApiOperation({
+    operationId: 'getFileMetadata',
+    summary: "A file's type, size, hashes, scan result and the resources that link it",
+    description: 'What the upload answered, with when it was stored and which FHIR resources link it (a DELETE answers 409 while any does).',
+  })
+  @FileKeyParams()
+  @ApiOkResponse({ type: FileMetadataDto, description: 'The file' })
   @ApiErrors(401, 403, 404, 503)
   async metadata(@CurrentOrganization() organizationId: OrganizationId, @Param('fileName') fileName: string): Promise<FileMetadataDto> {
     const file = await this.files.find(organizationId, fileName);
@@ -129,8 +132,11 @@ export class FilesController {
   @ApiOperation({
     operationId: 'deleteFile',
     summary: 'Delete a file for good',
-    description: 'Refused with 409 while FHIR resources link the file (the answer names them): delete or update those first.',
+    description:
+      'Refused with 409 while FHIR resources link the file (the answer names them): delete or update those first. ' +
+      'Deleting a file that was deleted within the last hour answers 204 again.',
   })
+  @FileKeyParams()
   @ApiNoContentResponse({ description: 'Deleted' })
   @ApiErrors(401, 403, 404, 409, 503)
   async remove(@CurrentOrganization() organizationId: OrganizationId, @Param('fileName') fileName: string): Promise<void> {

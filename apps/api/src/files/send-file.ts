@@ -2,7 +2,15 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { InvalidRequestError } from '@app/common';
-import { type AvailableFile, type ByteRange, type FileStorage, type Representation } from '@app/file-storage';
+import { RangeNotSatisfiableError, type AvailableFile, type ByteRange, type FileStorage, type Representation } from '@app/file-storage';
+
+/** `?disposition=` as the OpenAPI document declares it, on downloads and attachment redirects alike. */
+export const DISPOSITION_QUERY = {
+  name: 'disposition',
+  required: false,
+  description: 'inline asks for Content-Disposition: inline, honoured only for types a browser cannot run script from (not PDF)',
+  schema: { type: 'string', enum: ['attachment', 'inline'], default: 'attachment' },
+} as const;
 
 /** `?disposition=`: absent or `attachment` → false, `inline` → true, anything else is a 400. */
 export function wantsInline(disposition: unknown): boolean {
@@ -30,11 +38,7 @@ export async function sendFile(
     return;
   }
   const range = rangeOf(req, file);
-  if (range === 'unsatisfiable') {
-    res.status(416).setHeader('Content-Range', `bytes */${file.size}`);
-    res.end();
-    return;
-  }
+  if (range === 'unsatisfiable') throw new RangeNotSatisfiableError(file.size);
   if (range) {
     res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${file.size}`);
   }

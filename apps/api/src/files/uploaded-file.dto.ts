@@ -1,6 +1,7 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import type { AvailableFile } from '@app/file-storage';
 
+@ApiSchema({ name: 'UploadedFile', description: 'A stored file, as the upload answers it' })
 export class UploadedFileDto {
   @ApiProperty({ example: '3fa85f64-5717-4562-b3fc-2c963f66afa6/5f0c6d2e9a8b4c7d1e2f3a4b5c6d7e8f.pdf', description: '`<orgId>/<fileId>.<ext>`' })
   key!: string;
@@ -37,6 +38,7 @@ export class UploadedFileDto {
   }
 }
 
+@ApiSchema({ name: 'FileMetadata', description: 'A stored file, with when it was stored and what links it' })
 export class FileMetadataDto extends UploadedFileDto {
   @ApiProperty({ example: '2026-11-29T21:30:01.123Z', format: 'date-time', description: 'When the upload completed' })
   createdAt!: string;
@@ -53,6 +55,7 @@ export class FileMetadataDto extends UploadedFileDto {
   }
 }
 
+@ApiSchema({ name: 'FileList', description: 'A page of the organization\'s files' })
 export class FileListDto {
   @ApiProperty({ type: [FileMetadataDto], description: 'Available files of the organization, newest first' })
   files!: FileMetadataDto[];

@@ -1,5 +1,5 @@
 import { Controller, Get, Logger, ServiceUnavailableException, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiServiceUnavailableResponse, ApiTags, type ApiPropertyOptions } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
@@ -7,6 +7,7 @@ import { FileStorage } from '@app/file-storage';
 import { VirusScanner } from '@app/scanning';
 import { Public } from '@app/tenancy';
 import { GracefulShutdown } from '../http/graceful-shutdown.js';
+import { ApiPublic } from '../openapi/api-document.js';
 
 /** A probe must answer well within the kubelet's timeout, whatever a dependency does. */
 const CHECK_TIMEOUT_MS = 3000;
@@ -19,8 +20,33 @@ function bounded<T>(check: Promise<T>): Promise<T> {
   return Promise.race([check, timeout]).finally(() => clearTimeout(timer));
 }
 
+const DEPENDENCIES: ApiPropertyOptions = {
+  type: 'object',
+  description: 'Per dependency (database, storage, scanner): {status: up|down}',
+  additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['up', 'down'] } } },
+};
+
+/** What a probe answers (terminus' report); the public body names no host, user or path. */
+class HealthReport {
+  @ApiProperty({ enum: ['ok', 'error', 'shutting_down'] })
+  status!: string;
+
+  @ApiPropertyOptional(DEPENDENCIES)
+  info?: object;
+
+  @ApiPropertyOptional(DEPENDENCIES)
+  error?: object;
+
+  @ApiProperty(DEPENDENCIES)
+  details!: object;
+}
+
+/** terminus documents itself only where it can require() @nestjs/swagger (not under Jest), so the document declares it here. */
+const NO_TERMINUS_DOCS = { noCache: true, swaggerDocumentation: false };
+
 @ApiTags('health')
 @Public()
+@ApiPublic()
 @Controller('health')
 export class HealthController {
   private readonly logger = new Logger('Health');
@@ -35,15 +61,22 @@ export class HealthController {
   ) {}
 
   @Get('live')
-  @HealthCheck()
-  @ApiOperation({ operationId: 'liveness', summary: 'The process is up (Kubernetes liveness probe)' })
+  @HealthCheck(NO_TERMINUS_DOCS)
+  @ApiOkResponse({ type: HealthReport, description: 'Up' })
+  @ApiOperation({ operationId: 'liveness', summary: 'The process is up (Kubernetes liveness probe)', description: 'Checks nothing outside the process: a dependency down must not get replicas restarted.' })
   live(): Promise<HealthCheckResult> {
     return this.health.check([]);
   }
 
   @Get('ready')
-  @HealthCheck()
-  @ApiOperation({ operationId: 'readiness', summary: 'Database, object store and (when on) clamd reachable (Kubernetes readiness probe)' })
+  @HealthCheck(NO_TERMINUS_DOCS)
+  @ApiOkResponse({ type: HealthReport, description: 'Ready: every dependency answered' })
+  @ApiServiceUnavailableResponse({ type: HealthReport, description: 'Not ready: a dependency is down, or the process is shutting down' })
+  @ApiOperation({
+    operationId: 'readiness',
+    summary: 'Database, object store and (when on) clamd reachable (Kubernetes readiness probe)',
+    description: 'Answers 503 while a dependency is down or the process is shutting down; names the dependency, never its address.',
+  })
   async ready(@Res({ passthrough: true }) res: Response): Promise<HealthCheckResult> {
     if (this.shutdown.draining) {
       // Stopping: the load balancer must send its requests elsewhere, whatever the dependencies say.

@@ -21,6 +21,7 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   conflict: 409,
   precondition_failed: 412,
   precondition_required: 428,
+  range_not_satisfiable: 416,
   too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
@@ -104,6 +105,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
         headers['WWW-Authenticate'] = exception.code === 'invalid_token' ? 'Bearer error="invalid_token"' : 'Bearer';
       }
       if (exception.retryAfterSeconds) headers['Retry-After'] = String(exception.retryAfterSeconds);
+      if (exception.completeLength !== undefined) headers['Content-Range'] = `bytes */${exception.completeLength}`;
       if (status >= 500) this.logger.warn(`${exception.code}: ${exception.message} rid=${requestId}`);
       const issues = (exception as { issues?: Rendered['issues'] }).issues;
       return { status, message: exception.message, code: exception.code, headers, issues };

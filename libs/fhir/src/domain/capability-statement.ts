@@ -1,12 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { PRACTITIONER_SIGNATURE_URL, RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES } from './resource-types.js';
-
-const SEARCH_PARAMS = {
-  _id: { type: 'token', documentation: 'Logical id; several ids separated by commas' },
-  _lastUpdated: { type: 'date', documentation: 'Prefixes eq, ne, gt, ge, lt, le, sa, eb; dates without a zone are UTC' },
-  subject: { type: 'reference', documentation: '<id> (any type) or <Type>/<id>' },
-  patient: { type: 'reference', documentation: '<id> or Patient/<id>' },
-} as const;
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, searchParametersOf, SEARCH_PARAMETERS } from './search.js';
 
 /** What this server really does, for GET /fhir/metadata. `fhirBaseUrl` is the absolute URL of /fhir. */
 export function capabilityStatement(fhirBaseUrl: string, version: string, startedAt: Date): CapabilityStatement {
@@ -26,10 +20,10 @@ export function capabilityStatement(fhirBaseUrl: string, version: string, starte
       conditionalRead: 'not-supported',
       conditionalUpdate: false,
       conditionalDelete: 'not-supported',
-      searchParam: (['_id', '_lastUpdated', ...definition.subjectSearchParams] as const).map((name) => ({
+      searchParam: searchParametersOf(type).map((name) => ({
         name,
-        type: SEARCH_PARAMS[name].type,
-        documentation: SEARCH_PARAMS[name].documentation,
+        type: SEARCH_PARAMETERS[name].type,
+        documentation: SEARCH_PARAMETERS[name].documentation,
       })),
     };
   });
@@ -46,7 +40,7 @@ export function capabilityStatement(fhirBaseUrl: string, version: string, starte
       {
         mode: 'server',
         documentation:
-          'Search pages with _count (default 20, at most 100) and _offset; results are ordered by _lastUpdated. ' +
+          `Search pages with _count (default ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}) and _offset; results are ordered by _lastUpdated. ` +
           'Unknown search parameters are ignored unless the request says Prefer: handling=strict.',
         security: { description: 'Every request needs a Bearer JWT naming the organization; each organization sees only its own resources.' },
         resource: resources,

@@ -5,7 +5,11 @@ import { definitionOf, FHIR_ID, type FhirJson, type ResourceType } from './resou
 /** FHIR's own extension for "the text the value was taken from". */
 export const ORIGINAL_TEXT_URL = 'http://hl7.org/fhir/StructureDefinition/originalText';
 
-const PLAIN_DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+/** A calendar date without a time, as the product document sends `DocumentReference.date`. */
+export const PLAIN_DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+
+/** The instant elements that also take a plain date (stored as midnight UTC, with the date as sent kept beside it). */
+export const PLAIN_DATE_ELEMENTS: Partial<Record<ResourceType, string>> = { DocumentReference: 'date' };
 
 /**
  * The product API's conventions, turned into standard FHIR R4 in place:
@@ -31,13 +35,15 @@ export function fromProductApi(type: ResourceType, resource: FhirJson): void {
     delete resource.subjectId;
     resource[element] = { ...(resource[element] as object | undefined), reference };
   }
-  if (type === 'DocumentReference' && typeof resource.date === 'string' && PLAIN_DATE.test(resource.date)) {
-    const instant = `${resource.date}T00:00:00Z`;
+  const dateElement = PLAIN_DATE_ELEMENTS[type];
+  const date = dateElement && resource[dateElement];
+  if (dateElement && typeof date === 'string' && PLAIN_DATE.test(date)) {
+    const instant = `${date}T00:00:00Z`;
     // A date that does not exist (2026-02-30) stays as it is, for the validator to refuse.
-    if (new Date(instant).toISOString().startsWith(resource.date)) {
-      const primitive = (resource._date ?? {}) as { extension?: Extension[] };
-      resource._date = { ...primitive, extension: [...(primitive.extension ?? []), { url: ORIGINAL_TEXT_URL, valueString: resource.date }] };
-      resource.date = instant;
+    if (new Date(instant).toISOString().startsWith(date)) {
+      const primitive = (resource[`_${dateElement}`] ?? {}) as { extension?: Extension[] };
+      resource[`_${dateElement}`] = { ...primitive, extension: [...(primitive.extension ?? []), { url: ORIGINAL_TEXT_URL, valueString: date }] };
+      resource[dateElement] = instant;
     }
   }
 }

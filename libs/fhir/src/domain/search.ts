@@ -4,7 +4,21 @@ import { definitionOf, FHIR_ID, type FhirJson, type ResourceType } from './resou
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
-const MAX_OFFSET = 10_000;
+export const MAX_OFFSET = 10_000;
+
+/** The search parameters a type may be searched by (besides _count and _offset), as the CapabilityStatement and the OpenAPI document declare them. */
+export const SEARCH_PARAMETERS = {
+  _id: { type: 'token', documentation: 'Logical id; several ids separated by commas' },
+  _lastUpdated: { type: 'date', documentation: 'Prefixes eq, ne, gt, ge, lt, le, sa, eb; dates without a zone are UTC' },
+  subject: { type: 'reference', documentation: '<id> (any type) or <Type>/<id>' },
+  patient: { type: 'reference', documentation: '<id> or Patient/<id>' },
+} as const;
+
+export type SearchParameterName = keyof typeof SEARCH_PARAMETERS;
+
+export function searchParametersOf(type: ResourceType): SearchParameterName[] {
+  return ['_id', '_lastUpdated', ...definitionOf(type).subjectSearchParams];
+}
 
 export type DatePrefix = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'sa' | 'eb';
 
@@ -75,11 +89,11 @@ function parseReference(name: string, value: string, fixedType?: string): { type
  */
 export function parseSearch(type: ResourceType, params: Iterable<[string, string]>, strict: boolean): SearchQuery {
   const subjectParams: readonly string[] = definitionOf(type).subjectSearchParams;
+  const known: readonly string[] = [...searchParametersOf(type), '_count', '_offset'];
   const query: SearchQuery = { lastUpdated: [], count: DEFAULT_PAGE_SIZE, offset: 0, applied: [] };
   for (const [rawName, value] of params) {
     const [name = '', modifier] = rawName.split(':', 2);
-    const known = ['_id', '_lastUpdated', '_count', '_offset', ...subjectParams].includes(name);
-    if (!known) {
+    if (!known.includes(name)) {
       if (strict) throw new InvalidSearchError(`Unknown search parameter '${rawName}' for ${type}`);
       continue;
     }

@@ -22,7 +22,8 @@ export interface ContentTypeRule {
   inlineSafe: boolean;
 }
 
-const RULES: readonly ContentTypeRule[] = [
+/** Every type the service can store; ALLOWED_CONTENT_TYPES narrows it per deployment. */
+export const CONTENT_TYPE_RULES: readonly ContentTypeRule[] = [
   { contentType: 'application/pdf', canonicalExtension: 'pdf', extensions: ['pdf'], aliases: ['application/x-pdf'], recognition: 'magic', inlineSafe: false },
   { contentType: 'image/jpeg', canonicalExtension: 'jpg', extensions: ['jpg', 'jpeg', 'jpe'], aliases: ['image/jpg', 'image/pjpeg'], recognition: 'magic', inlineSafe: true },
   { contentType: 'image/png', canonicalExtension: 'png', extensions: ['png'], aliases: ['image/x-png'], recognition: 'magic', inlineSafe: true },
@@ -32,16 +33,16 @@ const RULES: readonly ContentTypeRule[] = [
 ];
 
 export function ruleForExtension(extension: string): ContentTypeRule | undefined {
-  return RULES.find((r) => r.extensions.includes(extension));
+  return CONTENT_TYPE_RULES.find((r) => r.extensions.includes(extension));
 }
 
 export function ruleForMimeType(mime: string): ContentTypeRule | undefined {
-  return RULES.find((r) => r.contentType === mime || r.aliases.includes(mime));
+  return CONTENT_TYPE_RULES.find((r) => r.contentType === mime || r.aliases.includes(mime));
 }
 
 /** Whether a stored type may be served inline; unknown types never are. */
 export function canRenderInline(contentType: string): boolean {
-  return RULES.find((r) => r.contentType === contentType)?.inlineSafe ?? false;
+  return CONTENT_TYPE_RULES.find((r) => r.contentType === contentType)?.inlineSafe ?? false;
 }
 
 /** The extension files of this type are stored with, or undefined for a type not accepted. */

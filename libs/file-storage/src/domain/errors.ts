@@ -85,3 +85,13 @@ export class InsufficientStorageError extends DomainError {
     super('There is no space left to store the file; it was not kept', options);
   }
 }
+
+/** A Range that no byte of the file satisfies. */
+export class RangeNotSatisfiableError extends DomainError {
+  readonly kind = 'range_not_satisfiable';
+  readonly code = 'range_not_satisfiable';
+
+  constructor(override readonly completeLength: number) {
+    super(`The file has ${completeLength} bytes; the requested range starts past its end`);
+  }
+}

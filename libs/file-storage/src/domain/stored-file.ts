@@ -42,7 +42,8 @@ export function storageKey(file: Pick<StoredFile, 'organizationId' | 'fileName'>
   return `${file.organizationId}/${file.fileName}`;
 }
 
-const FILE_NAME = /^[0-9a-f]{32}\.[a-z0-9]{1,8}$/;
+/** `<fileId>.<ext>`: the last segment of a file's key and URL. */
+export const FILE_NAME = /^[0-9a-f]{32}\.[a-z0-9]{1,8}$/;
 
 export function isFileName(value: string): boolean {
   return FILE_NAME.test(value);

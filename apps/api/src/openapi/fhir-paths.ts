@@ -1,0 +1,232 @@
+import {
+  DEFAULT_PAGE_SIZE, FHIR_ID, MAX_OFFSET, MAX_PAGE_SIZE, RESOURCE_TYPES, SEARCH_PARAMETERS, searchParametersOf,
+  SUPPORTED_RESOURCE_TYPES, type ResourceType,
+} from '@app/fhir';
+import { ATTACHMENT_INDEX } from '../fhir/fhir-attachments.controller.js';
+import { FHIR_MEDIA_TYPES } from '../fhir/fhir-media-types.js';
+import { DISPOSITION_QUERY } from '../files/send-file.js';
+
+type Json = Record<string, unknown>;
+
+const schema = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+const parameter = (name: string) => ({ $ref: `#/components/parameters/${name}` });
+const response = (name: string) => ({ $ref: `#/components/responses/${name}` });
+const fhirContent = (of: Json) => Object.fromEntries(FHIR_MEDIA_TYPES.map((type) => [type, { schema: of }]));
+
+/** Why each error status happens under /fhir; every one carries an OperationOutcome. */
+const OUTCOMES: Record<number, string> = {
+  400: 'Malformed request or resource (the issues say what and where)',
+  401: 'No bearer token, or one that is not valid',
+  403: 'The resource links a file of another organization',
+  404: 'No such resource in the organization, or no attachment at that field and index',
+  412: 'If-Match names a version that is no longer the current one',
+  413: 'The body is larger than FHIR_MAX_BODY_BYTES',
+  415: 'Not FHIR JSON, or inline attachment data of a type the service does not store',
+  422: 'The resource breaks FHIR R4 rules, or links a file that does not exist',
+  428: 'This deployment requires If-Match (FHIR_REQUIRE_IF_MATCH=true)',
+  503: 'A dependency (database, object store, scanner) is unavailable; retry later',
+};
+
+const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [String(s), response(`OperationOutcome${s}`)]));
+
+/** HEAD answers carry no body, errors included. */
+const bodilessErrors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [String(s), { description: OUTCOMES[s] }]));
+
+const SECURITY_NONE = { security: [] };
+
+/**
+ * The /fhir part of the OpenAPI document, one path per served type, generated
+ * from RESOURCE_TYPES and the search parameters, so typed clients get
+ * `createDocumentReference(body: DocumentReferenceInput): DocumentReference`
+ * rather than a string-typed `{type}`. The FHIR controllers themselves stay
+ * generic (`/fhir/:type`) and are left out of the Nest-scanned part.
+ */
+export function fhirPaths(): { paths: Json; components: Json } {
+  const paths: Json = {
+    '/fhir/metadata': {
+      get: {
+        operationId: 'fhirCapabilities',
+        tags: ['fhir'],
+        summary: 'CapabilityStatement: the types, interactions and search parameters served',
+        description: 'Needs no token, as FHIR clients read it before they authenticate.',
+        ...SECURITY_NONE,
+        responses: { 200: { description: 'What this server does', content: fhirContent(schema('CapabilityStatement')) }, ...errors(503) },
+      },
+    },
+  };
+  for (const type of SUPPORTED_RESOURCE_TYPES) Object.assign(paths, typePaths(type));
+  return { paths, components: components() };
+}
+
+function typePaths(type: ResourceType): Json {
+  const field = RESOURCE_TYPES[type].attachmentField;
+  const Field = field[0]!.toUpperCase() + field.slice(1);
+  const tags = ['fhir'];
+  const resourceAnswer = (status: number, description: string, headers: string[]) => ({
+    [status]: {
+      description,
+      headers: Object.fromEntries(headers.map((h) => [h, header(h)])),
+      content: fhirContent(schema(type)),
+    },
+  });
+  const body = { required: true, content: fhirContent(schema(`${type}Input`)) };
+  const attachment = (at: boolean) => {
+    const parameters = [parameter('FhirId'), ...(at ? [parameter('AttachmentIndex')] : []), parameter('Disposition')];
+    const where = at ? `The attachment at a zero-based index of ${type}.${field}` : `The first attachment of ${type}.${field}`;
+    const suffix = at ? 'At' : '';
+    return {
+      get: {
+        operationId: `get${type}${Field}${suffix}`,
+        tags,
+        summary: `${where}: 307 to a signed URL`,
+        description:
+          'Answers 307 with a Location that fetches the bytes with no other credential until it expires (PRESIGN_EXPIRES_SECONDS, 600 s ' +
+          'by default). Follow it without forwarding the Authorization header, or read Location to hand the URL to a browser. ' +
+          'An attachment whose url is outside this service is redirected to as it is; inline data is answered directly (200).',
+        parameters,
+        responses: { 307: response('SignedRedirect'), 200: response('InlineAttachment'), ...errors(400, 401, 404, 503) },
+      },
+      head: {
+        operationId: `head${type}${Field}${suffix}`,
+        tags,
+        summary: `${where}: 307 to a URL signed for HEAD`,
+        description: 'As the GET, with a Location that answers HEAD: the type and size of the file without its bytes.',
+        parameters,
+        responses: { 307: response('SignedRedirect'), 200: { description: 'Inline attachment data: the headers only' }, ...bodilessErrors(400, 401, 404, 503) },
+      },
+    };
+  };
+  return {
+    [`/fhir/${type}`]: {
+      get: {
+        operationId: `search${type}`,
+        tags,
+        summary: `Search ${type}: a searchset Bundle, ordered by _lastUpdated`,
+        description:
+          'Only resources of the token\'s organization. Unknown parameters are ignored unless Prefer: handling=strict; ' +
+          'the Bundle\'s self link lists the parameters used.',
+        parameters: [
+          ...searchParametersOf(type).map((name) => parameter(`search_${name}`)),
+          parameter('search_count'),
+          parameter('search_offset'),
+          parameter('PreferHandling'),
+        ],
+        responses: { 200: { description: 'The matching resources, a page at a time (follow the next link)', content: fhirContent(schema('Bundle')) }, ...errors(400, 401, 503) },
+      },
+      post: {
+        operationId: `create${type}`,
+        tags,
+        summary: `Create a ${type}`,
+        description:
+          'Attachments link files by the url of their upload (relative or absolute), or carry inline data, which is ' +
+          'checked and stored as a file of the organization. Answers the stored resource with its version.',
+        parameters: [parameter('PreferReturn')],
+        requestBody: body,
+        responses: {
+          ...resourceAnswer(201, 'Created (no body with Prefer: return=minimal)', ['Location', 'ETag', 'Last-Modified']),
+          ...errors(400, 401, 403, 413, 415, 422, 503),
+        },
+      },
+    },
+    [`/fhir/${type}/{id}`]: {
+      parameters: [parameter('FhirId')],
+      get: {
+        operationId: `read${type}`,
+        tags,
+        summary: `Read a ${type}`,
+        description: 'Attachment urls point to this service\'s /files/<field> redirects, which answer with signed URLs.',
+        responses: { ...resourceAnswer(200, 'The current version', ['ETag', 'Last-Modified']), ...errors(401, 404, 503) },
+      },
+      put: {
+        operationId: `update${type}`,
+        tags,
+        summary: `Replace a ${type}; If-Match makes it conditional`,
+        description:
+          'Without If-Match the last write wins: send the ETag you read to be sure you replace what you saw. ' +
+          'Files the resource no longer links, and that no other resource links, are deleted.',
+        parameters: [parameter('IfMatch'), parameter('PreferReturn')],
+        requestBody: body,
+        responses: {
+          ...resourceAnswer(200, 'The new version (no body with Prefer: return=minimal)', ['ETag', 'Last-Modified']),
+          ...errors(400, 401, 403, 404, 412, 413, 415, 422, 428, 503),
+        },
+      },
+      delete: {
+        operationId: `delete${type}`,
+        tags,
+        summary: `Delete a ${type}, and the files no other resource links`,
+        description: 'If-Match makes it conditional (412 when stale).',
+        parameters: [parameter('IfMatch')],
+        responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 412, 428, 503) },
+      },
+    },
+    [`/fhir/${type}/{id}/files/${field}`]: attachment(false),
+    [`/fhir/${type}/{id}/files/${field}/{index}`]: attachment(true),
+  };
+}
+
+function components(): Json {
+  const searchParameters = Object.fromEntries(
+    Object.entries(SEARCH_PARAMETERS).map(([name, { documentation }]) => [
+      `search_${name}`,
+      name === '_lastUpdated'
+        ? { name, in: 'query', description: `${documentation}; repeat for a range (ge…&lt…)`, schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true }
+        : { name, in: 'query', description: documentation, schema: { type: 'string' } },
+    ]),
+  );
+  return {
+    parameters: {
+      FhirId: { name: 'id', in: 'path', required: true, description: 'The logical id', schema: { type: 'string', pattern: FHIR_ID.source } },
+      AttachmentIndex: { name: 'index', in: 'path', required: true, description: 'Zero-based', schema: { type: 'integer', minimum: 0, maximum: ATTACHMENT_INDEX.max } },
+      Disposition: { ...DISPOSITION_QUERY, in: 'query' },
+      IfMatch: {
+        name: 'If-Match',
+        in: 'header',
+        description: 'The ETag of the version you read (W/"3"): the write happens only if it is still current (412 otherwise)',
+        schema: { type: 'string', pattern: '^(W/)?"[0-9]{1,9}"$' },
+      },
+      PreferReturn: {
+        name: 'Prefer',
+        in: 'header',
+        description: 'return=minimal: answer without the resource (the headers still say where and which version)',
+        schema: { type: 'string', enum: ['return=minimal', 'return=representation'] },
+      },
+      PreferHandling: {
+        name: 'Prefer',
+        in: 'header',
+        description: 'handling=strict: refuse unknown search parameters (400) instead of ignoring them',
+        schema: { type: 'string', enum: ['handling=strict', 'handling=lenient'] },
+      },
+      ...searchParameters,
+      search_count: {
+        name: '_count',
+        in: 'query',
+        description: `Resources per page (default ${DEFAULT_PAGE_SIZE}; more than ${MAX_PAGE_SIZE} is read as ${MAX_PAGE_SIZE})`,
+        schema: { type: 'integer', minimum: 0, maximum: MAX_PAGE_SIZE },
+      },
+      search_offset: { name: '_offset', in: 'query', description: 'Resources to skip', schema: { type: 'integer', minimum: 0, maximum: MAX_OFFSET } },
+    },
+    headers: {
+      Location: { description: 'The absolute URL of the resource', schema: { type: 'string', format: 'uri' } },
+      ETag: { description: 'The version, as If-Match takes it: W/"<versionId>"', schema: { type: 'string' } },
+      'Last-Modified': { description: 'meta.lastUpdated, as an HTTP date', schema: { type: 'string' } },
+    },
+    responses: {
+      ...Object.fromEntries(
+        Object.entries(OUTCOMES).map(([status, description]) => [`OperationOutcome${status}`, { description, content: fhirContent(schema('OperationOutcome')) }]),
+      ),
+      SignedRedirect: {
+        description: 'Redirect to a short-lived signed URL of the file',
+        headers: {
+          Location: { description: 'The signed URL: a credential until it expires; do not log it', schema: { type: 'string', format: 'uri' } },
+          'Cache-Control': { schema: { type: 'string', const: 'no-store' } },
+        },
+      },
+      InlineAttachment: {
+        description: 'Attachment data held inline in a resource this service did not write (the type it declares)',
+        content: { '*/*': { schema: {} } },
+      },
+    },
+  };
+}
