@@ -170,6 +170,15 @@ describe('what a stored resource may never carry', () => {
     expect(fhirBody(await api.fhir('get', '/Patient').expect(200)).total).toBe(0);
   });
 
+  it.each([
+    ['a lone high surrogate in a name', '{"resourceType":"Patient","name":[{"family":"\\ud800"}]}', 'Patient.name[0].family'],
+    ['a lone low surrogate in narrative text', '{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\\"http://www.w3.org/1999/xhtml\\">\\udc00</div>"}}', 'Patient.text.div'],
+    ['a lone surrogate in a property name', '{"resourceType":"Patient","\\ud800x":1}', 'Patient.\ud800x'],
+  ])('%s: refused with 422 (valid JSON, but no character; Postgres would refuse it)', async (_case, json, expression) => {
+    const res = await api.write('post', '/Patient', json);
+    expect(issuesOf(expectOperationOutcome(res, 422))).toContainEqual(expect.objectContaining({ expression }));
+  });
+
   it('an empty string anywhere, Attachment.url included', async () => {
     const res = await api.write('post', '/Patient', { ...patient(), photo: [{ url: '' }], name: [{ family: 'Doe', given: [''] }] });
     expect(issuesOf(expectOperationOutcome(res, 422)).map((i: Json) => i.expression)).toEqual(expect.arrayContaining(['Patient.photo[0].url', 'Patient.name[0].given[0]']));
@@ -200,6 +209,8 @@ describe('FHIR_REQUIRE_IF_MATCH', () => {
       const path = `/Patient/${created.id}`;
       expectOperationOutcome(await client.write('put', path, created), 428, /If-Match/);
       expectOperationOutcome(await client.fhir('delete', path), 428, /If-Match/);
+      // "*" says the resource exists, not which version was read: not enough here.
+      expectOperationOutcome(await client.write('put', path, created, { 'If-Match': '*' }), 428, /If-Match/);
       await client.write('put', path, created, { 'If-Match': 'W/"1"' }).expect(200);
       await client.fhir('delete', path, { 'If-Match': 'W/"2"' }).expect(204);
     } finally {
@@ -211,6 +222,14 @@ describe('FHIR_REQUIRE_IF_MATCH', () => {
     const created = fhirBody(await api.write('post', '/Patient', resourceWith('Patient', [])).expect(201));
     const res = await api.write('put', `/Patient/${created.id}`, { ...created, gender: 'male' }).expect(200);
     expect(fhirBody(res)).toMatchObject({ gender: 'male', meta: { versionId: '2' } });
+  });
+
+  it('takes If-Match: * (RFC 9110: whichever version exists) on PUT and DELETE', async () => {
+    const created = fhirBody(await api.write('post', '/Patient', resourceWith('Patient', [])).expect(201));
+    const path = `/Patient/${created.id}`;
+    await api.write('put', path, { ...created, gender: 'other' }, { 'If-Match': '*' }).expect(200);
+    await api.fhir('delete', path, { 'If-Match': '*' }).expect(204);
+    expectOperationOutcome(await api.write('put', path, created, { 'If-Match': '*' }), 404);
   });
 });
 

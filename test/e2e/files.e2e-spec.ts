@@ -228,6 +228,12 @@ describe('GET /files/:orgId/:fileName', () => {
     expect(bad.headers['content-type']).toMatch(/^application\/json/);
     expect(bad.body).toMatchObject({ statusCode: 416, code: 'range_not_satisfiable' });
 
+    // RFC 9110: the unit is case-insensitive, and a range that ends before it starts makes the header invalid (ignored).
+    const upper = await request(t.baseUrl).get(url).set(auth).set('Range', 'BYTES=0-3').buffer(true).expect(206);
+    expect(upper.headers['content-range']).toBe('bytes 0-3/10000');
+    const backwards = await request(t.baseUrl).get(url).set(auth).set('Range', 'bytes=5-2').buffer(true).expect(200);
+    expect(backwards.headers['content-length']).toBe('10000');
+
     const stale = await request(t.baseUrl).get(url).set(auth).set('Range', 'bytes=0-9').set('If-Range', '"other"').expect(200);
     expect(stale.headers['content-length']).toBe('10000');
   });

@@ -13,9 +13,13 @@ import { publicBaseUrl } from '../http/public-base-url.js';
 import { SERVICE_VERSION } from '../version.js';
 import { FHIR_JSON, FHIR_MEDIA_TYPES } from './fhir-media-types.js';
 
-/** `W/"3"` or `"3"` → 3; absent → undefined, or IfMatchRequiredError when the operator requires it. */
+/**
+ * `W/"3"` or `"3"` → 3. Absent, or `*` ("whichever version exists", RFC 9110;
+ * the resource must exist anyway) → undefined, or IfMatchRequiredError when
+ * the operator requires the version read.
+ */
 function versionFromIfMatch(ifMatch: string | undefined, required: boolean): number | undefined {
-  if (ifMatch === undefined) {
+  if (ifMatch === undefined || ifMatch.trim() === '*') {
     if (required) throw new IfMatchRequiredError();
     return undefined;
   }

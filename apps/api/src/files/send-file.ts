@@ -76,13 +76,19 @@ function setRepresentationHeaders(res: Response, file: AvailableFile, representa
 
 /** One byte range, honoured only while If-Range (if sent) still names this file. */
 function rangeOf(req: Request, file: AvailableFile): ByteRange | 'unsatisfiable' | undefined {
-  if (!req.headers.range) return undefined;
+  const header = req.headers.range;
+  if (!header || isInvalidRange(header)) return undefined;
   const ifRange = req.header('if-range');
   if (ifRange && ifRange !== `"${file.sha256}"`) return undefined;
   const ranges = req.range(file.size, { combine: true });
   // Malformed, in a unit other than bytes, or several ranges: the whole file is a valid answer to all of them.
-  if (ranges === undefined || ranges === -2 || (ranges !== -1 && ranges.type !== 'bytes')) return undefined;
+  if (ranges === undefined || ranges === -2 || (ranges !== -1 && ranges.type.toLowerCase() !== 'bytes')) return undefined;
   if (ranges === -1) return 'unsatisfiable';
   if (ranges.length !== 1) return undefined;
   return { start: ranges[0]!.start, end: ranges[0]!.end };
+}
+
+/** RFC 9110 §14.1.1: a range whose last position is before its first makes the header invalid, and an invalid Range is ignored. */
+function isInvalidRange(header: string): boolean {
+  return [...header.matchAll(/(\d+)\s*-\s*(\d+)/g)].some(([, first, last]) => Number(last) < Number(first));
 }

@@ -183,8 +183,8 @@ function components(): Json {
       IfMatch: {
         name: 'If-Match',
         in: 'header',
-        description: 'The ETag of the version you read (W/"3"): the write happens only if it is still current (412 otherwise)',
-        schema: { type: 'string', pattern: '^(W/)?"[0-9]{1,9}"$' },
+        description: 'The ETag of the version you read (W/"3"): the write happens only if it is still current (412 otherwise); * for whichever version exists',
+        schema: { type: 'string', pattern: '^((W/)?"[0-9]{1,9}"|\\*)$' },
       },
       PreferReturn: {
         name: 'Prefer',

@@ -34,8 +34,10 @@ const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * What the FHIR definitions do not catch but a server must refuse: property
- * names that could reach an object's prototype, and empty strings, which
- * FHIR forbids ("leave the element out"). Each with where it is.
+ * names that could reach an object's prototype; empty strings, which FHIR
+ * forbids ("leave the element out"); and text that is not Unicode (a lone
+ * surrogate such as "\ud800" is valid JSON but no character, and no database
+ * stores it). Each with where it is.
  */
 export function jsonIssues(resource: FhirJson): ResourceIssue[] {
   const issues: ResourceIssue[] = [];
@@ -44,7 +46,14 @@ export function jsonIssues(resource: FhirJson): ResourceIssue[] {
       issues.push({ message: `'${key}' is not a FHIR element and is never accepted`, expression: path });
       return 'skip';
     }
+    if (key !== undefined && !key.isWellFormed()) {
+      issues.push({ message: 'A property name holds a lone UTF-16 surrogate, which is not a character', expression: path });
+      return 'skip';
+    }
     if (value === '') issues.push({ message: 'FHIR does not allow empty strings: leave the element out', expression: path });
+    else if (typeof value === 'string' && !value.isWellFormed()) {
+      issues.push({ message: 'The text holds a lone UTF-16 surrogate (such as \\ud800), which is not a character', expression: path });
+    }
   });
   return issues;
 }

@@ -57,7 +57,7 @@ describe('parseSearch', () => {
     expect(() => parse('family=Doe', true, 'Patient')).toThrow(/Unknown search parameter 'family'/);
   });
 
-  it.each(['_id:not=a', 'subject:Patient=p1', '_count=-1', '_count=ten', '_lastUpdated=gtsoon', '_id=a/b', 'subject=a&patient=b'])(
+  it.each(['_id:not=a', 'subject:Patient=p1', '_count=-1', '_count=ten', '_lastUpdated=gtsoon', '_lastUpdated=xx2020', '_lastUpdated=GT2020', '_id=a/b', 'subject=a&patient=b'])(
     'refuses %s with InvalidSearchError',
     (query) => {
       expect(() => parse(query)).toThrow(InvalidSearchError);

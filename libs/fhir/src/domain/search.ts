@@ -20,7 +20,8 @@ export function searchParametersOf(type: ResourceType): SearchParameterName[] {
   return ['_id', '_lastUpdated', ...definitionOf(type).subjectSearchParams];
 }
 
-export type DatePrefix = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'sa' | 'eb';
+const DATE_PREFIXES = ['eq', 'ne', 'gt', 'ge', 'lt', 'le', 'sa', 'eb'] as const;
+export type DatePrefix = (typeof DATE_PREFIXES)[number];
 
 /** A `_lastUpdated` condition over the instant range [from, to) that the value's precision denotes. */
 export interface InstantCondition {
@@ -112,8 +113,12 @@ export function parseSearch(type: ResourceType, params: Iterable<[string, string
         query.ids = query.ids ? query.ids.filter((id) => values.includes(id)) : values;
         break;
       case '_lastUpdated': {
-        const prefix = (/^(eq|ne|gt|ge|lt|le|sa|eb)/.exec(value)?.[1] ?? 'eq') as DatePrefix;
-        const range = parseInstantRange(value.slice(/^[a-z]{2}/.test(value) ? 2 : 0));
+        const [, given, date = ''] = /^([a-z]{2})?(.*)$/s.exec(value)!;
+        if (given !== undefined && !DATE_PREFIXES.includes(given as DatePrefix)) {
+          throw new InvalidSearchError(`_lastUpdated prefixes are ${DATE_PREFIXES.join(', ')}; got '${given}'`);
+        }
+        const prefix = (given ?? 'eq') as DatePrefix;
+        const range = parseInstantRange(date);
         if (!range) throw new InvalidSearchError(`_lastUpdated must be [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.sss]]Z|±hh:mm]]], got '${value}'`);
         query.lastUpdated.push({ prefix, ...range });
         break;
