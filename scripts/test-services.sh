@@ -43,20 +43,40 @@ ensure_clamav() {
 }
 
 # The real HTTP clients the tests drive: curl, Python with Debian's python3-requests (the
-# system Python, so a pyenv or venv on the PATH does not matter), and zsh, which the
-# README's walk-through is pasted into besides bash.
+# system Python, so a pyenv or venv on the PATH does not matter), zsh, which the
+# README's walk-through is pasted into besides bash, and Debian's Chromium, which the
+# cross-origin tests drive headless over the DevTools protocol (puppeteer-core downloads no browser).
 ensure_http_clients() {
   local missing=()
   command -v curl >/dev/null || missing+=(curl)
   command -v zsh >/dev/null || missing+=(zsh)
   # haproxy stands in for the Kubernetes Service and Ingress in the rolling-restart test.
   command -v haproxy >/dev/null || missing+=(haproxy)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   /usr/bin/python3 -c 'import requests' 2>/dev/null || missing+=(python3-requests)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]} (apt-get)"
     apt_install "${missing[@]}" || { echo "${missing[*]} could not be installed"; return 1; }
   fi
   export TEST_PYTHON=/usr/bin/python3
+}
+
+# Prometheus' promtool checks the /metrics exposition as a Prometheus server reads it. Only
+# the tool is wanted, not a Prometheus server started by the package's install scripts, so
+# without it the package is downloaded and just promtool unpacked, into a cache outside the repo.
+ensure_promtool() {
+  command -v promtool >/dev/null && return 0
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/clinical-attachments/promtool"
+  if [ ! -x "$cache/usr/bin/promtool" ]; then
+    echo "==> fetching promtool (apt-get download prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ -z "$apt_updated" ]; then apt-get update -qq || return 1; apt_updated=1; fi
+    local work; work=$(mktemp -d) && chmod 777 "$work"
+    (cd "$work" && apt-get download -qq prometheus >/dev/null) || { rm -rf "$work"; return 1; }
+    mkdir -p "$cache" && dpkg-deb -x "$work"/prometheus_*.deb "$cache" || { rm -rf "$work"; return 1; }
+    rm -rf "$work"
+  fi
+  export PATH="$cache/usr/bin:$PATH"
 }
 
 start_postgres() {

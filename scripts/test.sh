@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs and starts the real
 # servers and clients the tests need (Node 24, PostgreSQL, Ceph RGW as the S3 server,
-# ClamAV, curl, python3-requests), checks architecture and types, builds,
+# ClamAV, curl, python3-requests, Chromium, promtool), checks architecture and types, builds,
 # runs unit, integration and e2e tests, and prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ ensure_node24 || { echo "0 passed, 1 failed"; exit 1; }
 echo "==> Node $(node -v)"
 ensure_clamav || { echo "0 passed, 1 failed"; exit 1; }
 ensure_http_clients || { echo "0 passed, 1 failed"; exit 1; }
+ensure_promtool || { echo "promtool could not be installed"; echo "0 passed, 1 failed"; exit 1; }
 start_postgres || { echo "0 passed, 1 failed"; exit 1; }
 start_rgw || { echo "0 passed, 1 failed"; exit 1; }
 

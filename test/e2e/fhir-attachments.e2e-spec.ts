@@ -325,7 +325,8 @@ describe('real HTTP clients, sending the bearer token', () => {
 
 describe('signed URLs that expire after 2 s, on an app whose log is captured', () => {
   const logged: string[] = [];
-  const capture = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
+  // Fields given after the message (the access line's) are logged too: capture them as the JSON log would.
+  const capture = (...args: unknown[]) => void logged.push(args.map((a) => (typeof a === 'object' ? JSON.stringify(a) : String(a))).join(' '));
   const logger: LoggerService = { log: capture, error: capture, warn: capture, debug: capture, verbose: capture, fatal: capture };
   let short: TestApp;
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import request from 'supertest';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -7,6 +8,38 @@ beforeAll(async () => {
   t = await startTestApp();
 });
 afterAll(() => t.close());
+
+/** Sends raw bytes, half-closes, and returns everything the server answered. */
+async function rawExchange(bytes: string): Promise<string> {
+  const socket = connect(Number(new URL(t.baseUrl).port), '127.0.0.1');
+  let answer = '';
+  socket.on('data', (c: Buffer) => (answer += c.toString()));
+  await new Promise((r) => socket.once('connect', r));
+  socket.end(bytes);
+  await new Promise((r) => socket.once('close', r));
+  return answer;
+}
+
+const bodyOf = (raw: string) => JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+
+describe('requests the HTTP parser refuses still get a JSON answer', () => {
+  it('a request that is not HTTP: 400 with an id', async () => {
+    const raw = await rawExchange('HELLO THERE\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(bodyOf(raw)).toMatchObject({ statusCode: 400, code: 'malformed_request', requestId: expect.any(String) });
+  });
+
+  it('a FHIR body cut short by a client that half-closes: 400 OperationOutcome with the request id', async () => {
+    const token = await t.tokenFor('org-raw-client');
+    const raw = await rawExchange(
+      `POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/fhir+json\r\n` +
+        `X-Request-Id: cut-short-1\r\nContent-Length: 1000\r\n\r\n{"resourceType":"Patient",`,
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toMatch(/\r\nX-Request-Id: cut-short-1\r\n/i);
+    expect(bodyOf(raw)).toMatchObject({ resourceType: 'OperationOutcome', issue: [expect.objectContaining({ code: 'invalid' })] });
+  });
+});
 
 describe('health', () => {
   it('answers liveness without a token', async () => {

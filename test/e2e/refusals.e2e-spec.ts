@@ -139,6 +139,8 @@ function expectAnswer(res: UploadResult, status: number, code: string): void {
   expect({ status: res.status, code: JSON.parse(res.body).code }).toEqual({ status, code });
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   if (status === 503) expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  // Where the dependencies run is the operator's business: no address reaches the client.
+  expect(JSON.parse(res.body).message).not.toMatch(/\b\d{1,3}(\.\d{1,3}){3}\b|localhost|:\d{2,5}\b/);
   expect(res.answeredAfterMs).toBeLessThan(ANSWER_WITHIN_MS);
 }
 
@@ -200,4 +202,33 @@ describe('a file over MAX_UPLOAD_BYTES (50 MiB)', () => {
     expectAnswer(res, 413, 'file_too_large');
     expect(res.sentBeforeAnswer).toBe(0);
   });
+});
+
+describe('a dependency that takes longer to fail than the client may stay silent (UPLOAD_IDLE_TIMEOUT_SECONDS=1)', () => {
+  // The store, clamd or Postgres holding the upload back is the service's wait, never the client's stall:
+  // the answer is the dependency's 503 when its own timeout (3 s here) runs out, not a 408 after one second.
+  let slow: TestApp;
+  beforeAll(async () => {
+    slow = await startTestApp(
+      { UPLOAD_IDLE_TIMEOUT_SECONDS: '1', CLAMAV_TIMEOUT_SECONDS: '3', DATABASE_TIMEOUT_SECONDS: '3', S3_TIMEOUT_SECONDS: '3', DATABASE_URL: database.url },
+      storeProfile(),
+      { clamd: true, faults: true },
+    );
+  }, 60_000);
+  afterAll(() => slow.close());
+
+  const cases = [
+    ['clamd', 'scanner', 'scanner_unavailable'],
+    ['Postgres', 'database', 'database_unavailable'],
+    ...(onS3 ? [['the S3 server', 'objectStore', 'storage_unavailable']] : []),
+  ] as Array<[string, 'scanner' | 'database' | 'objectStore', string]>;
+
+  it.each(cases)('%s hanging in the middle of a 20 MiB upload: 503, not 408', async (_name, which, code) => {
+    const proxy = slow.faults![which]!;
+    const res = await sendUpload(slow.baseUrl, video(mp4With(), 20 * MiB), {
+      token: await slow.tokenFor(org),
+      at: { offset: 10 * MiB, run: () => proxy.set('hang') },
+    }).finally(() => proxy.set('pass'));
+    expectAnswer(res, 503, code);
+  }, 60_000);
 });

@@ -85,6 +85,17 @@ const clients: Record<string, (path: string, name: string, type: string) => Prom
     const { stdout } = await run(PYTHON, ['-c', script, `${t.baseUrl}/files/upload`, token, path, name, type], { maxBuffer: 1 << 20 });
     return JSON.parse(stdout) as Answer;
   },
+  // The commonest Python upload: the part gets the file's name and no Content-Type (multipart's text/plain).
+  async 'python-requests, the file alone'(path) {
+    const script = [
+      'import json, sys, requests',
+      'url, token, path = sys.argv[1:]',
+      'r = requests.post(url, headers={"Authorization": "Bearer " + token}, files={"file": open(path, "rb")})',
+      'print(json.dumps({"status": r.status_code, "code": r.json().get("code"), "retryAfter": r.headers.get("Retry-After")}))',
+    ].join('\n');
+    const { stdout } = await run(PYTHON, ['-c', script, `${t.baseUrl}/files/upload`, token, path], { maxBuffer: 1 << 20 });
+    return JSON.parse(stdout) as Answer;
+  },
 };
 
 async function curl(args: string[]): Promise<Answer> {
@@ -135,6 +146,27 @@ describe.each(Object.keys(clients))('%s', (name) => {
   }, 60_000);
 });
 
+describe('a client that sends its whole body before it reads (python-requests with a generator: chunked)', () => {
+  it('gets the 413 of a 160 MiB video, not a reset, though the refusal came at 50 MiB', async () => {
+    const script = [
+      'import json, sys, requests',
+      'url, token, boundary = sys.argv[1:]',
+      'def body():',
+      '    yield f"--{boundary}\\r\\nContent-Disposition: form-data; name=\\"file\\"; filename=\\"long.mp4\\"\\r\\nContent-Type: video/mp4\\r\\n\\r\\n".encode()',
+      '    yield bytes.fromhex("000000186674797069736f6d0000020069736f6d69736f32")',
+      '    chunk = bytes(1024 * 1024)',
+      '    for _ in range(160):',
+      '        yield chunk',
+      '    yield f"\\r\\n--{boundary}--\\r\\n".encode()',
+      'r = requests.post(url, headers={"Authorization": "Bearer " + token, "Content-Type": "multipart/form-data; boundary=" + boundary}, data=body())',
+      'print(json.dumps({"status": r.status_code, "code": r.json().get("code")}))',
+    ].join('\n');
+    const { stdout } = await run(PYTHON, ['-c', script, `${t.baseUrl}/files/upload`, token, BOUNDARY], { maxBuffer: 1 << 20 });
+    expect(JSON.parse(stdout)).toEqual({ status: 413, code: 'file_too_large' });
+    expect(await t.rowsOf(org)).toEqual([]);
+  }, 60_000);
+});
+
 describe('a client that stops sending', () => {
   it('gets 408 after UPLOAD_IDLE_TIMEOUT_SECONDS, its connection closed and its slot freed', async () => {
     const holder = await occupySlot();
@@ -153,10 +185,22 @@ describe('a client that stops sending', () => {
     expect(await t.rowsOf(org)).toEqual([expect.objectContaining({ status: 'available' })]);
   });
 
-  it('that half-closes its connection mid-upload frees its slot and leaves nothing', async () => {
+  it('that half-closes its connection mid-upload gets a JSON 400, frees its slot and leaves nothing', async () => {
     const holder = await occupySlot();
-    holder.write(Buffer.alloc(1024 * 1024, 0x61));
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      holder.on('data', (c: Buffer) => (text += c.toString()));
+      holder.once('close', () => resolve(text));
+    });
+    const video = Buffer.alloc(1024 * 1024);
+    mp4With()(0, video);
+    holder.write(video);
     holder.end();
+    // It can still read: the body it announced ended early, which is its mistake, and it hears so.
+    const raw = await answer;
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toMatch(/\r\nX-Request-Id: \S+/i);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: 400, code: 'incomplete_body' });
     await eventually(async () => expect((await sendUpload(t.baseUrl, { fileName: 'a.mp4', contentType: 'video/mp4', size: 64 * 1024, content: mp4With() }, { token })).status).toBe(201));
     expect((await t.rowsOf(org)).map((r) => r.status)).toEqual(['available']);
   });

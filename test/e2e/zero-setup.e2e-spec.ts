@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type ExecFileOptions } from 'node:child_process';
 import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,11 +6,23 @@ import { promisify } from 'node:util';
 import { freePort, newOrganizationId, tempDir } from '../support/environment.js';
 import { codeBlocks, walkThroughScript } from '../support/readme-examples.js';
 import { samples } from '../support/sample-files.js';
+import { smallDisk } from '../support/small-disk.js';
 
 const root = process.cwd();
 const main = join(root, 'dist/apps/api/src/main.js');
 const tokenCli = join(root, 'dist/apps/api/src/token.js');
 
+
+/** Runs `script` in an interactive bash or zsh without startup files, fed on its standard input. */
+function pasteInto(shell: 'bash' | 'zsh', script: string, options: ExecFileOptions): Promise<{ stdout: string; stderr: string }> {
+  const args = shell === 'bash' ? ['--norc', '--noprofile', '-i', '-s'] : ['-f', '-i', '-s'];
+  return new Promise((resolve, reject) => {
+    const child = execFile(shell, args, { ...options, encoding: 'utf8' }, (error, stdout, stderr) =>
+      error ? reject(Object.assign(error, { stdout, stderr })) : resolve({ stdout, stderr }),
+    );
+    child.stdin!.end(`${script}\nexit 0\n`);
+  });
+}
 
 async function waitUntilReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -89,7 +101,9 @@ describe('zero-setup start (built service, embedded defaults)', () => {
       );
       expect(script).toContain(`export BASE=${baseUrl}`);
       try {
-        const { stdout } = await promisify(execFile)(shell, ['-c', script], {
+        // Pasted: an interactive shell reading the lines, as a terminal gives them (an interactive zsh
+        // runs a `#` comment as words of the command, so a comment in a block would break it).
+        const { stdout } = await pasteInto(shell, script, {
           cwd: folder,
           env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, README_PYTHON: process.env.TEST_PYTHON ?? 'python3' },
           maxBuffer: 16 << 20,
@@ -123,4 +137,23 @@ describe('zero-setup start (built service, embedded defaults)', () => {
     expect(output).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
     expect(output).not.toContain('%PDF');
   });
+});
+
+describe('zero-setup start on a DATA_DIR without room for the embedded database', () => {
+  it('says which directory is full, and exits', async () => {
+    const disk = await smallDisk(30 * 1024 * 1024);
+    try {
+      const env = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(await freePort()), DATA_DIR: disk.dir };
+      const child = spawn('node', [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout!.on('data', (d) => (output += d));
+      child.stderr!.on('data', (d) => (output += d));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).not.toBe(0);
+      expect(output).toContain(`The embedded database in ${join(disk.dir, 'db')} could not start: only`);
+      expect(output).toMatch(/MiB are free there and it needs about \d+ MiB \(DATA_DIR\)/);
+    } finally {
+      await disk.remove();
+    }
+  }, 90_000);
 });

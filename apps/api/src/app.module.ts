@@ -17,6 +17,7 @@ import { HealthController } from './health/health.controller.js';
 import { GlobalExceptionFilter } from './http/exception.filter.js';
 import { GracefulShutdown } from './http/graceful-shutdown.js';
 import { RootController } from './http/root.controller.js';
+import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.js';
 
 @Module({})
@@ -26,6 +27,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        LoggingModule.forRoot(config.log),
         DatabaseModule.forRoot(config),
         TenancyModule,
         FileStorageModule,

@@ -3,12 +3,13 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import helmet from 'helmet';
-import { JsonDepthLimit } from '@app/common';
+import { JsonDepthLimit, ServiceMetrics } from '@app/common';
 import type { AppConfig } from '@app/config';
+import { answerClientErrors, trackInFlight } from './http/client-errors.js';
+import { allowCrossOriginCalls } from './http/cors.js';
 import { GracefulShutdown } from './http/graceful-shutdown.js';
 import { continueWhenRead, deferContinue } from './http/request-body.js';
 import { requestContext } from './http/request-context.js';
-import { Metrics } from './metrics/metrics.js';
 import { apiDocument } from './openapi/api-document.js';
 
 /**
@@ -22,12 +23,15 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   const server = app.getHttpServer() as Server;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   deferContinue(server);
+  answerClientErrors(server);
   app.disable('x-powered-by');
   // Downloads set their own strong ETag (the SHA-256); JSON answers need none.
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.use(app.get(GracefulShutdown).track);
-  app.use(requestContext(app.get(Metrics).httpDuration));
+  app.use(requestContext(app.get(ServiceMetrics).httpDuration));
+  app.use(trackInFlight);
+  allowCrossOriginCalls(app, config);
   app.use(continueWhenRead);
   // FHIR resources, inline attachment data included; nothing else takes JSON bodies. The nesting is
   // bounded on the raw bytes before JSON.parse builds anything (JSON.parse makes __proto__ an own key,

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigError, loadConfig } from '@app/config';
@@ -6,7 +7,7 @@ import type { Server } from 'node:http';
 import { AppModule } from './app.module.js';
 import { configureApp } from './configure-app.js';
 import { GracefulShutdown } from './http/graceful-shutdown.js';
-import { createLogger } from './logger.js';
+import { createLogger } from './logging/logger-params.js';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -17,17 +18,17 @@ async function bootstrap(): Promise<void> {
     process.stderr.write(`${e.message}\n`);
     process.exit(78); // EX_CONFIG
   }
-  const logger = createLogger(config.log);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: createLogger(config.log) });
+  const logger = new Logger('Bootstrap');
   configureApp(app, config);
   await app.listen(config.port);
-  logger.log(`Listening on port ${config.port}; docs at /docs`, 'Bootstrap');
+  logger.log(`Listening on port ${config.port}; docs at /docs`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.log(`${signal}: shutting down`, 'Bootstrap');
+    logger.log(`${signal}: shutting down`);
     app
       .get(GracefulShutdown)
       .drain(app.getHttpServer() as Server)
@@ -35,7 +36,7 @@ async function bootstrap(): Promise<void> {
       .then(
         () => process.exit(0),
         (e: unknown) => {
-          logger.error(`Shutdown failed: ${(e as Error).message}`, 'Bootstrap');
+          logger.error(`Shutdown failed: ${(e as Error).message}`);
           process.exit(1);
         },
       );

@@ -29,6 +29,8 @@ export abstract class DomainError extends Error {
   readonly retryAfterSeconds?: number;
   /** The size of the representation, for `range_not_satisfiable` errors (Content-Range: bytes *\/<size>). */
   readonly completeLength?: number;
+  /** Which check failed, where one code covers several (415: which witness disagreed); for metrics and logs. */
+  readonly reason?: string;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

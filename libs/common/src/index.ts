@@ -2,3 +2,4 @@ export { DomainError, InvalidRequestError, type DomainErrorKind } from './domain
 export { loadOrCreateSecretFile } from './adapters/secret-file.js';
 export { runPeriodically } from './run-periodically.js';
 export { JsonDepthLimit, JsonTooDeepError, MAX_JSON_DEPTH } from './json-depth.js';
+export { MetricsModule, reasonOf, ServiceMetrics, type PoolState } from './metrics.js';

@@ -64,6 +64,31 @@ describe('loadConfig', () => {
     expect(c.publicBaseUrl).toBe('https://files.example.org/api');
   });
 
+  it('reads the browser origins allowed to call the API and to frame signed files, none by default', () => {
+    expect(loadConfig({}).cors.allowedOrigins).toEqual([]);
+    expect(loadConfig({}).frameAncestors).toEqual([]);
+    const c = loadConfig({
+      CORS_ALLOWED_ORIGINS: ' https://ehr.hospital.example , http://localhost:5173,https://ehr.hospital.example',
+      FRAME_ANCESTORS: 'https://viewer.hospital.example:8443',
+    });
+    expect(c.cors.allowedOrigins).toEqual(['https://ehr.hospital.example', 'http://localhost:5173']);
+    expect(c.frameAncestors).toEqual(['https://viewer.hospital.example:8443']);
+  });
+
+  it.each([
+    ['CORS_ALLOWED_ORIGINS', '*', "CORS_ALLOWED_ORIGINS: '*' is refused"],
+    ['CORS_ALLOWED_ORIGINS', 'https://a.example,null', "CORS_ALLOWED_ORIGINS: 'null' is refused"],
+    ['CORS_ALLOWED_ORIGINS', 'https://ehr.example/app', "did you mean 'https://ehr.example'?"],
+    ['CORS_ALLOWED_ORIGINS', 'https://ehr.example/', "did you mean 'https://ehr.example'?"],
+    ['CORS_ALLOWED_ORIGINS', 'https://EHR.example:443', "did you mean 'https://ehr.example'?"],
+    ['CORS_ALLOWED_ORIGINS', 'ehr.example', "CORS_ALLOWED_ORIGINS: 'ehr.example' is not an origin"],
+    ['CORS_ALLOWED_ORIGINS', 'ftp://ehr.example', 'is not an http(s) origin'],
+    ['FRAME_ANCESTORS', "'none'", "FRAME_ANCESTORS: ''none'' is not an origin"],
+    ['FRAME_ANCESTORS', 'https://viewer.example?x=1', "did you mean 'https://viewer.example'?"],
+  ])('refuses %s=%s as not an exact origin', (variable, value, message) => {
+    expect(problemsOf({ [variable]: value }).join('\n')).toContain(message);
+  });
+
   it.each([
     [{ PORT: 'eighty' }, 'PORT'],
     [{ MAX_UPLOAD_BYTES: '0' }, 'MAX_UPLOAD_BYTES'],

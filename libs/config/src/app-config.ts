@@ -3,6 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import type { SupportedContentType } from './content-types.js';
 import { Environment } from './environment.js';
+import { originProblems } from './origins.js';
 
 export type StorageConfig =
   | { driver: 'fs' }
@@ -37,6 +38,10 @@ export class AppConfig {
   readonly publicBaseUrl?: string;
   /** Other base URLs that reach this service, without trailing slashes. */
   readonly publicBaseUrlAliases!: readonly string[];
+  /** Origins whose scripts may call the API; empty: no CORS. */
+  readonly cors!: { allowedOrigins: readonly string[] };
+  /** Origins that may frame signed files, besides the service's own. */
+  readonly frameAncestors!: readonly string[];
   readonly dataDir!: string;
   readonly storage!: StorageConfig;
   /** Unset: the embedded Postgres-compatible database under `dataDir`. */
@@ -132,6 +137,8 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (Array.isArray(e.ALLOWED_CONTENT_TYPES) && e.ALLOWED_CONTENT_TYPES.length === 0) {
     problems.push('ALLOWED_CONTENT_TYPES must list at least one content type');
   }
+  problems.push(...originProblems('CORS_ALLOWED_ORIGINS', e.CORS_ALLOWED_ORIGINS));
+  problems.push(...originProblems('FRAME_ANCESTORS', e.FRAME_ANCESTORS));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const common = { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, orgClaim: e.JWT_ORG_CLAIM };
@@ -145,6 +152,8 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     publicBaseUrlAliases: (e.PUBLIC_BASE_URL_ALIASES ?? []).map((u) => u.replace(/\/+$/, '')),
+    cors: { allowedOrigins: [...new Set(e.CORS_ALLOWED_ORIGINS)] },
+    frameAncestors: [...new Set(e.FRAME_ANCESTORS)],
     dataDir: resolve(e.DATA_DIR),
     storage:
       e.STORAGE_DRIVER === 's3'

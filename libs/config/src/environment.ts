@@ -86,6 +86,21 @@ export class Environment {
   @Matches(/^[^?#]*$/, { each: true, message: 'PUBLIC_BASE_URL_ALIASES must not carry a query or fragment' })
   PUBLIC_BASE_URL_ALIASES?: string[];
 
+  /**
+   * Origins (scheme://host[:port]) of front ends whose scripts may call the API, comma-separated.
+   * Unset: no CORS headers at all. Checked to be exact origins in loadConfig.
+   */
+  @Transform(toUrlList)
+  @IsOptional()
+  @IsString({ each: true })
+  CORS_ALLOWED_ORIGINS?: string[];
+
+  /** Origins that may show the embedded store's signed files in a frame, besides the service's own; comma-separated. */
+  @Transform(toUrlList)
+  @IsOptional()
+  @IsString({ each: true })
+  FRAME_ANCESTORS?: string[];
+
   @Transform(emptyToUndefined)
   @IsString()
   DATA_DIR: string = './data';

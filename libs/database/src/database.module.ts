@@ -1,8 +1,9 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import type { Socket } from 'node:net';
 import type { Pool } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { MetricsModule, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 import { MIGRATIONS } from './migrations/index.js';
@@ -58,6 +59,37 @@ function dropStuckConnections(dataSource: DataSource): void {
   });
 }
 
+type Connect = (callback: (error: Error | undefined, ...rest: unknown[]) => void) => void;
+
+/**
+ * The pool's size and queue at every scrape, and how long each query waited
+ * for a connection: a pool too small for the traffic (or a database too slow
+ * to give connections back) shows as waits before it shows as 503s. TypeORM
+ * takes connections with the pool's callback form of connect(), which is the
+ * one timed here.
+ */
+@Injectable()
+class PoolMetrics implements OnModuleInit {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly metrics: ServiceMetrics,
+  ) {}
+
+  onModuleInit(): void {
+    const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
+    this.metrics.watchPool(() => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 }));
+    const connect = (pool.connect as unknown as Connect).bind(pool);
+    const acquire = this.metrics.poolAcquire;
+    (pool as unknown as { connect: Connect }).connect = (callback) => {
+      const done = acquire.startTimer();
+      connect((error, ...rest) => {
+        done({ outcome: error ? 'failed' : 'acquired' });
+        callback(error, ...rest);
+      });
+    };
+  }
+}
+
 /** Migrations run on a connection of their own, without the request timeouts of the service's pool. */
 async function migrate(options: PostgresOptions): Promise<void> {
   const { max: _max, query_timeout: _q, statement_timeout: _s, ...extra } = options.extra as Record<string, unknown>;
@@ -81,7 +113,7 @@ export async function migrateDatabase(config: AppConfig): Promise<void> {
 
 /**
  * Postgres through TypeORM: a real server when DATABASE_URL is set, else the
- * embedded PGlite. Migrations run before any repository is used.
+ * embedded PostgreSQL server. Migrations run before any repository is used.
  */
 @Module({})
 export class DatabaseModule {
@@ -89,6 +121,7 @@ export class DatabaseModule {
     return {
       module: DatabaseModule,
       imports: [
+        MetricsModule,
         TypeOrmModule.forRootAsync({
           imports: [EmbeddedPostgresModule],
           inject: [AppConfig, EmbeddedPostgres],
@@ -102,6 +135,7 @@ export class DatabaseModule {
           },
         }),
       ],
+      providers: [PoolMetrics],
     };
   }
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
@@ -36,7 +36,9 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
     const dir = join(dataDir, 'db');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const started = Date.now();
-    this.db = await PGlite.create(dir);
+    this.db = await PGlite.create(dir).catch(async (e: unknown) => {
+      throw new Error(`The embedded database in ${dir} could not start: ${await whyNot(dir, e)}`, { cause: e });
+    });
     this.socketDir = await mkdtemp(join(tmpdir(), 'attachments-pg-'));
     this.server = new PGLiteSocketServer({
       db: this.db,
@@ -62,3 +64,17 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
     if (this.socketDir) await rm(this.socketDir, { recursive: true, force: true });
   }
 }
+
+/** PGlite reports a full disk as `ErrnoError { errno: 51 }`, which tells an operator nothing: say what is known. */
+async function whyNot(dir: string, error: unknown): Promise<string> {
+  const { bavail, bsize } = await statfs(dir).catch(() => ({ bavail: undefined, bsize: 0 }));
+  const free = bavail === undefined ? undefined : bavail * bsize;
+  const said = error instanceof Error && error.message ? error.message : String((error as { errno?: unknown })?.errno ?? error);
+  if (free !== undefined && free < EMBEDDED_MIN_FREE_BYTES) {
+    return `only ${Math.floor(free / 1024 / 1024)} MiB are free there and it needs about ${EMBEDDED_MIN_FREE_BYTES / 1024 / 1024} MiB (DATA_DIR); ${said}`;
+  }
+  return `${said} (check that DATA_DIR is writable and has room)`;
+}
+
+/** What a new embedded database takes on disk, measured: about 40 MiB, with room to grow. */
+const EMBEDDED_MIN_FREE_BYTES = 64 * 1024 * 1024;

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { MetricsModule } from '@app/common';
 import { FileStorageModule } from '@app/file-storage';
 import { MedplumResourceValidator } from './adapters/medplum-resource-validator.js';
 import { TypeOrmResourceRepository } from './adapters/typeorm-resource.repository.js';
@@ -18,7 +19,7 @@ import { ResourceValidator } from './ports/resource-validator.port.js';
  * (which resources link which files) for the file API.
  */
 @Module({
-  imports: [FileStorageModule],
+  imports: [FileStorageModule, MetricsModule],
   providers: [
     { provide: ResourceValidator, useClass: MedplumResourceValidator },
     { provide: ResourceRepository, useClass: TypeOrmResourceRepository },

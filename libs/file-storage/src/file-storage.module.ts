@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { loadOrCreateSecretFile } from '@app/common';
+import { loadOrCreateSecretFile, MetricsModule, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { ScanningModule } from '@app/scanning';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FsObjectStore } from './adapters/fs-object-store.js';
 import { FsUrlSigner } from './adapters/fs-url-signer.js';
+import { MeteredObjectStore } from './adapters/metered-object-store.js';
 import { S3ObjectStore } from './adapters/s3-object-store.js';
 import { S3UrlSigner } from './adapters/s3-url-signer.js';
 import { StoredFileEntity } from './adapters/stored-file.entity.js';
@@ -17,7 +18,11 @@ import { FileRecordRepository } from './ports/file-record.repository.port.js';
 import { FileStorage } from './ports/file-storage.port.js';
 import { ObjectStore } from './ports/object-store.port.js';
 
-async function createObjectStore(config: AppConfig): Promise<ObjectStore> {
+async function createObjectStore(config: AppConfig, metrics: ServiceMetrics): Promise<ObjectStore> {
+  return new MeteredObjectStore(await configuredObjectStore(config), metrics);
+}
+
+async function configuredObjectStore(config: AppConfig): Promise<ObjectStore> {
   const storage = config.storage;
   switch (storage.driver) {
     case 'fs': {
@@ -61,9 +66,9 @@ async function createObjectStore(config: AppConfig): Promise<ObjectStore> {
  * FileStorage port; the store and repository adapters stay private.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([StoredFileEntity]), ScanningModule],
+  imports: [TypeOrmModule.forFeature([StoredFileEntity]), ScanningModule, MetricsModule],
   providers: [
-    { provide: ObjectStore, inject: [AppConfig], useFactory: createObjectStore },
+    { provide: ObjectStore, inject: [AppConfig, ServiceMetrics], useFactory: createObjectStore },
     { provide: FileRecordRepository, useClass: TypeOrmFileRecordRepository },
     { provide: FileStorage, useClass: FileStorageService },
     UnfinishedUploadSweeper,

@@ -1,6 +1,7 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
 import { FileStorage, representationOfUnchecked, type AvailableFile } from '@app/file-storage';
@@ -24,6 +25,7 @@ export class FhirAttachmentsController {
     private readonly resources: FhirResources,
     private readonly files: FileStorage,
     private readonly config: AppConfig,
+    private readonly metrics: ServiceMetrics,
   ) {}
 
   @Get(':type/:id/files/:field')
@@ -77,6 +79,11 @@ export class FhirAttachmentsController {
       content.kind === 'external' ? new URL(content.url).href : await this.signedLocation(content.file, req, inline);
     res.status(307).setHeader('Location', location);
     res.end();
+    this.metrics.redirects.inc({
+      resource_type: type,
+      target: content.kind === 'external' ? 'external' : 'signed',
+      disposition: inline ? 'inline' : 'attachment',
+    });
   }
 
   private async signedLocation(file: AvailableFile, req: Request, inline: boolean): Promise<string> {

@@ -30,7 +30,7 @@ function versionFromIfMatch(ifMatch: string | undefined, required: boolean): num
 
 function requireFhirJson(req: Request): void {
   if (!req.is([...FHIR_MEDIA_TYPES])) {
-    throw new UnsupportedContentError('Send the resource as application/fhir+json (or application/json)');
+    throw new UnsupportedContentError('media_type_not_accepted', 'Send the resource as application/fhir+json (or application/json)');
   }
 }
 

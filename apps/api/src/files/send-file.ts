@@ -20,9 +20,19 @@ export function wantsInline(disposition: unknown): boolean {
 }
 
 /**
+ * How pages of other origins may use a file served to them. A signed URL is a capability: any page
+ * that holds one may show the file (`<img>`, `<video>`), and the listed origins may also frame it.
+ */
+export interface CrossOriginUse {
+  /** Origins that may frame the file, besides this service's own. */
+  frameAncestors: readonly string[];
+}
+
+/**
  * Answers a GET or HEAD with a stored file: conditional requests (304), one
  * byte range (206/416), and headers that keep a browser from running or
- * caching it. Used by the authenticated download and by signed URLs alike.
+ * caching it. Used by the authenticated download and by signed URLs alike;
+ * only signed URLs pass `crossOrigin`.
  */
 export async function sendFile(
   files: FileStorage,
@@ -31,8 +41,10 @@ export async function sendFile(
   req: Request,
   res: Response,
   logger: Logger,
+  crossOrigin?: CrossOriginUse,
 ): Promise<void> {
   setRepresentationHeaders(res, file, representation);
+  if (crossOrigin) allowCrossOriginUse(res, crossOrigin);
   if (req.fresh) {
     res.status(304).end();
     return;
@@ -56,13 +68,26 @@ export async function sendFile(
   }
 }
 
+/** Even if a browser renders it, the file gets no script, no plugins and a unique origin. */
+const SANDBOX_POLICY = "default-src 'none'; sandbox";
+
 /** Type and disposition, and headers that keep a browser from sniffing or running what it renders. */
 export function setContentHeaders(res: Response, representation: Representation): void {
   res.setHeader('Content-Type', representation.contentType);
   res.setHeader('Content-Disposition', representation.contentDisposition);
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  // Even if a browser renders it, the file gets no script, no plugins and a unique origin.
-  res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+  res.setHeader('Content-Security-Policy', SANDBOX_POLICY);
+}
+
+/**
+ * Lifts helmet's same-origin defaults (Cross-Origin-Resource-Policy: same-origin, X-Frame-Options:
+ * SAMEORIGIN) that keep pages of other origins from showing the file; nosniff, the sandbox and the
+ * disposition stay. Framing is decided by frame-ancestors alone, so no X-Frame-Options contradicts it.
+ */
+function allowCrossOriginUse(res: Response, { frameAncestors }: CrossOriginUse): void {
+  res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+  res.removeHeader('X-Frame-Options');
+  res.setHeader('Content-Security-Policy', `${SANDBOX_POLICY}; frame-ancestors ${["'self'", ...frameAncestors].join(' ')}`);
 }
 
 function setRepresentationHeaders(res: Response, file: AvailableFile, representation: Representation): void {

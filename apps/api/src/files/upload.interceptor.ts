@@ -10,9 +10,11 @@ import {
 import busboy from 'busboy';
 import type { Request, Response } from 'express';
 import { from, mergeMap, type Observable } from 'rxjs';
+import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { FileStorage, FileTooLargeError, InvalidUploadError, type AvailableFile } from '@app/file-storage';
 import { AuthenticationError, principalOf, type OrganizationId } from '@app/tenancy';
+import { answeredReason } from '../http/request-context.js';
 import { ClientGoneError, UploadCapacityError, UploadStalledError } from './errors.js';
 
 const STORED = Symbol('storedUpload');
@@ -23,6 +25,17 @@ export const StoredUpload = createParamDecorator((_: unknown, ctx: ExecutionCont
   if (!file) throw new Error('StoredUpload used on a route without the UploadInterceptor');
   return file;
 });
+
+/**
+ * The type the client declared for the file part. busboy reports a part
+ * without Content-Type as text/plain (multipart's default, RFC 7578), and that
+ * is how python-requests sends `files={'file': open(path, 'rb')}`: it says
+ * nothing about the file, so it counts as undeclared and the extension and
+ * the content decide, as with application/octet-stream.
+ */
+function declaredTypeOf(info: busboy.FileInfo): string | undefined {
+  return info.mimeType === 'text/plain' ? undefined : info.mimeType;
+}
 
 /** Small form fields around the file are tolerated (and ignored); anything bigger is not an upload of ours. */
 const MULTIPART_LIMITS: busboy.Limits = { files: 1, fields: 10, fieldSize: 8192, parts: 12, headerPairs: 32 };
@@ -35,8 +48,9 @@ const MULTIPART_LIMITS: busboy.Limits = { files: 1, fields: 10, fieldSize: 8192,
  * reading it, but never reaches the request. When anything refuses the
  * upload, this stops feeding the parser, waits until the domain has cleaned
  * up, and lets the exception filter answer and deal with the unread rest of
- * the body. A client that sends nothing for UPLOAD_IDLE_TIMEOUT_SECONDS, or
- * goes away, stops the upload too, so no slot is held for ever.
+ * the body. A client that sends nothing for UPLOAD_IDLE_TIMEOUT_SECONDS while
+ * the service waits for its bytes, or goes away, stops the upload too, so no
+ * slot is held for ever.
  */
 @Injectable()
 export class UploadInterceptor implements NestInterceptor {
@@ -47,11 +61,17 @@ export class UploadInterceptor implements NestInterceptor {
   constructor(
     private readonly files: FileStorage,
     private readonly config: AppConfig,
+    private readonly metrics: ServiceMetrics,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = context.switchToHttp().getRequest<Request>();
     const res = context.switchToHttp().getResponse<Response>();
+    // Counted as the client saw it: the status answered (and why, for a refusal), or `aborted`.
+    res.once('close', () => {
+      const answered = res.writableFinished ? String(res.statusCode) : undefined;
+      this.metrics.uploads.inc({ status: answered ?? 'aborted', reason: answered ? (answeredReason(res) ?? '') : 'client_gone' });
+    });
     const principal = principalOf(req);
     if (!principal) throw new AuthenticationError('Authentication is required', { required: true });
     if (!req.is('multipart/form-data')) {
@@ -63,7 +83,7 @@ export class UploadInterceptor implements NestInterceptor {
     // Held until the exchange is over, refused and abandoned uploads included.
     this.active++;
     res.once('close', () => this.active--);
-    return from(this.receive(principal.organizationId, req)).pipe(
+    return from(this.receive(principal.organizationId, req, res)).pipe(
       mergeMap((file) => {
         (req as { [STORED]?: AvailableFile })[STORED] = file;
         return next.handle();
@@ -72,7 +92,7 @@ export class UploadInterceptor implements NestInterceptor {
   }
 
   /** Resolves with the stored file once the whole multipart body has been read and found to hold exactly one file. */
-  private receive(organizationId: OrganizationId, req: Request): Promise<AvailableFile> {
+  private receive(organizationId: OrganizationId, req: Request, res: Response): Promise<AvailableFile> {
     return new Promise((resolve, reject) => {
       let parser: busboy.Busboy;
       try {
@@ -89,7 +109,13 @@ export class UploadInterceptor implements NestInterceptor {
       let parsed = false;
       let settled = false;
 
-      const idle = setTimeout(() => fail(new UploadStalledError(idleTimeoutMs)), idleTimeoutMs);
+      // Only the client can stall its upload. While the request is paused because the store, the
+      // scanner or the database has not taken what came (backpressure), or once all of it has come,
+      // the wait is the service's, and their own timeouts bound it (a 503, not a 408).
+      const idle = setTimeout(function stalled() {
+        if (req.complete || req.isPaused()) idle.refresh();
+        else fail(new UploadStalledError(idleTimeoutMs));
+      }, idleTimeoutMs);
       const arrived = () => idle.refresh();
       const closed = () => {
         if (!req.complete) fail(new ClientGoneError());
@@ -126,7 +152,7 @@ export class UploadInterceptor implements NestInterceptor {
         content = new PassThrough();
         part.on('error', (e: Error) => content?.destroy(new InvalidUploadError(`The multipart body is malformed: ${e.message}`)));
         part.pipe(content);
-        upload = this.files.upload(organizationId, { content, fileName: info.filename ?? '', declaredType: info.mimeType });
+        upload = this.files.upload(organizationId, { content, fileName: info.filename ?? '', declaredType: declaredTypeOf(info) });
         upload.then((file) => {
           stored = file;
           succeedIfDone();
@@ -144,6 +170,9 @@ export class UploadInterceptor implements NestInterceptor {
       });
       req.on('data', arrived);
       req.once('close', closed);
+      // Answered by the server itself (a body that ended early, see client-errors.ts), or the
+      // connection is gone: stop, clean up, and leave the answer as it is.
+      res.once('close', () => fail(new ClientGoneError()));
       req.pipe(parser);
     });
   }

@@ -133,7 +133,7 @@ export class AttachmentLinker {
     if (!attachment.contentType) throw InvalidResourceError.single('An attachment with data needs a contentType', `${where}.contentType`);
     if (!BASE64.test(data) || data.length % 4 !== 0) throw InvalidResourceError.single('data is not valid base64', `${where}.data`);
     const extension = canonicalExtensionFor(attachment.contentType);
-    if (!extension) throw new UnsupportedContentError(`Attachments of type ${attachment.contentType} are not accepted`);
+    if (!extension) throw new UnsupportedContentError('media_type_not_accepted', `Attachments of type ${attachment.contentType} are not accepted`);
     // The title names the file for downloads; the extension is one witness of the type, as for any upload.
     const title = attachment.title?.trim() || 'attachment';
     const fileName = title.toLowerCase().endsWith(`.${extension}`) ? title : `${title}.${extension}`;

@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { runPeriodically } from '@app/common';
+import { runPeriodically, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { FileStorage, type FileListing } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
@@ -36,6 +36,7 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
     private readonly files: FileStorage,
     private readonly repository: ResourceRepository,
     private readonly released: ReleasedFiles,
+    private readonly metrics: ServiceMetrics,
   ) {
     const hours = config.fhir.orphanGraceHours;
     this.graceMs = hours === undefined ? undefined : hours * 3_600_000;
@@ -55,7 +56,8 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
     let released = 0;
     const abandoned = await this.repository.unfinishedReleasesAcrossOrganizations(new Date(now.getTime() - ABANDONED_RELEASE_MS), BATCH);
     for (const { organizationId, fileName } of abandoned) {
-      await this.released.delete(organizationId, [fileName], 'finishing an interrupted deletion');
+      const deleted = await this.released.delete(organizationId, [fileName], 'finishing an interrupted deletion');
+      this.metrics.sweeperDeletions.inc({ sweeper: 'interrupted_deletion' }, deleted);
     }
 
     await this.repository.purgeTombstonesAcrossOrganizations(new Date(now.getTime() - TOMBSTONE_MS));
@@ -70,7 +72,8 @@ export class OrphanFileSweeper implements OnApplicationBootstrap, OnApplicationS
       for (const f of batch) byOrganization.set(f.organizationId, [...(byOrganization.get(f.organizationId) ?? []), f.fileName]);
       for (const [organizationId, fileNames] of byOrganization) {
         const orphans = await this.repository.releaseUnlinked(organizationId, fileNames);
-        await this.released.delete(organizationId, orphans, 'no resource linked it within ORPHAN_GRACE_HOURS of its upload');
+        const deleted = await this.released.delete(organizationId, orphans, 'no resource linked it within ORPHAN_GRACE_HOURS of its upload');
+        this.metrics.sweeperDeletions.inc({ sweeper: 'orphan' }, deleted);
         released += orphans.length;
       }
       if (batch.length < BATCH) break;

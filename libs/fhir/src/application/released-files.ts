@@ -14,7 +14,8 @@ export class ReleasedFiles {
   ) {}
 
   /** Never throws: a failed deletion stays released, and the sweeper finishes it later. */
-  async delete(organizationId: OrganizationId, fileNames: readonly string[], reason: string): Promise<void> {
+  async delete(organizationId: OrganizationId, fileNames: readonly string[], reason: string): Promise<number> {
+    let deleted = 0;
     for (const fileName of fileNames) {
       try {
         await this.files.delete(organizationId, fileName).catch((e: unknown) => {
@@ -22,9 +23,11 @@ export class ReleasedFiles {
         });
         await this.repository.markReleaseDone(organizationId, fileName);
         this.logger.log(`Deleted file ${organizationId}/${fileName}: ${reason}`);
+        deleted++;
       } catch (e) {
         this.logger.warn(`Deleting file ${organizationId}/${fileName} (${reason}) failed: ${(e as Error).message}; the sweeper will retry`);
       }
     }
+    return deleted;
   }
 }

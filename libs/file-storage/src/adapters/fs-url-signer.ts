@@ -7,6 +7,12 @@ import type { PresignOptions, SignedResponse } from '../ports/object-store.port.
 export class InvalidSignedUrlError extends DomainError {
   readonly kind = 'forbidden';
   readonly code = 'invalid_signed_url';
+  constructor(
+    override readonly reason: 'malformed' | 'bad_signature' | 'expired' | 'wrong_method',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -35,22 +41,22 @@ export class FsUrlSigner {
       (name) => (typeof query[name] === 'string' ? (query[name] as string) : undefined),
     );
     if (!signedMethod || !expires || !type || !disposition || !signature || !/^\d{1,12}$/.test(expires) || !['GET', 'HEAD'].includes(signedMethod)) {
-      throw new InvalidSignedUrlError('The signed URL is incomplete');
+      throw new InvalidSignedUrlError('malformed', 'The signed URL is incomplete');
     }
     try {
       assertStorageKey(key);
     } catch {
-      throw new InvalidSignedUrlError('The signed URL is invalid');
+      throw new InvalidSignedUrlError('malformed', 'The signed URL is invalid');
     }
     const expected = Buffer.from(this.mac(signedMethod, key, Number(expires), type, disposition));
     const given = Buffer.from(signature);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new InvalidSignedUrlError('The signed URL is invalid');
+      throw new InvalidSignedUrlError('bad_signature', 'The signed URL is invalid');
     }
-    if (Number(expires) * 1000 < now) throw new InvalidSignedUrlError('The signed URL has expired');
+    if (Number(expires) * 1000 < now) throw new InvalidSignedUrlError('expired', 'The signed URL has expired');
     // A URL signed for GET may also be used for HEAD (it reveals less), not the other way round.
     if (signedMethod !== method && !(signedMethod === 'GET' && method === 'HEAD')) {
-      throw new InvalidSignedUrlError(`The signed URL is not valid for ${method}`);
+      throw new InvalidSignedUrlError('wrong_method', `The signed URL is not valid for ${method}`);
     }
     return { contentType: type, contentDisposition: disposition };
   }

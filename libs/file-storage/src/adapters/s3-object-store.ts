@@ -21,13 +21,18 @@ const PARTS_IN_FLIGHT = 2;
 
 export interface S3StoreOptions {
   bucket: string;
+  /** S3_TIMEOUT_SECONDS: per attempt of every request, and in all for a request without a body stream. */
+  timeoutMs: number;
   serverSideEncryption?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
 }
 
 /**
  * Bytes in an S3 bucket (or MinIO), under the same `<orgId>/<fileName>` keys
  * as the fs store. Uploads stream through lib-storage's multipart upload with
- * a bounded part queue; one that fails is aborted, so no parts are left.
+ * a bounded part queue; one that fails is left for removeUnfinished to abort.
+ * Requests without a body stream (head, delete, list, abort) give up after
+ * the timeout in all, retries included; uploads and downloads after it
+ * without progress.
  */
 export class S3ObjectStore extends ObjectStore {
   constructor(
@@ -46,7 +51,9 @@ export class S3ObjectStore extends ObjectStore {
       client: this.client,
       queueSize: PARTS_IN_FLIGHT,
       partSize: PART_SIZE,
-      leavePartsOnError: false,
+      // A failed upload is aborted by the caller's cleanup (removeUnfinished), which does not hold
+      // the answer up when the store hangs; lib-storage's own abort would, for every retry of it.
+      leavePartsOnError: true,
       params: {
         Bucket: this.options.bucket,
         Key: key,
@@ -56,7 +63,6 @@ export class S3ObjectStore extends ObjectStore {
         SSEKMSKeyId: sse?.kmsKeyId,
       },
     });
-    // With leavePartsOnError false, lib-storage aborts the multipart upload itself on failure.
     const out = await upload.done().catch(storeFailure);
     if (sse) await this.confirmEncryption(key, sse.algorithm, out.ServerSideEncryption);
   }
@@ -69,7 +75,7 @@ export class S3ObjectStore extends ObjectStore {
    */
   private async confirmEncryption(key: string, algorithm: string, answered: string | undefined): Promise<void> {
     if (answered === algorithm) return;
-    const head = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key })).catch(storeFailure);
+    const head = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), this.deadline()).catch(storeFailure);
     if (head.ServerSideEncryption === algorithm) return;
     await this.delete(key);
     throw new EncryptionNotConfirmedError(algorithm);
@@ -94,7 +100,7 @@ export class S3ObjectStore extends ObjectStore {
   async head(key: string): Promise<ObjectInfo> {
     assertStorageKey(key);
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }));
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), this.deadline());
       return { size: out.ContentLength ?? 0, contentType: out.ContentType };
     } catch (e) {
       throw isMissing(e) ? new ObjectNotFoundError() : storeFailure(e);
@@ -116,25 +122,29 @@ export class S3ObjectStore extends ObjectStore {
 
   async delete(key: string): Promise<void> {
     assertStorageKey(key);
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key })).catch(storeFailure);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key }), this.deadline()).catch(storeFailure);
   }
 
   /** Aborts multipart uploads of the key that a crash left behind (nothing else would, but a lifecycle rule, days later). */
   async removeUnfinished(key: string): Promise<void> {
     assertStorageKey(key);
     const { Uploads = [] } = await this.client
-      .send(new ListMultipartUploadsCommand({ Bucket: this.options.bucket, Prefix: key }))
+      .send(new ListMultipartUploadsCommand({ Bucket: this.options.bucket, Prefix: key }), this.deadline())
       .catch(storeFailure);
     for (const { Key, UploadId } of Uploads) {
       if (Key !== key || !UploadId) continue;
       await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key, UploadId }))
+        .send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key, UploadId }), this.deadline())
         .catch((e: unknown) => (isMissingUpload(e) ? undefined : storeFailure(e)));
     }
   }
 
   async check(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), this.deadline());
+  }
+
+  private deadline(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.options.timeoutMs) };
   }
 }
 
@@ -157,7 +167,7 @@ function isMissingUpload(e: unknown): boolean {
  */
 function storeFailure(e: unknown): never {
   const { $metadata, name, code } = (e ?? {}) as { $metadata?: unknown; name?: string; code?: string };
-  if ($metadata || name === 'TimeoutError' || name === 'CredentialsProviderError' || (code && /^E[A-Z]+$/.test(code))) {
+  if ($metadata || ['TimeoutError', 'AbortError', 'CredentialsProviderError'].includes(name ?? '') || (code && /^E[A-Z]+$/.test(code))) {
     throw new StorageUnavailableError(`The object store failed (${name ?? code})`, { cause: e });
   }
   throw e;

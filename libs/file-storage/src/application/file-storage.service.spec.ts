@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
 import { jest } from '@jest/globals';
+import { ServiceMetrics } from '@app/common';
 import { loadConfig } from '@app/config';
 import { VirusScanner, type ScanVerdict } from '@app/scanning';
 import { parseOrganizationId } from '@app/tenancy';
-import { FileTooLargeError, InfectedFileError, ScanIncompleteError, UnsupportedContentError } from '../domain/errors.js';
+import { FileTooLargeError, InfectedFileError, ScanIncompleteError, StorageUnavailableError, UnsupportedContentError } from '../domain/errors.js';
 import type { AvailableFile } from '../domain/stored-file.js';
 import { FileRecordRepository } from '../ports/file-record.repository.port.js';
 import { ObjectStore } from '../ports/object-store.port.js';
@@ -29,11 +30,14 @@ async function drain(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function setup(opts: { scanner?: VirusScanner; put?: (key: string, body: Readable) => Promise<void>; maxBytes?: number } = {}) {
+function setup(
+  opts: { scanner?: VirusScanner; put?: (key: string, body: Readable) => Promise<void>; maxBytes?: number; deleteObject?: () => Promise<void> } = {},
+) {
   const written: Record<string, Buffer> = {};
   const store = strict<ObjectStore>('store', {
     put: jest.fn(opts.put ?? (async (key: string, body: Readable) => void (written[key] = await drain(body)))),
-    delete: jest.fn(async () => undefined),
+    delete: jest.fn(opts.deleteObject ?? (async () => undefined)),
+    removeUnfinished: jest.fn(async () => undefined),
   });
   const records = strict<FileRecordRepository>('records', {
     insertPending: jest.fn(async () => undefined),
@@ -42,8 +46,10 @@ function setup(opts: { scanner?: VirusScanner; put?: (key: string, body: Readabl
   });
   const scanner = opts.scanner ?? strict<VirusScanner>('scanner', { enabled: false });
   const config = loadConfig({ MAX_UPLOAD_BYTES: String(opts.maxBytes ?? 1024 * 1024) });
-  return { service: new FileStorageService(config, store, records, scanner), store, records, written };
+  return { service: new FileStorageService(config, store, records, scanner, new ServiceMetrics()), store, records, written };
 }
+
+/** Lets a cleanup that goes on after the answer run to its end. */
 
 const upload = (service: FileStorageService, content: Buffer | Readable, fileName = 'lab.pdf') =>
   service.upload(ORG, { content: content instanceof Readable ? content : Readable.from([content]), fileName, declaredType: 'application/pdf' });
@@ -96,6 +102,21 @@ describe('FileStorageService.upload', () => {
     expect(records.remove).toHaveBeenCalledWith(ORG, expect.any(String));
   });
 
+  it('answers a refusal once its bytes and row are gone, including a multipart upload the put left', async () => {
+    const { service, store, records } = setup({ maxBytes: 10_000, deleteObject: () => new Promise((r) => setTimeout(r, 200)) });
+    const big = Readable.from([PDF, Buffer.alloc(5000), Buffer.alloc(5000), Buffer.alloc(5000)]);
+    await expect(upload(service, big)).rejects.toBeInstanceOf(FileTooLargeError);
+    expect(store.removeUnfinished).toHaveBeenCalledTimes(1);
+    expect(records.remove).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers a store outage without waiting for a cleanup the store holds up', async () => {
+    const outage = new StorageUnavailableError('The object store failed (TimeoutError)');
+    const { service, records } = setup({ put: async () => Promise.reject(outage), deleteObject: () => new Promise(() => undefined) });
+    await expect(upload(service, PDF)).rejects.toBe(outage);
+    expect(records.remove).not.toHaveBeenCalled();
+  });
+
   it('reports the content refusal, not the failed abort of the write it caused', async () => {
     // An S3 multipart upload whose abort fails rejects with the abort's error, not the body's.
     const abortFailed = new Error('AbortMultipartUpload: connection refused');
@@ -131,10 +152,11 @@ describe('FileStorageService.upload', () => {
     it('fails closed when the scanner fails, even after the bytes were written', async () => {
       const outage = new Error('clamd unreachable');
       const scanner = strict<VirusScanner>('scanner', { enabled: true, scan: jest.fn(async () => Promise.reject(outage)) });
-      const { service, records } = setup({ scanner });
+      const { service, store, records } = setup({ scanner });
       await expect(upload(service, PDF)).rejects.toBe(outage);
       expect(records.markAvailable).not.toHaveBeenCalled();
       expect(records.remove).toHaveBeenCalledTimes(1);
+      expect(store.removeUnfinished).toHaveBeenCalledTimes(1);
     });
 
     it('fails closed on a verdict that is neither clean nor infected', async () => {
@@ -153,6 +175,7 @@ describe('FileStorageService.upload', () => {
       const big = Readable.from([PDF, ...Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024))]);
       await expect(upload(service, big)).rejects.toBeInstanceOf(ScanIncompleteError);
       expect(records.markAvailable).not.toHaveBeenCalled();
+      // The scanner's failure does not hold up the cleanup: it is done before the answer.
       expect(records.remove).toHaveBeenCalledTimes(1);
     });
 

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
-import { DomainError, InvalidRequestError } from '@app/common';
+import { DomainError, InvalidRequestError, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
-import { VirusScanner } from '@app/scanning';
+import { VirusScanner, type ScanVerdict } from '@app/scanning';
 import type { OrganizationId } from '@app/tenancy';
 import { ContentInspector, SNIFF_BYTES, type ContentDecision } from '../domain/content-inspector.js';
 import {
@@ -23,6 +23,13 @@ import { peek } from './peek.js';
 import { ReaderStoppedError, tee } from './tee.js';
 
 type ScanFacts = Pick<CompletedUpload, 'scanStatus' | 'scanEngine'>;
+
+/**
+ * Longest a refused upload's answer waits for its bytes and row to be removed. A refusal is
+ * answered with nothing left behind; a cleanup that a slow dependency holds up goes on after the
+ * answer, and what it cannot finish stays pending for the sweeper.
+ */
+const CLEANUP_WAIT_MS = 5000;
 
 /** A timestamptz as Postgres writes it as text (DateStyle ISO), microseconds included. */
 const POSTGRES_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
@@ -56,6 +63,7 @@ export class FileStorageService extends FileStorage {
     private readonly store: ObjectStore,
     private readonly records: FileRecordRepository,
     private readonly scanner: VirusScanner,
+    private readonly metrics: ServiceMetrics,
   ) {
     super();
     this.maxUploadBytes = config.uploads.maxBytes;
@@ -91,10 +99,13 @@ export class FileStorageService extends FileStorage {
       const scan = await this.write(key, record.contentType, measured);
       const file = await this.records.markAvailable(organizationId, id, { ...measured.result(), ...scan });
       this.logger.log(`Stored ${key} (${file.contentType}, ${file.size} bytes) in ${Date.now() - started} ms`);
+      this.metrics.storedBytes.inc(file.size);
       return file;
     } catch (e) {
       peeked.discard();
-      await this.forget(organizationId, id, key);
+      const cleanup = this.forget(organizationId, id, key);
+      // A store that is out is answered at once: the cleanup needs that store and would only be held up.
+      if (!(e instanceof StorageUnavailableError)) await settledWithin(cleanup, CLEANUP_WAIT_MS);
       throw e;
     }
   }
@@ -169,7 +180,7 @@ export class FileStorageService extends FileStorage {
       });
     const [stored, scanned] = await Promise.allSettled([
       untilEnd(toStore, this.store.put(key, toStore, { contentType })),
-      toScanner ? untilEnd(toScanner, this.scanner.scan(toScanner)) : undefined,
+      toScanner ? untilEnd(toScanner, this.timedScan(toScanner, measured)) : undefined,
     ]);
     // The content's own refusal (too large, not what it claims, the client's
     // stream failing) explains every other failure it caused, a failed abort
@@ -194,13 +205,38 @@ export class FileStorageService extends FileStorage {
     return { scanStatus: 'clean', scanEngine: verdict.engine };
   }
 
+  /** The scan, timed by its verdict; `stopped` when the upload ended it (refused content, the store failing, the client gone). */
+  private async timedScan(content: Readable, measured: ReturnType<typeof measure>): Promise<ScanVerdict> {
+    const done = this.metrics.scanDuration.startTimer();
+    try {
+      const verdict = await this.scanner.scan(content);
+      done({ verdict: verdict.status });
+      return verdict;
+    } catch (e) {
+      done({ verdict: e instanceof ReaderStoppedError || measured.failure ? 'stopped' : 'failed' });
+      throw e;
+    }
+  }
+
   /** Best effort: whatever fails here is still `pending` and the sweeper removes it. */
   private async forget(organizationId: OrganizationId, id: string, key: string): Promise<void> {
     try {
+      // A multipart upload cut short is not aborted by the put (that would hold the answer up): here.
+      await this.store.removeUnfinished(key);
       await this.store.delete(key);
       await this.records.remove(organizationId, id);
     } catch (e) {
       this.logger.warn(`Cleaning up rejected upload ${key} failed (${(e as Error).message}); the sweeper will retry`);
     }
   }
+}
+
+/** Waits for `work` to settle, or `ms`, whichever comes first; `work` goes on either way. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([work.then(() => undefined, () => undefined), elapsed]);
+  clearTimeout(timer);
 }

@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { runPeriodically } from '@app/common';
+import { runPeriodically, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { storageKey } from '../domain/stored-file.js';
 import { FileRecordRepository } from '../ports/file-record.repository.port.js';
@@ -24,6 +24,7 @@ export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplic
     config: AppConfig,
     private readonly records: FileRecordRepository,
     private readonly store: ObjectStore,
+    private readonly metrics: ServiceMetrics,
   ) {
     this.ttlMs = config.uploads.pendingTtlSeconds * 1000;
   }
@@ -50,6 +51,7 @@ export class UnfinishedUploadSweeper implements OnApplicationBootstrap, OnApplic
         await this.store.delete(key);
         await this.records.remove(file.organizationId, file.id);
         removed++;
+        this.metrics.sweeperDeletions.inc({ sweeper: 'unfinished_upload' });
         this.logger.log(`Removed unfinished file ${key}`);
       } catch (e) {
         // Still `deleting` with a fresh timestamp: retried after the TTL, behind the others.

@@ -49,7 +49,7 @@ describe('JSON body check', () => {
   it('refuses nesting deeper than MAX_JSON_DEPTH levels before the verifier has to hold it', () => {
     const deep = Buffer.from('['.repeat(5_000_000));
     const started = process.memoryUsage().heapUsed;
-    expect(() => run('json', deep)).toThrow(new UnsupportedContentError(`The JSON is nested deeper than ${MAX_JSON_DEPTH} levels`));
+    expect(() => run('json', deep)).toThrow(new UnsupportedContentError('json_too_deep', `The JSON is nested deeper than ${MAX_JSON_DEPTH} levels`));
     expect(process.memoryUsage().heapUsed - started).toBeLessThan(64 * 1024 * 1024);
   });
 

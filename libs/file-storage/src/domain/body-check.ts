@@ -19,7 +19,7 @@ class Utf8TextCheck implements BodyCheck {
   constructor(private readonly onText?: (text: string) => void) {}
 
   update(chunk: Buffer): void {
-    if (chunk.includes(0)) throw new UnsupportedContentError('The content contains NUL bytes, so it is not text');
+    if (chunk.includes(0)) throw new UnsupportedContentError('not_text', 'The content contains NUL bytes, so it is not text');
     // Decode first: `this.onText?.(decode())` would skip the decoding, and so the check, without a listener.
     const text = this.decode(chunk, true);
     this.onText?.(text);
@@ -34,7 +34,7 @@ class Utf8TextCheck implements BodyCheck {
     try {
       return this.decoder.decode(chunk, { stream });
     } catch {
-      throw new UnsupportedContentError('The content is not valid UTF-8 text');
+      throw new UnsupportedContentError('invalid_utf8', 'The content is not valid UTF-8 text');
     }
   }
 }
@@ -52,7 +52,7 @@ class JsonCheck implements BodyCheck {
     try {
       this.depth.update(chunk);
     } catch (e) {
-      if (e instanceof JsonTooDeepError) throw new UnsupportedContentError(e.message);
+      if (e instanceof JsonTooDeepError) throw new UnsupportedContentError('json_too_deep', e.message);
       throw e;
     }
     this.text.update(chunk);
@@ -70,7 +70,7 @@ class JsonCheck implements BodyCheck {
     } catch (e) {
       const where = e as { line?: number; pos?: number };
       const at = where.line ? ` (line ${where.line}, column ${where.pos})` : '';
-      throw new UnsupportedContentError(`The content is not valid JSON${at}`);
+      throw new UnsupportedContentError('invalid_json', `The content is not valid JSON${at}`);
     }
   }
 }

@@ -38,30 +38,30 @@ export class ContentInspector {
 
   async inspect({ head, fileName, declaredType }: InspectionInput): Promise<ContentDecision> {
     const extension = extensionOf(fileName);
-    if (!extension) throw new UnsupportedContentError('The file name has no extension, so its type cannot be checked');
+    if (!extension) throw new UnsupportedContentError('no_extension', 'The file name has no extension, so its type cannot be checked');
 
     const rule = ruleForExtension(extension);
     if (!rule || !this.allowed.includes(rule.contentType)) {
-      throw new UnsupportedContentError(`Files with the extension .${extension} are not accepted; accepted types: ${this.allowed.join(', ')}`);
+      throw new UnsupportedContentError('extension_not_accepted', `Files with the extension .${extension} are not accepted; accepted types: ${this.allowed.join(', ')}`);
     }
 
     const declared = normaliseMime(declaredType);
     if (!UNDECLARED.has(declared)) {
       const declaredRule = ruleForMimeType(declared);
       if (declaredRule !== rule) {
-        throw new UnsupportedContentError(`The declared type ${declared} does not match the extension .${extension} (${rule.contentType})`);
+        throw new UnsupportedContentError('declared_type_mismatch', `The declared type ${declared} does not match the extension .${extension} (${rule.contentType})`);
       }
     }
 
     const detected = await fileTypeFromBuffer(head);
     if (detected) {
       if (detected.mime !== rule.contentType) {
-        throw new UnsupportedContentError(`The content is ${detected.mime}, but the extension .${extension} says ${rule.contentType}`);
+        throw new UnsupportedContentError('content_mismatch', `The content is ${detected.mime}, but the extension .${extension} says ${rule.contentType}`);
       }
       return { rule };
     }
     if (rule.recognition === 'magic') {
-      throw new UnsupportedContentError(`The content is not a recognisable ${rule.contentType} file`);
+      throw new UnsupportedContentError('unrecognised_content', `The content is not a recognisable ${rule.contentType} file`);
     }
     return { rule, bodyCheck: createBodyCheck(rule.recognition) };
   }

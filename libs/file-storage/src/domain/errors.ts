@@ -1,8 +1,27 @@
 import { DomainError } from '@app/common';
 
+/** Which of the checks that must agree refused a file (or a resource's declared type). */
+export type UnsupportedContentReason =
+  | 'no_extension'
+  | 'extension_not_accepted'
+  | 'declared_type_mismatch'
+  | 'content_mismatch'
+  | 'unrecognised_content'
+  | 'not_text'
+  | 'invalid_utf8'
+  | 'invalid_json'
+  | 'json_too_deep'
+  | 'media_type_not_accepted';
+
 export class UnsupportedContentError extends DomainError {
   readonly kind = 'unsupported_media_type';
   readonly code = 'unsupported_content';
+  constructor(
+    override readonly reason: UnsupportedContentReason,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class InvalidUploadError extends DomainError {

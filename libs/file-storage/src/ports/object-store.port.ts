@@ -34,8 +34,10 @@ export interface SignedResponse {
 export abstract class ObjectStore {
   /**
    * Writes the whole stream under `key`, atomically: until the promise
-   * resolves nothing is visible under the key, and if the stream errors
-   * nothing is left behind. Rejects with the stream's error.
+   * resolves nothing is visible under the key, and if it rejects nothing is
+   * (the stream's error, or the store's). It does not wait for the store to
+   * take back a partial write, which may hang with the store: the caller
+   * removes that with removeUnfinished(key).
    */
   abstract put(key: string, body: Readable, meta: { contentType: string }): Promise<void>;
 
@@ -64,7 +66,7 @@ export abstract class ObjectStore {
   abstract delete(key: string): Promise<void>;
 
   /**
-   * Removes what a write of `key` interrupted by a crash left behind (a temp
+   * Removes what a failed or crashed write of `key` left behind (a temp
    * file, an incomplete multipart upload); succeeds if there is nothing.
    * Only for writes that can no longer be in progress.
    */

@@ -60,8 +60,9 @@ export class ClamdClient {
         if (error) reject(error);
         else resolve(Buffer.concat(replies).toString('utf8').replace(/\0+$/, '').trim());
       };
+      // The client reads what happened; where clamd runs is for the log (the cause), not for it.
       const unavailable = (why: string, cause?: unknown) =>
-        finish(new ScannerUnavailableError(`clamd at ${host}:${port} ${why}`, { cause }));
+        finish(new ScannerUnavailableError(`The virus scanner ${why}`, { cause: cause ?? new Error(`clamd at ${host}:${port} ${why}`) }));
       /** (Re)arms the single timer of the current phase. */
       const within = (ms: number, why: string) => {
         clearTimeout(timer);
@@ -73,7 +74,7 @@ export class ClamdClient {
       // clamd answers once and closes. An early answer (e.g. "INSTREAM size limit
       // exceeded. ERROR") arrives before we finish sending; it is still the answer.
       socket.once('end', () => finish());
-      socket.once('error', (e) => (replies.length > 0 ? finish() : unavailable(`is unreachable (${e.message})`, e)));
+      socket.once('error', (e) => (replies.length > 0 ? finish() : unavailable('is unreachable', new Error(`clamd at ${host}:${port}: ${e.message}`, { cause: e }))));
       socket.once('connect', () => {
         socket.write(command);
         if (!content) return within(COMMAND_TIMEOUT_MS, `did not answer within ${COMMAND_TIMEOUT_MS} ms`);
