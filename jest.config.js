@@ -15,7 +15,7 @@ const common = {
   testEnvironment: 'node',
 };
 export default {
-  // Global in Jest 29: e2e tests start real servers (s3rver, clamd, the app) per file.
+  // Global in Jest 29: e2e tests start real servers (clamd, the app) per file.
   testTimeout: 30_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },

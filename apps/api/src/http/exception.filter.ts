@@ -97,10 +97,14 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       this.logger.debug(`No answer, the client has gone: ${(exception as Error)?.message}`);
       return;
     }
+    // Already answered in full (the server's own answer to a broken request, see client-errors.ts):
+    // what failed afterwards is that request's handler noticing it, with nothing to add or log.
+    if (res.writableEnded) {
+      this.logger.debug(`Already answered: ${(exception as Error)?.message}`);
+      return;
+    }
     const rendered = this.render(exception);
 
-    // Already answered in full (the server's own answer to a broken request): nothing to add.
-    if (res.writableEnded) return;
     if (res.headersSent) {
       // Mid-stream failure: the status is gone, so cut the connection rather than send a truncated 200.
       this.logger.warn(`Response failed after headers were sent: ${(exception as Error)?.message}`);
