@@ -26,6 +26,13 @@ describe('loadConfig', () => {
     expect(c.dataDir.startsWith('/')).toBe(true);
   });
 
+  it('acts as the row-level security role by default, as the login role when DATABASE_SERVICE_ROLE is empty', () => {
+    expect(loadConfig({}).databaseServiceRole).toBe('clinical_attachments_service');
+    expect(loadConfig({ DATABASE_SERVICE_ROLE: ' attachments_rls ' }).databaseServiceRole).toBe('attachments_rls');
+    expect(loadConfig({ DATABASE_SERVICE_ROLE: '' }).databaseServiceRole).toBeUndefined();
+    expect(problemsOf({ DATABASE_SERVICE_ROLE: 'postgres; DROP TABLE x' }).join('\n')).toContain('DATABASE_SERVICE_ROLE');
+  });
+
   it('accepts a plain-http JWKS on loopback, for local identity providers', () => {
     expect(() => loadConfig({ JWT_JWKS_URL: 'http://127.0.0.1:8080/jwks', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' })).not.toThrow();
   });

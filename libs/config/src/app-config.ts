@@ -50,6 +50,8 @@ export class AppConfig {
   readonly databaseTimeoutMs!: number;
   /** Apply pending migrations at start (always, for the embedded database). */
   readonly migrateOnStart!: boolean;
+  /** The role every connection of the service acts as (SET ROLE), subject to row-level security; unset: the login role. */
+  readonly databaseServiceRole?: string;
   /** Unset: uploads are not scanned. */
   readonly clamav?: { host: string; port: number; timeoutMs: number };
   readonly uploads!: {
@@ -171,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     databaseUrl: e.DATABASE_URL,
     databaseTimeoutMs: e.DATABASE_TIMEOUT_SECONDS * 1000,
     migrateOnStart: e.MIGRATE_ON_START,
+    databaseServiceRole: e.DATABASE_SERVICE_ROLE || undefined,
     clamav: e.CLAMAV_HOST ? { host: e.CLAMAV_HOST, port: e.CLAMAV_PORT, timeoutMs: e.CLAMAV_TIMEOUT_SECONDS * 1000 } : undefined,
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,

@@ -169,6 +169,16 @@ export class Environment {
   @Max(120)
   DATABASE_TIMEOUT_SECONDS: number = 10;
 
+  /**
+   * The role the service acts as on every connection (SET ROLE), which row-level
+   * security applies to; the migrations create it. Empty: no SET ROLE, for a
+   * login role that is itself such a role.
+   */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @IsString()
+  @Matches(/^([A-Za-z_][A-Za-z0-9_$]{0,62})?$/, { message: 'DATABASE_SERVICE_ROLE must be a role name (letters, digits, _ and $) or empty' })
+  DATABASE_SERVICE_ROLE: string = 'clinical_attachments_service';
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()

@@ -1,12 +1,13 @@
 import { type DynamicModule, Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import type { Socket } from 'node:net';
-import type { Pool } from 'pg';
+import type { ClientBase, Pool } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MetricsModule, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { OrganizationScope } from './organization-scope.js';
 import { runMigrationsLocked } from './run-migrations.js';
 import { TypeOrmLogger } from './typeorm-logger.js';
 
@@ -29,6 +30,7 @@ async function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres |
     // A refused connection at boot is retried by @nestjs/typeorm a few times, then boot fails.
     retryAttempts: 5,
     retryDelay: 1000,
+    toRetry: (e: unknown) => !(e instanceof ServiceRoleError),
     // Every wait is bounded, so an outage or a saturated pool is a quick 503, never a hung request:
     // getting a connection (pool full, server unreachable), a statement on the server, its answer on the wire.
     extra: {
@@ -90,7 +92,54 @@ class PoolMetrics implements OnModuleInit {
   }
 }
 
-/** Migrations run on a connection of their own, without the request timeouts of the service's pool. */
+/** The service cannot act as a role that row-level security applies to: a setting to fix, not an outage to wait out. */
+class ServiceRoleError extends Error {}
+
+/**
+ * Every connection of the service's pool acts as the service role before its
+ * first query, as the login role may own the tables or be a superuser, to
+ * which row-level security does not apply. pg-pool hands a new connection out
+ * only once `onConnect` has resolved, and closes it when it fails: no query
+ * ever runs as the login role.
+ */
+function actingAs(role: string | undefined): { onConnect?: (client: ClientBase) => Promise<void> } {
+  if (!role) return {};
+  return {
+    onConnect: async (client) => {
+      try {
+        await client.query(`SET ROLE ${client.escapeIdentifier(role)}`);
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        // 22023: no such role; 42501: the login role is not a member of it. Anything else (a lost connection) stays as it is.
+        if (code !== '22023' && code !== '42501') throw e;
+        throw new ServiceRoleError(
+          `The database connection cannot act as the role ${role} (DATABASE_SERVICE_ROLE): ${(e as Error).message}. ` +
+            'The migrations create it and grant it to the role that runs them; see "Row-level security" in the README',
+          { cause: e },
+        );
+      }
+    },
+  };
+}
+
+/**
+ * Refuses to serve as a role that row-level security does not apply to
+ * (DATABASE_SERVICE_ROLE empty with a superuser or BYPASSRLS login): the
+ * second wall between organizations would be down without anyone noticing.
+ */
+async function assertSubjectToRowLevelSecurity(dataSource: DataSource): Promise<void> {
+  const [role]: Array<{ name: string; exempt: boolean }> = await dataSource.query(
+    'SELECT rolname AS name, rolsuper OR rolbypassrls AS exempt FROM pg_roles WHERE rolname = current_user',
+  );
+  if (role?.exempt) {
+    throw new ServiceRoleError(
+      `The service would query the database as ${role.name}, a superuser or BYPASSRLS role that row-level security does not apply to: ` +
+        'set DATABASE_SERVICE_ROLE (default clinical_attachments_service), or connect as a role without SUPERUSER and BYPASSRLS',
+    );
+  }
+}
+
+/** Migrations run on a connection of their own, as the login role, without the request timeouts of the service's pool. */
 async function migrate(options: PostgresOptions): Promise<void> {
   const { max: _max, query_timeout: _q, statement_timeout: _s, ...extra } = options.extra as Record<string, unknown>;
   const migrator = await new DataSource({ ...options, extra: { ...extra, max: 1 } }).initialize();
@@ -114,12 +163,15 @@ export async function migrateDatabase(config: AppConfig): Promise<void> {
 /**
  * Postgres through TypeORM: a real server when DATABASE_URL is set, else the
  * embedded PostgreSQL server. Migrations run before any repository is used.
+ * Global, like the DataSource: every module's repositories reach their rows
+ * through OrganizationScope.
  */
 @Module({})
 export class DatabaseModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: DatabaseModule,
+      global: true,
       imports: [
         MetricsModule,
         TypeOrmModule.forRootAsync({
@@ -129,13 +181,23 @@ export class DatabaseModule {
           dataSourceFactory: async (options) => {
             // The embedded database always migrates itself; a real one unless MIGRATE_ON_START=false (a migration Job does it).
             if (config.migrateOnStart || !config.databaseUrl) await migrate(options as PostgresOptions);
-            const dataSource = await new DataSource(options as DataSourceOptions).initialize();
+            // The migrations above ran as the login role (the owner); the service acts as the row-level security role.
+            const postgres = options as PostgresOptions;
+            const extra = { ...(postgres.extra as Record<string, unknown>), ...actingAs(config.databaseServiceRole) };
+            const dataSource = await new DataSource({ ...postgres, extra }).initialize();
+            try {
+              await assertSubjectToRowLevelSecurity(dataSource);
+            } catch (e) {
+              await dataSource.destroy();
+              throw e;
+            }
             dropStuckConnections(dataSource);
             return dataSource;
           },
         }),
       ],
-      providers: [PoolMetrics],
+      providers: [PoolMetrics, OrganizationScope],
+      exports: [OrganizationScope],
     };
   }
 }

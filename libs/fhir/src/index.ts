@@ -2,7 +2,28 @@ export { FhirModule } from './fhir.module.js';
 export { FileLinks } from './ports/file-links.port.js';
 export { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from './ports/fhir-resources.port.js';
 export { capabilityStatement } from './domain/capability-statement.js';
-export { DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_PARAMETERS, searchParametersOf, searchsetBundle } from './domain/search.js';
-export { definitionOf, FHIR_ID, PRACTITIONER_SIGNATURE_URL, RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES, type FhirJson, type ResourceType } from './domain/resource-types.js';
-export { AttachmentNotFoundError, FileInUseError, IfMatchRequiredError, InvalidResourceError, MalformedResourceError, type ResourceIssue } from './domain/errors.js';
+export {
+  dateConditionSql,
+  DEFAULT_PAGE_SIZE,
+  MAX_OFFSET,
+  MAX_PAGE_SIZE,
+  parseCount,
+  parseDateCondition,
+  SEARCH_PARAMETERS,
+  searchParametersOf,
+  searchsetBundle,
+  type InstantCondition,
+  type SearchPage,
+} from './domain/search.js';
+export { definitionOf, FHIR_ID, patientOf, PRACTITIONER_SIGNATURE_URL, RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES, type FhirJson, type ResourceType } from './domain/resource-types.js';
+export {
+  AttachmentNotFoundError,
+  FileInUseError,
+  IfMatchRequiredError,
+  InvalidResourceError,
+  InvalidSearchError,
+  ResourceNotFoundError,
+  MalformedResourceError,
+  type ResourceIssue,
+} from './domain/errors.js';
 export { PLAIN_DATE, PLAIN_DATE_ELEMENTS } from './domain/product-api.js';

@@ -2,7 +2,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { ServiceMetrics } from '@app/common';
+import { runInRequest, type ServiceMetrics } from '@app/common';
 import { principalOf } from '@app/tenancy';
 
 const REQUEST_ID = Symbol('requestId');
@@ -68,6 +68,6 @@ export function requestContext(duration?: ServiceMetrics['httpDuration']) {
         ...(aborted && { aborted: true }),
       });
     }));
-    next();
+    runInRequest(next);
   };
 }

@@ -3,6 +3,7 @@ import { PrepareStoredFilesForFhir1763900000000 } from './1763900000000-prepare-
 import { CreateFhirResources1764000000000 } from './1764000000000-create-fhir-resources.js';
 import { KeepFileReleaseTombstones1764100000000 } from './1764100000000-keep-file-release-tombstones.js';
 import { ListFilesNewestFirst1764200000000 } from './1764200000000-list-files-newest-first.js';
+import { RowLevelSecurity1764300000000 } from './1764300000000-row-level-security.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   CreateFhirResources1764000000000,
   KeepFileReleaseTombstones1764100000000,
   ListFilesNewestFirst1764200000000,
+  RowLevelSecurity1764300000000,
 ];

@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
+import { OrganizationScope } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
 import { InvalidResourceError, ResourceNotFoundError, VersionConflictError } from '../domain/errors.js';
 import type { FhirJson, ResourceType } from '../domain/resource-types.js';
-import type { InstantCondition, SearchPage, SearchQuery } from '../domain/search.js';
+import { dateConditionSql, type SearchPage, type SearchQuery } from '../domain/search.js';
 import {
   ResourceRepository,
   type ReleasedFile,
@@ -17,34 +17,28 @@ function inFhirOrder({ resourceType, id, meta, ...rest }: FhirJson): FhirJson {
   return { resourceType, id, meta, ...rest };
 }
 
-/** SQL for each _lastUpdated prefix over [from, to); the bounds become parameters only when used. */
-const LAST_UPDATED: Record<InstantCondition['prefix'], (from: () => string, to: () => string) => string> = {
-  eq: (from, to) => `(last_updated >= ${from()} AND last_updated < ${to()})`,
-  ne: (from, to) => `(last_updated < ${from()} OR last_updated >= ${to()})`,
-  gt: (_, to) => `last_updated >= ${to()}`,
-  sa: (_, to) => `last_updated >= ${to()}`,
-  ge: (from) => `last_updated >= ${from()}`,
-  lt: (from) => `last_updated < ${from()}`,
-  eb: (from) => `last_updated < ${from()}`,
-  le: (_, to) => `last_updated < ${to()}`,
-};
-
 /**
  * Resources as jsonb rows, with their links to files. Writes that change
  * links take a transaction-scoped advisory lock per file, the same lock the
  * release of an unlinked file takes, so a file is never released while a
  * resource is being linked to it, nor linked once it is being released.
+ * Every query runs for one organization (row-level security), with its
+ * `organization_id` filter as the first wall; only the *AcrossOrganizations
+ * methods, for the sweeper, cross organizations.
  */
 @Injectable()
 export class TypeOrmResourceRepository extends ResourceRepository {
-  constructor(@InjectDataSource() private readonly db: DataSource) {
+  constructor(private readonly scope: OrganizationScope) {
     super();
   }
 
   async find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null> {
-    const rows: Array<{ resource: FhirJson }> = await this.db.query(
-      'SELECT resource FROM fhir_resources WHERE organization_id = $1 AND resource_type = $2 AND id = $3',
-      [organizationId, type, id],
+    // One round trip, the organization's setting included: every read and every attachment 307 starts here.
+    const rows = await this.scope.readForOrganization<{ resource: FhirJson }>(
+      organizationId,
+      (literal) =>
+        `SELECT resource FROM fhir_resources
+          WHERE organization_id = ${literal(organizationId)} AND resource_type = ${literal(type)} AND id = ${literal(id)}`,
     );
     return rows[0] ? inFhirOrder(rows[0].resource) : null;
   }
@@ -61,21 +55,23 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       where.push(`(${alternatives.join(' OR ')})`);
     }
     for (const c of query.lastUpdated) {
-      where.push(LAST_UPDATED[c.prefix](() => `${param(c.from)}::timestamptz`, () => `${param(c.to)}::timestamptz`));
+      where.push(dateConditionSql('last_updated', c, param));
     }
     const filter = where.join(' AND ');
 
-    const [{ total }]: [{ total: number }] = await this.db.query(`SELECT count(*)::int AS total FROM fhir_resources WHERE ${filter}`, params);
-    if (query.count === 0 || query.offset >= total) return { resources: [], total };
-    const rows: Array<{ resource: FhirJson }> = await this.db.query(
-      `SELECT resource FROM fhir_resources WHERE ${filter} ORDER BY last_updated, id LIMIT ${param(query.count)} OFFSET ${param(query.offset)}`,
-      params,
-    );
-    return { resources: rows.map((r) => inFhirOrder(r.resource)), total };
+    return this.scope.forOrganization(organizationId, async (m) => {
+      const [{ total }]: [{ total: number }] = await m.query(`SELECT count(*)::int AS total FROM fhir_resources WHERE ${filter}`, params);
+      if (query.count === 0 || query.offset >= total) return { resources: [], total };
+      const rows: Array<{ resource: FhirJson }> = await m.query(
+        `SELECT resource FROM fhir_resources WHERE ${filter} ORDER BY last_updated, id LIMIT ${param(query.count)} OFFSET ${param(query.offset)}`,
+        params,
+      );
+      return { resources: rows.map((r) => inFhirOrder(r.resource)), total };
+    });
   }
 
   write(organizationId: OrganizationId, w: ResourceWrite): Promise<WriteResult> {
-    return this.db.transaction(async (m) => {
+    return this.scope.forOrganization(organizationId, async (m) => {
       const current = await this.lockResource(m, organizationId, w.type, w.id);
       if (w.expected === 'create') {
         if (current !== undefined) throw new VersionConflictError(String(current));
@@ -124,7 +120,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
   }
 
   remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number): Promise<string[]> {
-    return this.db.transaction(async (m) => {
+    return this.scope.forOrganization(organizationId, async (m) => {
       const current = await this.lockResource(m, organizationId, type, id);
       if (current === undefined) throw new ResourceNotFoundError(type, id);
       if (expectedVersion !== undefined && expectedVersion !== current) throw new VersionConflictError(String(current));
@@ -137,10 +133,12 @@ export class TypeOrmResourceRepository extends ResourceRepository {
   }
 
   async linkedBy(organizationId: OrganizationId, fileNames: readonly string[]): Promise<Map<string, string[]>> {
-    const rows: Array<{ file_name: string; reference: string }> = await this.db.query(
-      `SELECT file_name, resource_type || '/' || resource_id AS reference FROM fhir_file_links
-        WHERE organization_id = $1 AND file_name = ANY($2::text[]) ORDER BY file_name, resource_type, resource_id`,
-      [organizationId, fileNames],
+    const rows: Array<{ file_name: string; reference: string }> = await this.scope.forOrganization(organizationId, (m) =>
+      m.query(
+        `SELECT file_name, resource_type || '/' || resource_id AS reference FROM fhir_file_links
+          WHERE organization_id = $1 AND file_name = ANY($2::text[]) ORDER BY file_name, resource_type, resource_id`,
+        [organizationId, fileNames],
+      ),
     );
     const links = new Map<string, string[]>();
     for (const { file_name, reference } of rows) links.set(file_name, [...(links.get(file_name) ?? []), reference]);
@@ -148,7 +146,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
   }
 
   releaseForDeletion(organizationId: OrganizationId, fileName: string): Promise<{ linkedBy: string[]; deleted: boolean }> {
-    return this.db.transaction(async (m) => {
+    return this.scope.forOrganization(organizationId, async (m) => {
       // The lock a write that links the file takes: it either linked the file before this, or sees the release after.
       await this.lockFiles(m, organizationId, [fileName]);
       const links: Array<{ reference: string }> = await m.query(
@@ -168,33 +166,38 @@ export class TypeOrmResourceRepository extends ResourceRepository {
   }
 
   releaseUnlinked(organizationId: OrganizationId, fileNames: readonly string[]): Promise<string[]> {
-    return this.db.transaction(async (m) => {
+    return this.scope.forOrganization(organizationId, async (m) => {
       await this.lockFiles(m, organizationId, fileNames);
       return this.releaseLocked(m, organizationId, fileNames);
     });
   }
 
   async markReleaseDone(organizationId: OrganizationId, fileName: string): Promise<void> {
-    await this.db.query('UPDATE fhir_file_releases SET deleted_at = now() WHERE organization_id = $1 AND file_name = $2', [
-      organizationId,
-      fileName,
-    ]);
+    await this.scope.forOrganization(organizationId, (m) =>
+      m.query('UPDATE fhir_file_releases SET deleted_at = now() WHERE organization_id = $1 AND file_name = $2', [organizationId, fileName]),
+    );
   }
 
   async purgeTombstonesAcrossOrganizations(before: Date): Promise<number> {
-    const [, count]: [unknown, number] = await this.db.query('DELETE FROM fhir_file_releases WHERE deleted_at < $1', [before]);
+    const [, count]: [unknown, number] = await this.scope.acrossOrganizations('orphan sweeper: purge release tombstones', (m) =>
+      m.query('DELETE FROM fhir_file_releases WHERE deleted_at < $1', [before]),
+    );
     return count;
   }
 
   async unfinishedReleasesAcrossOrganizations(olderThan: Date, limit: number): Promise<ReleasedFile[]> {
     // Claimed by moving their timestamp, so two sweepers never take the same release.
-    const [rows]: [Array<{ organization_id: OrganizationId; file_name: string }>, number] = await this.db.query(
-      `UPDATE fhir_file_releases SET released_at = now()
-        WHERE (organization_id, file_name) IN (
-          SELECT organization_id, file_name FROM fhir_file_releases
-           WHERE deleted_at IS NULL AND released_at < $1 ORDER BY released_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-        RETURNING organization_id, file_name`,
-      [olderThan, limit],
+    const [rows]: [Array<{ organization_id: OrganizationId; file_name: string }>, number] = await this.scope.acrossOrganizations(
+      'orphan sweeper: claim unfinished releases',
+      (m) =>
+        m.query(
+          `UPDATE fhir_file_releases SET released_at = now()
+            WHERE (organization_id, file_name) IN (
+              SELECT organization_id, file_name FROM fhir_file_releases
+               WHERE deleted_at IS NULL AND released_at < $1 ORDER BY released_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING organization_id, file_name`,
+          [olderThan, limit],
+        ),
     );
     return rows.map((r) => ({ organizationId: r.organization_id, fileName: r.file_name }));
   }

@@ -100,6 +100,15 @@ export function definitionOf(type: ResourceType): ResourceTypeDefinition {
   return RESOURCE_TYPES[type];
 }
 
+/** `Patient/<id>` of the patient a resource of a served type is about (a Patient is about itself), for audit records. */
+export function patientOf(resource: FhirJson): string | undefined {
+  const type = resource.resourceType;
+  if (typeof type !== 'string' || !isSupportedResourceType(type)) return undefined;
+  if (type === 'Patient') return typeof resource.id === 'string' ? `Patient/${resource.id}` : undefined;
+  const subject = subjectKeyOf(resource, definitionOf(type));
+  return subject?.type === 'Patient' ? `Patient/${subject.id}` : undefined;
+}
+
 /** The patient (or other subject) a resource is about, as `Type` and `id` for search. */
 export interface SubjectKey {
   type?: string;

@@ -69,7 +69,35 @@ export function parseInstantRange(value: string): { from: Date; to: Date } | und
   return { from, to };
 }
 
-function parseCount(name: string, value: string, max: number): number {
+/** A date search value, `[prefix]YYYY[-MM[-DD[Thh:mm[:ss[.sss]]zone]]]`, as the instant range its precision denotes. */
+export function parseDateCondition(name: string, value: string): InstantCondition {
+  const [, given, date = ''] = /^([a-z]{2})?(.*)$/s.exec(value)!;
+  if (given !== undefined && !DATE_PREFIXES.includes(given as DatePrefix)) {
+    throw new InvalidSearchError(`${name} prefixes are ${DATE_PREFIXES.join(', ')}; got '${given}'`);
+  }
+  const range = parseInstantRange(date);
+  if (!range) throw new InvalidSearchError(`${name} must be [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.sss]]Z|±hh:mm]]], got '${value}'`);
+  return { prefix: (given ?? 'eq') as DatePrefix, ...range };
+}
+
+/** SQL for each prefix over [from, to); the bounds become query parameters only when used. */
+const DATE_SQL: Record<DatePrefix, (column: string, from: () => string, to: () => string) => string> = {
+  eq: (c, from, to) => `(${c} >= ${from()} AND ${c} < ${to()})`,
+  ne: (c, from, to) => `(${c} < ${from()} OR ${c} >= ${to()})`,
+  gt: (c, _, to) => `${c} >= ${to()}`,
+  sa: (c, _, to) => `${c} >= ${to()}`,
+  ge: (c, from) => `${c} >= ${from()}`,
+  lt: (c, from) => `${c} < ${from()}`,
+  eb: (c, from) => `${c} < ${from()}`,
+  le: (c, _, to) => `${c} < ${to()}`,
+};
+
+/** SQL for a date condition on a timestamptz column; `param` adds a value as a query parameter and names it. */
+export function dateConditionSql(column: string, c: InstantCondition, param: (value: Date) => string): string {
+  return DATE_SQL[c.prefix](column, () => `${param(c.from)}::timestamptz`, () => `${param(c.to)}::timestamptz`);
+}
+
+export function parseCount(name: string, value: string, max: number): number {
   if (!/^\d{1,6}$/.test(value)) throw new InvalidSearchError(`${name} must be a non-negative integer`);
   return Math.min(Number(value), max);
 }
@@ -112,17 +140,9 @@ export function parseSearch(type: ResourceType, params: Iterable<[string, string
         // Several _id parameters must all hold: intersect.
         query.ids = query.ids ? query.ids.filter((id) => values.includes(id)) : values;
         break;
-      case '_lastUpdated': {
-        const [, given, date = ''] = /^([a-z]{2})?(.*)$/s.exec(value)!;
-        if (given !== undefined && !DATE_PREFIXES.includes(given as DatePrefix)) {
-          throw new InvalidSearchError(`_lastUpdated prefixes are ${DATE_PREFIXES.join(', ')}; got '${given}'`);
-        }
-        const prefix = (given ?? 'eq') as DatePrefix;
-        const range = parseInstantRange(date);
-        if (!range) throw new InvalidSearchError(`_lastUpdated must be [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.sss]]Z|±hh:mm]]], got '${value}'`);
-        query.lastUpdated.push({ prefix, ...range });
+      case '_lastUpdated':
+        query.lastUpdated.push(parseDateCondition(name, value));
         break;
-      }
       default: {
         const subjects = values.map((v) => parseReference(name, v, name === 'patient' ? 'Patient' : undefined));
         if (query.subjects) throw new InvalidSearchError(`Give ${subjectParams.join(' or ')} once; use commas for alternatives`);
@@ -140,7 +160,7 @@ export interface SearchPage {
 }
 
 /** A searchset Bundle with absolute self/next/previous links; `typeUrl` is `<base>/fhir/<Type>`. */
-export function searchsetBundle(page: SearchPage, query: SearchQuery, typeUrl: string): Bundle {
+export function searchsetBundle(page: SearchPage, query: Pick<SearchQuery, 'applied' | 'count' | 'offset'>, typeUrl: string): Bundle {
   const link = (offset: number) => {
     const params = new URLSearchParams(query.applied);
     params.set('_count', String(query.count));

@@ -1,5 +1,6 @@
-import { InjectRepository } from '@nestjs/typeorm';
-import { In, type Repository } from 'typeorm';
+import { Injectable } from '@nestjs/common';
+import { In, type EntityManager } from 'typeorm';
+import { OrganizationScope } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, FileListing, StoredFile } from '../domain/stored-file.js';
 import { UploadExpiredError } from '../domain/errors.js';
@@ -27,36 +28,51 @@ function withNumericSize(row: AvailableFile & { size: string }): AvailableFile {
   return { ...row, size: Number(row.size) };
 }
 
+/**
+ * stored_files, one organization per transaction (row-level security); the
+ * `organization_id` of each query stays as the first wall. Only the
+ * *AcrossOrganizations methods, for the sweepers, cross organizations.
+ */
+@Injectable()
 export class TypeOrmFileRecordRepository extends FileRecordRepository {
-  constructor(@InjectRepository(StoredFileEntity) private readonly rows: Repository<StoredFile>) {
+  constructor(private readonly scope: OrganizationScope) {
     super();
   }
 
-  async insertPending(record: NewFileRecord): Promise<void> {
-    await this.rows.insert({ ...record, status: 'pending', scanStatus: 'pending' });
+  insertPending(record: NewFileRecord): Promise<void> {
+    return this.scope.forOrganization(record.organizationId, async (m) => {
+      await files(m).insert({ ...record, status: 'pending', scanStatus: 'pending' });
+    });
   }
 
-  async markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
-    const result = await this.rows.update({ organizationId, id, status: 'pending' }, { ...facts, status: 'available' });
-    if (result.affected !== 1) throw new UploadExpiredError();
-    return (await this.rows.findOneByOrFail({ organizationId, id })) as AvailableFile;
+  markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
+    return this.scope.forOrganization(organizationId, async (m) => {
+      const result = await files(m).update({ organizationId, id, status: 'pending' }, { ...facts, status: 'available' });
+      if (result.affected !== 1) throw new UploadExpiredError();
+      return (await files(m).findOneByOrFail({ organizationId, id })) as AvailableFile;
+    });
   }
 
   async findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {
-    const [row]: Array<AvailableFile & { size: string }> = await this.rows.query(
-      `SELECT ${STORED_FILE_COLUMNS} FROM stored_files WHERE organization_id = $1 AND file_name = $2 AND status = 'available'`,
-      [organizationId, fileName],
+    // One round trip, the organization's setting included: this runs for every download and every 307.
+    const [row] = await this.scope.readForOrganization<AvailableFile & { size: string }>(
+      organizationId,
+      (literal) =>
+        `SELECT ${STORED_FILE_COLUMNS} FROM stored_files
+          WHERE organization_id = ${literal(organizationId)} AND file_name = ${literal(fileName)} AND status = 'available'`,
     );
     return row ? withNumericSize(row) : null;
   }
 
   async listAvailable(organizationId: OrganizationId, limit: number, before?: FilePosition): Promise<FilePage> {
     // The position keeps created_at as text: a JavaScript Date would drop its microseconds and skip rows.
-    const rows: Array<AvailableFile & { size: string; position: string }> = await this.rows.query(
-      `SELECT ${STORED_FILE_COLUMNS}, created_at::text AS position FROM stored_files
-        WHERE organization_id = $1 AND status = 'available' AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3))
-        ORDER BY created_at DESC, id DESC LIMIT $4`,
-      [organizationId, before?.createdAt ?? null, before?.id ?? '', limit + 1],
+    const rows: Array<AvailableFile & { size: string; position: string }> = await this.scope.forOrganization(organizationId, (m) =>
+      m.query(
+        `SELECT ${STORED_FILE_COLUMNS}, created_at::text AS position FROM stored_files
+          WHERE organization_id = $1 AND status = 'available' AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3))
+          ORDER BY created_at DESC, id DESC LIMIT $4`,
+        [organizationId, before?.createdAt ?? null, before?.id ?? '', limit + 1],
+      ),
     );
     const page = rows.slice(0, limit);
     const last = page.at(-1);
@@ -67,41 +83,56 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
   }
 
   findDeletable(organizationId: OrganizationId, fileName: string): Promise<StoredFile | null> {
-    return this.rows.findOneBy({ organizationId, fileName, status: In(['available', 'deleting']) });
+    return this.scope.forOrganization(organizationId, (m) =>
+      files(m).findOneBy({ organizationId, fileName, status: In(['available', 'deleting']) }),
+    );
   }
 
-  async markDeleting(organizationId: OrganizationId, id: string): Promise<void> {
-    await this.rows.update({ organizationId, id, status: 'available' }, { status: 'deleting' });
+  markDeleting(organizationId: OrganizationId, id: string): Promise<void> {
+    return this.scope.forOrganization(organizationId, async (m) => {
+      await files(m).update({ organizationId, id, status: 'available' }, { status: 'deleting' });
+    });
   }
 
-  async remove(organizationId: OrganizationId, id: string): Promise<void> {
-    await this.rows.delete({ organizationId, id });
+  remove(organizationId: OrganizationId, id: string): Promise<void> {
+    return this.scope.forOrganization(organizationId, async (m) => {
+      await files(m).delete({ organizationId, id });
+    });
   }
 
   async listAvailableAcrossOrganizations(createdBefore: Date, after: FileListing | undefined, limit: number): Promise<FileListing[]> {
     const cursor = after ? [after.createdAt, after.organizationId, after.id] : [new Date(0), '', ''];
-    const rows: Array<{ organization_id: OrganizationId; id: string; file_name: string; created_at: Date }> = await this.rows.query(
-      `SELECT organization_id, id, file_name, created_at FROM stored_files
-        WHERE status = 'available' AND created_at < $1 AND (created_at, organization_id, id) > ($2, $3, $4)
-        ORDER BY created_at, organization_id, id LIMIT $5`,
-      [createdBefore, ...cursor, limit],
-    );
+    const rows: Array<{ organization_id: OrganizationId; id: string; file_name: string; created_at: Date }> =
+      await this.scope.acrossOrganizations('orphan sweeper: list available files', (m) =>
+        m.query(
+          `SELECT organization_id, id, file_name, created_at FROM stored_files
+            WHERE status = 'available' AND created_at < $1 AND (created_at, organization_id, id) > ($2, $3, $4)
+            ORDER BY created_at, organization_id, id LIMIT $5`,
+          [createdBefore, ...cursor, limit],
+        ),
+      );
     return rows.map((r) => ({ organizationId: r.organization_id, id: r.id, fileName: r.file_name, createdAt: r.created_at }));
   }
 
   async claimUnfinishedAcrossOrganizations(olderThan: Date, limit: number): Promise<UnfinishedFile[]> {
     // For UPDATE, TypeORM's raw query answers [rows, rowCount].
     const [rows]: [Array<{ organization_id: OrganizationId; id: string; file_name: string }>, number] =
-      await this.rows.query(
-        `UPDATE stored_files SET status = 'deleting', updated_at = now()
-          WHERE (organization_id, id) IN (
-            SELECT organization_id, id FROM stored_files
-             WHERE status IN ('pending', 'deleting') AND updated_at < $1
-             ORDER BY updated_at LIMIT $2
-             FOR UPDATE SKIP LOCKED)
-          RETURNING organization_id, id, file_name`,
-        [olderThan, limit],
+      await this.scope.acrossOrganizations('unfinished upload sweeper: claim unfinished files', (m) =>
+        m.query(
+          `UPDATE stored_files SET status = 'deleting', updated_at = now()
+            WHERE (organization_id, id) IN (
+              SELECT organization_id, id FROM stored_files
+               WHERE status IN ('pending', 'deleting') AND updated_at < $1
+               ORDER BY updated_at LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+            RETURNING organization_id, id, file_name`,
+          [olderThan, limit],
+        ),
       );
     return rows.map((r) => ({ organizationId: r.organization_id, id: r.id, fileName: r.file_name }));
   }
+}
+
+function files(m: EntityManager) {
+  return m.getRepository(StoredFileEntity);
 }
