@@ -4,7 +4,7 @@ const tsJest = [
   { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } },
 ];
 const aliases = {
-  '^@app/(common|config|database|tenancy|scanning|file-storage|fhir)$': '<rootDir>/libs/$1/src/index.ts',
+  '^@app/(common|config|database|tenancy|scanning|file-storage|fhir|audit)$': '<rootDir>/libs/$1/src/index.ts',
   '^(\\.{1,2}/.*)\\.js$': '$1',
 };
 const common = {
@@ -26,7 +26,7 @@ export default {
       ...common,
       displayName: 'e2e-s3-clamav',
       globals: { E2E_PROFILE: 's3-clamav' },
-      testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir,fhir-attachments,fhir-writes,refusals,crash}.e2e-spec.ts'],
+      testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir,fhir-attachments,fhir-writes,refusals,crash,audit}.e2e-spec.ts'],
     },
     {
       // Three replicas of the built service behind haproxy, restarted one by one under traffic.

@@ -99,8 +99,8 @@ parentPort.once('message', () => {
 
 // ---------------------------------------------------------------- helpers
 
-const BENCHMARKS = ['P1', 'P2', 'P3', 'P4'];
-const USAGE = 'usage: bench/run.mjs [--rounds N] [--only P1,P2,P3,P4] [--database-url postgres://...]';
+const BENCHMARKS = ['P1', 'P2', 'P3', 'P4', 'A1'];
+const USAGE = 'usage: bench/run.mjs [--rounds N] [--only P1,P2,P3,P4,A1] [--database-url postgres://...]';
 
 function parseArgs(argv) {
   let rounds = 9;
@@ -575,6 +575,66 @@ async function redirectBenchmark(root, summary) {
   }
 }
 
+// ---------------------------------------------------------------- A1
+
+/** The audit trail must not halve the 307's throughput (P3) or a 50 MB upload's speed (P1). */
+const GOAL_A1_RATIO = 0.5;
+
+/**
+ * A1: what recording an AuditEvent per access costs. Two services side by
+ * side on the same database, one with AUDIT_ENABLED=false: the 307 of P3
+ * (requests per second, interleaved rounds) and the 50 MB upload of P1
+ * (median wall time, interleaved), audited ÷ not audited.
+ */
+async function auditCostBenchmark(root, rounds, summary) {
+  const { default: autocannon } = await import('autocannon');
+  const payloadPath = join(root, 'a1-payload.mp4');
+  await writePayload(payloadPath);
+  const services = {
+    audited: await startService(join(root, 'a1-audited'), {}),
+    unaudited: await startService(join(root, 'a1-unaudited'), { AUDIT_ENABLED: 'false' }),
+  };
+  const paths = {};
+  for (const [name, svc] of Object.entries(services)) paths[name] = (await redirectTargets(svc)).find((t) => t.name === '307').path;
+  const rps = async (name, seconds) => {
+    const svc = services[name];
+    const result = await autocannon({
+      url: `http://${HOST}:${svc.port}${paths[name]}`, connections: P3_CONNECTIONS, duration: seconds, headers: { authorization: `Bearer ${svc.token}` },
+    });
+    const unexpected = Object.keys(result.statusCodeStats).filter((status) => Number(status) !== 307);
+    if (result.errors > 0 || unexpected.length > 0) throw new Error(`A1 ${name}: ${result.errors} errors, statuses ${JSON.stringify(result.statusCodeStats)}\n${svc.output()}`);
+    return result.statusCodeStats[307].count / result.duration;
+  };
+  const uploadMs = async (name) => {
+    const svc = services[name];
+    const r = await upload({ port: svc.port, path: '/files/upload', token: svc.token, payloadPath });
+    if (r.status !== 201) throw new Error(`A1 ${name} upload answered ${r.status}: ${r.body.slice(0, 300)}`);
+    const { key } = JSON.parse(r.body);
+    await request({ port: svc.port, method: 'DELETE', path: `/files/${key}`, headers: { Authorization: `Bearer ${svc.token}` } });
+    return r.ms;
+  };
+  const names = Object.keys(services);
+  for (const name of names) await rps(name, P3_WARMUP_SECONDS);
+  const redirects = { audited: [], unaudited: [] };
+  for (let round = 0; round < P3_ROUNDS; round++) {
+    for (const name of round % 2 ? [...names].reverse() : names) redirects[name].push(await rps(name, P3_SECONDS));
+    log(`A1 307 round ${round + 1}/${P3_ROUNDS}  audited ${Math.round(redirects.audited.at(-1))} req/s   unaudited ${Math.round(redirects.unaudited.at(-1))} req/s`);
+  }
+  const uploads = { audited: [], unaudited: [] };
+  for (const name of names) await uploadMs(name);
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 ? [...names].reverse() : names) uploads[name].push(await uploadMs(name));
+    log(`A1 upload round ${round + 1}/${rounds}  audited ${fmtMs(uploads.audited.at(-1))}   unaudited ${fmtMs(uploads.unaudited.at(-1))}`);
+  }
+  for (const svc of Object.values(services)) await stopChild(svc.child);
+  const redirectRatio = median(redirects.audited) / median(redirects.unaudited);
+  const uploadRatio = median(uploads.unaudited) / median(uploads.audited);
+  summary.push(`A1 auditing, 307: ${Math.round(median(redirects.audited))} req/s audited vs ${Math.round(median(redirects.unaudited))} unaudited, ` +
+    `ratio ${redirectRatio.toFixed(2)} (goal >= ${GOAL_A1_RATIO}: ${verdict(redirectRatio >= GOAL_A1_RATIO)})`);
+  summary.push(`A1 auditing, 50 MB upload: ${fmtMs(median(uploads.audited))} audited vs ${fmtMs(median(uploads.unaudited))} unaudited, ` +
+    `speed ratio ${uploadRatio.toFixed(2)} (goal >= ${GOAL_A1_RATIO}: ${verdict(uploadRatio >= GOAL_A1_RATIO)})`);
+}
+
 /** One DocumentReference linking an uploaded PDF; the three routes P3 loads, the signed URL checked to work once. */
 async function redirectTargets(svc) {
   const base = `http://${HOST}:${svc.port}`;
@@ -630,6 +690,7 @@ async function main() {
   try {
     if (['P1', 'P2', 'P4'].some((p) => only.has(p))) await uploadBenchmarks(root, rounds, only, summary);
     if (only.has('P3')) await redirectBenchmark(root, summary);
+    if (only.has('A1')) await auditCostBenchmark(root, rounds, summary);
     log('');
     log(`Summary (Node ${process.version}, os.cpus().length = ${os.cpus().length}, MB = 2^20 bytes)`);
     for (const line of summary) log(line);

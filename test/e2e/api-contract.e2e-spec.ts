@@ -23,9 +23,10 @@ ajv.addSchema({ $id: 'openapi.json', components: doc.components });
 
 let t: TestApp;
 let api: ApiClient;
+const org = newOrganizationId();
 beforeAll(async () => {
   t = await startTestApp();
-  api = await ApiClient.for(t, newOrganizationId());
+  api = await ApiClient.for(t, org);
 });
 afterAll(() => t.close());
 
@@ -113,6 +114,18 @@ describe('answers as the OpenAPI document declares them', () => {
     conforms('post', `/fhir/${type}`, await api.write('post', `/${type}`, { resourceType: type, unknownElement: true }));
     conforms('delete', one, await api.fhir('delete', `/${type}/${created.id}`));
     conforms('get', one, await api.fhir('get', `/${type}/${created.id}`));
+  });
+
+  it('the audit trail: search and read with the audit scope, 403 without it, 404 for an unknown event', async () => {
+    await api.get('/files').expect(200); // recorded before it is answered: the trail has at least this
+    const auditor = `Bearer ${await t.tokenFor(org, { scope: 'audit/AuditEvent.read' })}`;
+    const fhirGet = (path: string, bearer: string) => request(t.baseUrl).get(path).set('Authorization', bearer).set('Accept', 'application/fhir+json');
+    const bundle = conforms('get', '/fhir/AuditEvent', await fhirGet('/fhir/AuditEvent?_count=3&outcome=0', auditor).expect(200))!;
+    const first = (bundle.entry as Json[])[0]!.resource as Json;
+    conforms('get', '/fhir/AuditEvent/{id}', await fhirGet(`/fhir/AuditEvent/${first.id}`, auditor).expect(200));
+    conforms('get', '/fhir/AuditEvent/{id}', await fhirGet('/fhir/AuditEvent/00000000-0000-4000-8000-000000000000', auditor).expect(404));
+    conforms('get', '/fhir/AuditEvent', await fhirGet('/fhir/AuditEvent', `Bearer ${await t.tokenFor(org)}`).expect(403));
+    conforms('get', '/fhir/AuditEvent', await fhirGet('/fhir/AuditEvent?date=xx2026', auditor).expect(400));
   });
 
   it('the public routes: CapabilityStatement and probes', async () => {

@@ -324,12 +324,15 @@ describe("the product document's examples, pasted as they are", () => {
 });
 
 describe('REST semantics', () => {
-  it('serves a public CapabilityStatement naming the six types, their interactions and search parameters', async () => {
+  it('serves a public CapabilityStatement naming the six types and AuditEvent, their interactions and search parameters', async () => {
     const res = await request(t.baseUrl).get('/fhir/metadata').expect(200);
     const statement = bodyOf(res);
     expect(statement).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1', kind: 'instance' });
-    const resources = statement.rest[0].resource;
+    const [audit, ...resources] = [...statement.rest[0].resource].sort((x: Json, y: Json) => (x.type === 'AuditEvent' ? -1 : y.type === 'AuditEvent' ? 1 : 0));
     expect(resources.map((r: Json) => r.type).sort()).toEqual([...FHIR_TYPES].sort());
+    // The audit trail is read and searched, never written by clients.
+    expect(audit).toMatchObject({ type: 'AuditEvent', interaction: [{ code: 'read' }, { code: 'search-type' }] });
+    expect(audit.searchParam.map((p: Json) => p.name)).toEqual(['date', 'entity', 'agent', 'patient', 'type', 'subtype', 'outcome']);
     for (const r of resources) {
       expect(r.interaction.map((i: Json) => i.code)).toEqual(['read', 'create', 'update', 'delete', 'search-type']);
       expect(r.searchParam.map((p: Json) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated']));

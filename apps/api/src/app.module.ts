@@ -1,12 +1,16 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
+import { AuditModule } from '@app/audit';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { FhirModule } from '@app/fhir';
 import { FileStorageModule } from '@app/file-storage';
 import { ScanningModule } from '@app/scanning';
 import { TenancyModule } from '@app/tenancy';
+import { AccessAudit } from './audit/access-audit.js';
+import { AuditEventController } from './audit/audit-event.controller.js';
+import { AuditInterceptor } from './audit/audit.interceptor.js';
 import { FilesController } from './files/files.controller.js';
 import { WhoAmIController } from './auth/whoami.controller.js';
 import { FhirAttachmentsController } from './fhir/fhir-attachments.controller.js';
@@ -33,11 +37,28 @@ export class AppModule {
         FileStorageModule,
         ScanningModule,
         FhirModule,
+        AuditModule,
         TerminusModule.forRoot({ logger: false }),
         MetricsModule,
       ],
-      controllers: [RootController, FilesController, SignedFilesController, FhirController, FhirAttachmentsController, HealthController, WhoAmIController],
-      providers: [{ provide: APP_FILTER, useClass: GlobalExceptionFilter }, UploadInterceptor, GracefulShutdown],
+      // AuditEventController before FhirController: its fixed path must win over `fhir/:type`.
+      controllers: [
+        RootController,
+        FilesController,
+        SignedFilesController,
+        AuditEventController,
+        FhirController,
+        FhirAttachmentsController,
+        HealthController,
+        WhoAmIController,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: GlobalExceptionFilter },
+        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
+        AccessAudit,
+        UploadInterceptor,
+        GracefulShutdown,
+      ],
     };
   }
 }

@@ -2,12 +2,12 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '@app/config';
 import { signDevelopmentToken } from '@app/tenancy';
 
-const USAGE = 'usage: npm run token -- --org <organization id> [--sub <subject>] [--ttl <seconds, default 3600>]';
+const USAGE = 'usage: npm run token -- --org <organization id> [--sub <subject>] [--scope <scopes, e.g. audit/AuditEvent.read>] [--ttl <seconds, default 3600>]';
 
 /** Prints a bearer token the service (with the same environment) accepts. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { org: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string', default: '3600' } },
+    options: { org: { type: 'string' }, sub: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string', default: '3600' } },
   });
   const ttlSeconds = Number(values.ttl);
   if (!values.org || !Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   const token = await signDevelopmentToken(loadConfig(process.env), {
     organizationId: values.org,
     subject: values.sub,
+    scope: values.scope,
     ttlSeconds,
   });
   process.stdout.write(`${token}\n`);

@@ -91,6 +91,14 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  /** Every audit event stored, or not (AUDIT_REQUIRED=false lets the access go on without it: alert on these). */
+  readonly auditEvents = new Counter({
+    name: 'attachments_audit_events_total',
+    help: 'Audit events by outcome: stored, or failed (the access was refused with AUDIT_REQUIRED, else it went on unrecorded)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   /** Time to get a database connection from the pool; long ones mean requests queue for the pool. */
   readonly poolAcquire = new Histogram({
     name: 'attachments_db_pool_acquire_seconds',

@@ -124,6 +124,9 @@ describe('loadConfig', () => {
     [{ PUBLIC_BASE_URL_ALIASES: 'https://ok.example,internal-host' }, 'PUBLIC_BASE_URL_ALIASES'],
     [{ UPLOAD_IDLE_TIMEOUT_SECONDS: '0' }, 'UPLOAD_IDLE_TIMEOUT_SECONDS'],
     [{ DATABASE_TIMEOUT_SECONDS: 'soon' }, 'DATABASE_TIMEOUT_SECONDS'],
+    [{ AUDIT_ENABLED: 'false', AUDIT_REQUIRED: 'true' }, 'AUDIT_ENABLED=false'],
+    [{ AUDIT_REQUIRED: 'sometimes' }, 'AUDIT_REQUIRED'],
+    [{ AUDIT_SCOPE_CLAIM: '' }, 'AUDIT_SCOPE_CLAIM'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     const problems = problemsOf(env as Record<string, string>);
     expect(problems.join('\n')).toContain(variable);

@@ -72,6 +72,17 @@ export class AppConfig {
     /** PUT and DELETE without If-Match are refused (428). */
     requireIfMatch: boolean;
   };
+  readonly audit!: {
+    /** Off only to measure what auditing costs. */
+    enabled: boolean;
+    /** An access whose event cannot be stored is refused. */
+    required: boolean;
+    /** `stderr` or a file path for the SIEM stream; unset: off. */
+    log?: string;
+    /** The token claim holding scopes, and the scope that reads the audit trail. */
+    scopeClaim: string;
+    readScope: string;
+  };
   readonly presignExpiresSeconds!: number;
   /** Unset: the fs store generates one into DATA_DIR. */
   readonly urlSigningSecret?: string;
@@ -131,6 +142,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       );
     }
   }
+  if (!e.AUDIT_ENABLED && (e.AUDIT_REQUIRED || e.NODE_ENV === 'production')) {
+    problems.push('AUDIT_ENABLED=false is for measuring what auditing costs: not with AUDIT_REQUIRED=true or NODE_ENV=production');
+  }
   if (e.SCAN_REQUIRED && !e.CLAMAV_HOST) {
     problems.push('SCAN_REQUIRED=true needs CLAMAV_HOST: uploads must not be stored unscanned');
   }
@@ -185,6 +199,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     auth,
     fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES, requireIfMatch: e.FHIR_REQUIRE_IF_MATCH },
+    audit: { enabled: e.AUDIT_ENABLED, required: e.AUDIT_REQUIRED, log: e.AUDIT_LOG, scopeClaim: e.AUDIT_SCOPE_CLAIM, readScope: e.AUDIT_READ_SCOPE },
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
     urlSigningSecret: e.URL_SIGNING_SECRET,
     trustProxy: e.TRUST_PROXY,

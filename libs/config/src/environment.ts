@@ -324,4 +324,30 @@ export class Environment {
   @Transform(emptyToUndefined)
   @IsIn(['text', 'json'])
   LOG_FORMAT: 'text' | 'json' = 'text';
+
+  /** false: no audit events at all, for benchmarks that measure what auditing costs; refused with AUDIT_REQUIRED or in production. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  AUDIT_ENABLED: boolean = true;
+
+  /** true: an access whose audit event cannot be stored is refused (503); false: it is logged and counted. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  AUDIT_REQUIRED: boolean = false;
+
+  /** The audit events as JSON lines for a SIEM, apart from the service's log: `stderr` or a file path. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  AUDIT_LOG?: string;
+
+  /** The token claim that holds scopes (a space-separated string or an array). */
+  @IsString()
+  @MinLength(1)
+  AUDIT_SCOPE_CLAIM: string = 'scope';
+
+  /** The scope that lets a token read its organization's audit trail (GET /fhir/AuditEvent). */
+  @IsString()
+  @MinLength(1)
+  AUDIT_READ_SCOPE: string = 'audit/AuditEvent.read';
 }

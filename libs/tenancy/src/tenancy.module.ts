@@ -8,7 +8,7 @@ import { AuthenticationGuard } from './authentication.guard.js';
 import { OwnOrganizationGuard } from './own-organization.guard.js';
 
 async function createVerifier(config: AppConfig): Promise<AccessTokenVerifier> {
-  const { auth } = config;
+  const auth = { ...config.auth, scopeClaim: config.audit.scopeClaim };
   switch (auth.mode) {
     case 'hs256':
       return new JoseTokenVerifier({ ...auth, key: { secret: auth.secret } });

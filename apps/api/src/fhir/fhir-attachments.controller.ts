@@ -4,8 +4,9 @@ import type { Request, Response } from 'express';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
-import { FileStorage, representationOfUnchecked, type AvailableFile } from '@app/file-storage';
+import { FileStorage, representationOf, representationOfUnchecked, type AvailableFile } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
+import { AccessAudit, noteAccess } from '../audit/access-audit.js';
 import { setContentHeaders, wantsInline } from '../files/send-file.js';
 import { publicBaseUrl } from '../http/public-base-url.js';
 
@@ -26,6 +27,7 @@ export class FhirAttachmentsController {
     private readonly files: FileStorage,
     private readonly config: AppConfig,
     private readonly metrics: ServiceMetrics,
+    private readonly audit: AccessAudit,
   ) {}
 
   @Get(':type/:id/files/:field')
@@ -68,15 +70,33 @@ export class FhirAttachmentsController {
   ): Promise<void> {
     const inline = wantsInline(disposition);
     const content = await this.resources.attachment(organizationId, type, id, field, index);
+    // The disposition served, not the one asked for (a PDF is always an attachment).
+    const served =
+      content.kind === 'file'
+        ? representationOf(content.file, inline)
+        : content.kind === 'data'
+          ? representationOfUnchecked(content.contentType, content.title, inline)
+          : undefined;
+    noteAccess(req, {
+      ...(content.patient && { patient: content.patient }),
+      ...(content.kind === 'file' && { file: `${organizationId}/${content.file.fileName}` }),
+      detail: { disposition: served ? served.contentDisposition.split(';')[0]! : inline ? 'inline' : 'attachment' },
+    });
     // The Location is a credential for its lifetime: no cache keeps it, no Referer carries it on.
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Referrer-Policy', 'no-referrer');
     if (content.kind === 'data') {
+      await this.audit.success(req, 200);
       this.sendData(content, inline, req, res);
       return;
     }
     const location =
       content.kind === 'external' ? new URL(content.url).href : await this.signedLocation(content.file, req, inline);
+    if (content.kind === 'file') {
+      const expires = new Date(Date.now() + this.config.presignExpiresSeconds * 1000).toISOString();
+      noteAccess(req, { detail: { redirect: 'signed URL', expires } });
+    }
+    await this.audit.success(req, 307);
     res.status(307).setHeader('Location', location);
     res.end();
     this.metrics.redirects.inc({

@@ -6,6 +6,7 @@ import type { Request, Response } from 'express';
 import {
   capabilityStatement, FhirResources, IfMatchRequiredError, MalformedResourceError, searchsetBundle, type FhirJson, type WriteContext,
 } from '@app/fhir';
+import { auditEventCapability } from '@app/audit';
 import { AppConfig } from '@app/config';
 import { CurrentOrganization, Public, type OrganizationId } from '@app/tenancy';
 import { UnsupportedContentError } from '@app/file-storage';
@@ -53,7 +54,9 @@ export class FhirController {
   @Public()
   @Header('Content-Type', FHIR_JSON)
   metadata(@Req() req: Request): object {
-    return capabilityStatement(this.fhirBase(req), SERVICE_VERSION, this.startedAt);
+    const statement = capabilityStatement(this.fhirBase(req), SERVICE_VERSION, this.startedAt);
+    statement.rest?.[0]?.resource?.push(auditEventCapability(this.config.audit.readScope));
+    return statement;
   }
 
   @Get(':type')

@@ -6,6 +6,7 @@ import { InvalidRequestError } from '@app/common';
 import { FileStorage, representationOf, type AvailableFile } from '@app/file-storage';
 import { CurrentOrganization, RequireOwnOrganization, type OrganizationId } from '@app/tenancy';
 import { ApiErrors, DownloadDocs, FileKeyParams, HeadDocs, UploadBody } from './files-openapi.js';
+import { AccessAudit } from '../audit/access-audit.js';
 import { sendFile, wantsInline } from './send-file.js';
 import { StoredUpload, UploadInterceptor } from './upload.interceptor.js';
 import { FileListDto, FileMetadataDto, UploadedFileDto } from './uploaded-file.dto.js';
@@ -21,6 +22,7 @@ export class FilesController {
   constructor(
     private readonly files: FileStorage,
     private readonly links: FileLinks,
+    private readonly audit: AccessAudit,
   ) {}
 
   @Get()
@@ -107,7 +109,7 @@ export class FilesController {
   ): Promise<void> {
     const inline = wantsInline(disposition);
     const file = await this.files.find(organizationId, fileName);
-    await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger);
+    await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger, (status) => this.audit.success(req, status));
   }
 
   @Get(':orgId/:fileName/metadata')

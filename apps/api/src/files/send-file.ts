@@ -32,7 +32,8 @@ export interface CrossOriginUse {
  * Answers a GET or HEAD with a stored file: conditional requests (304), one
  * byte range (206/416), and headers that keep a browser from running or
  * caching it. Used by the authenticated download and by signed URLs alike;
- * only signed URLs pass `crossOrigin`.
+ * only signed URLs pass `crossOrigin`. `recordAccess` writes the audit record
+ * once the answer's status is known and before anything is sent.
  */
 export async function sendFile(
   files: FileStorage,
@@ -41,16 +42,20 @@ export async function sendFile(
   req: Request,
   res: Response,
   logger: Logger,
+  recordAccess: (status: number) => Promise<void>,
   crossOrigin?: CrossOriginUse,
 ): Promise<void> {
   setRepresentationHeaders(res, file, representation);
   if (crossOrigin) allowCrossOriginUse(res, crossOrigin);
   if (req.fresh) {
+    await recordAccess(304);
     res.status(304).end();
     return;
   }
   const range = rangeOf(req, file);
   if (range === 'unsatisfiable') throw new RangeNotSatisfiableError(file.size);
+  // Recorded before a byte or a header leaves: no access without its record.
+  await recordAccess(range ? 206 : 200);
   if (range) {
     res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${file.size}`);
   }

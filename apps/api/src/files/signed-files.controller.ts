@@ -5,6 +5,7 @@ import { reasonOf, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { FileStorage, SIGNED_PATH_PREFIX } from '@app/file-storage';
 import { Public } from '@app/tenancy';
+import { AccessAudit } from '../audit/access-audit.js';
 import { sendFile, type CrossOriginUse } from './send-file.js';
 
 /**
@@ -26,6 +27,7 @@ export class SignedFilesController {
   constructor(
     private readonly files: FileStorage,
     private readonly metrics: ServiceMetrics,
+    private readonly audit: AccessAudit,
     config: AppConfig,
   ) {
     this.crossOrigin = { frameAncestors: config.frameAncestors };
@@ -49,6 +51,6 @@ export class SignedFilesController {
     this.metrics.signedUrls.inc({ outcome: 'redeemed', reason: '' });
     const { file, representation } = opened;
     res.setHeader('Referrer-Policy', 'no-referrer');
-    await sendFile(this.files, file, representation, req, res, this.logger, this.crossOrigin);
+    await sendFile(this.files, file, representation, req, res, this.logger, (status) => this.audit.success(req, status), this.crossOrigin);
   }
 }

@@ -3,6 +3,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Injecta
 import type { Request, Response } from 'express';
 import { DomainError, type DomainErrorKind } from '@app/common';
 import { databaseUnavailable } from '@app/database';
+import { AccessAudit } from '../audit/access-audit.js';
 import type { ErrorResponse } from './error-response.js';
 import { isFhirRequest, operationOutcome } from './operation-outcome.js';
 import { noteAnsweredReason, requestIdOf } from './request-context.js';
@@ -88,6 +89,8 @@ export function sendError(req: Request, res: Response, rendered: Rendered, reque
 export class GlobalExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
+  constructor(private readonly audit: AccessAudit) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const req = http.getRequest<Request>();
@@ -111,6 +114,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
+    this.audit.failure(req, rendered.status, rendered.reason ?? rendered.code);
     // A stalled client would only stall the reading of its body too.
     settleUnreadBody(req, res, DISCARD_BOUND, { close: rendered.status === 408 });
     sendError(req, res, rendered, requestId);

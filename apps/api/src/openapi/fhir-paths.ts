@@ -2,6 +2,7 @@ import {
   DEFAULT_PAGE_SIZE, FHIR_ID, MAX_OFFSET, MAX_PAGE_SIZE, RESOURCE_TYPES, SEARCH_PARAMETERS, searchParametersOf,
   SUPPORTED_RESOURCE_TYPES, type ResourceType,
 } from '@app/fhir';
+import { AUDIT_SEARCH_PARAMETERS } from '@app/audit';
 import { ATTACHMENT_INDEX } from '../fhir/fhir-attachments.controller.js';
 import { FHIR_MEDIA_TYPES } from '../fhir/fhir-media-types.js';
 import { DISPOSITION_QUERY } from '../files/send-file.js';
@@ -18,7 +19,7 @@ const fhirContent = (of: Json) => Object.fromEntries(FHIR_MEDIA_TYPES.map((type)
 const OUTCOMES: Record<number, string> = {
   400: 'Malformed request or resource (the issues say what and where)',
   401: 'No bearer token, or one that is not valid',
-  403: 'The resource links a file of another organization',
+  403: 'The resource links a file of another organization, or the token lacks the audit scope (AuditEvent)',
   404: 'No such resource in the organization, or no attachment at that field and index',
   412: 'If-Match names a version that is no longer the current one',
   413: 'The body is larger than FHIR_MAX_BODY_BYTES',
@@ -56,8 +57,44 @@ export function fhirPaths(): { paths: Json; components: Json } {
     },
   };
   for (const type of SUPPORTED_RESOURCE_TYPES) Object.assign(paths, typePaths(type));
+  Object.assign(paths, auditEventPaths());
   return { paths, components: components() };
 }
+
+/** The audit trail: searched and read with the audit scope, never written by clients. */
+function auditEventPaths(): Json {
+  const tags = ['fhir'];
+  const auditor = `Needs ${AUDIT_SCOPE_HINT} in the token (403 without); only the token's organization's events.`;
+  return {
+    '/fhir/AuditEvent': {
+      get: {
+        operationId: 'searchAuditEvent',
+        tags,
+        summary: 'Search the audit trail: a searchset Bundle of AuditEvents, newest first',
+        description: `${auditor} Commas are alternatives; unknown parameters are ignored unless Prefer: handling=strict.`,
+        parameters: [
+          ...Object.entries(AUDIT_SEARCH_PARAMETERS).map(([name, p]) => ({ name, in: 'query', required: false, description: p.documentation, schema: { type: 'string' } })),
+          parameter('search_count'),
+          parameter('search_offset'),
+          parameter('PreferHandling'),
+        ],
+        responses: { 200: { description: 'The matching events, a page at a time (follow the next link)', content: fhirContent(schema('Bundle')) }, ...errors(400, 401, 403, 503) },
+      },
+    },
+    '/fhir/AuditEvent/{id}': {
+      get: {
+        operationId: 'readAuditEvent',
+        tags,
+        summary: 'Read one AuditEvent',
+        description: auditor,
+        parameters: [{ name: 'id', in: 'path', required: true, description: 'The event id (a UUID)', schema: { type: 'string', format: 'uuid' } }],
+        responses: { 200: { description: 'The event', content: fhirContent(schema('AuditEvent')) }, ...errors(401, 403, 404, 503) },
+      },
+    },
+  };
+}
+
+const AUDIT_SCOPE_HINT = 'the audit scope (AUDIT_READ_SCOPE, by default audit/AuditEvent.read, in the AUDIT_SCOPE_CLAIM claim, by default scope)';
 
 function typePaths(type: ResourceType): Json {
   const field = RESOURCE_TYPES[type].attachmentField;

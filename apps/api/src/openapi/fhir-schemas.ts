@@ -6,7 +6,7 @@ import { definitionOf, FHIR_ID, PLAIN_DATE, PLAIN_DATE_ELEMENTS, SUPPORTED_RESOU
 type Schema = Record<string, unknown>;
 
 /** Types a FHIR answer of this server can carry: the served resources, and what wraps or explains them. */
-const CONTAINERS = ['Bundle', 'CapabilityStatement', 'OperationOutcome'];
+const CONTAINERS = ['Bundle', 'CapabilityStatement', 'OperationOutcome', 'AuditEvent'];
 
 /**
  * OpenAPI 3.1 schemas for the served resource types, taken from HL7's own
@@ -28,7 +28,7 @@ export function fhirSchemas(): Record<string, Schema> {
   const source = JSON.parse(readFileSync(join(getDataDir(), 'fhir/r4/fhir.schema.json'), 'utf8')) as { definitions: Record<string, Schema> };
   const definitions = source.definitions;
   const isPrimitive = (name: string) => definitions[name] !== undefined && !('properties' in definitions[name]!) && name !== 'ResourceList';
-  const anyResource = { oneOf: [...servedTypes, 'OperationOutcome'].map((t) => ({ $ref: `#/components/schemas/${t}` })) };
+  const anyResource = { oneOf: [...servedTypes, 'AuditEvent', 'OperationOutcome'].map((t) => ({ $ref: `#/components/schemas/${t}` })) };
 
   const rewrite = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(rewrite);

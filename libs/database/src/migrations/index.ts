@@ -4,6 +4,7 @@ import { CreateFhirResources1764000000000 } from './1764000000000-create-fhir-re
 import { KeepFileReleaseTombstones1764100000000 } from './1764100000000-keep-file-release-tombstones.js';
 import { ListFilesNewestFirst1764200000000 } from './1764200000000-list-files-newest-first.js';
 import { RowLevelSecurity1764300000000 } from './1764300000000-row-level-security.js';
+import { CreateAuditEvents1764400000000 } from './1764400000000-create-audit-events.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   KeepFileReleaseTombstones1764100000000,
   ListFilesNewestFirst1764200000000,
   RowLevelSecurity1764300000000,
+  CreateAuditEvents1764400000000,
 ];

@@ -11,6 +11,7 @@ import {
 } from '../domain/errors.js';
 import {
   definitionOf,
+  patientOf,
   FHIR_ID,
   isSupportedResourceType,
   subjectKeyOf,
@@ -105,6 +106,7 @@ export class FhirResourceService extends FhirResources {
       throw new AttachmentNotFoundError(`${resourceType} has no attachment field '${field}'; its attachments are at files/${definition.attachmentField}`);
     }
     const resource = await this.read(organizationId, resourceType, id);
+    const patient = patientOf(resource);
     const where = `${resourceType}/${id} ${field}[${index}]`;
     const attachment = definition.attachmentsOf(resource)[index]?.attachment;
     if (!attachment) throw new AttachmentNotFoundError(`${resourceType}/${id} has no ${field}[${index}]`);
@@ -114,15 +116,15 @@ export class FhirResourceService extends FhirResources {
       // Links are only ever written to the resource's own organization; anything else is not served.
       if (target.organizationId !== organizationId) throw new AttachmentNotFoundError(`${where} has no file of this organization`);
       try {
-        return { kind: 'file', file: await this.files.find(organizationId, target.fileName) };
+        return { kind: 'file', file: await this.files.find(organizationId, target.fileName), patient };
       } catch (e) {
         if (!(e instanceof StoredFileNotFoundError)) throw e;
         throw new AttachmentNotFoundError(`${where} links a file that has since been deleted`);
       }
     }
-    if (attachment.url !== undefined && isRedirectable(attachment.url)) return { kind: 'external', url: attachment.url };
+    if (attachment.url !== undefined && isRedirectable(attachment.url)) return { kind: 'external', url: attachment.url, patient };
     if (typeof attachment.data === 'string') {
-      return { kind: 'data', bytes: Buffer.from(attachment.data, 'base64'), contentType: attachment.contentType, title: attachment.title };
+      return { kind: 'data', bytes: Buffer.from(attachment.data, 'base64'), contentType: attachment.contentType, title: attachment.title, patient };
     }
     throw new AttachmentNotFoundError(`${where} has no content this server can retrieve`);
   }

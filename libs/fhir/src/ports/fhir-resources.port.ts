@@ -15,11 +15,15 @@ export interface SearchResult {
 }
 
 /** What an attachment holds: a stored file of this service, a URL elsewhere, or inline bytes. */
-export type AttachmentContent =
+export type AttachmentContent = (
   | { kind: 'file'; file: AvailableFile }
   | { kind: 'external'; url: string }
   /** Only in resources this service did not store itself: every write moves inline data into a file. */
-  | { kind: 'data'; bytes: Buffer; contentType?: string; title?: string };
+  | { kind: 'data'; bytes: Buffer; contentType?: string; title?: string }
+) & {
+  /** `Patient/<id>` the resource is about, for the audit record. */
+  patient?: string;
+};
 
 /**
  * The Fhir module's public port: FHIR R4 resources of one organization, with

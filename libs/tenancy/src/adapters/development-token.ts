@@ -10,7 +10,7 @@ import { parseOrganizationId } from '../organization-id.js';
  */
 export async function signDevelopmentToken(
   config: AppConfig,
-  opts: { organizationId: string; subject?: string; ttlSeconds: number },
+  opts: { organizationId: string; subject?: string; scope?: string; ttlSeconds: number },
 ): Promise<string> {
   const { auth } = config;
   if (auth.mode === 'jwks') throw new Error('JWT_JWKS_URL is set: tokens come from the identity provider');
@@ -18,7 +18,7 @@ export async function signDevelopmentToken(
     throw new Error('The organization id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$');
   }
   const secret = auth.mode === 'hs256' ? auth.secret : (await loadOrCreateDevelopmentSecret(config.dataDir)).secret;
-  let jwt = new SignJWT({ [auth.orgClaim]: opts.organizationId })
+  let jwt = new SignJWT({ [auth.orgClaim]: opts.organizationId, ...(opts.scope && { [config.audit.scopeClaim]: opts.scope }) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + opts.ttlSeconds);

@@ -8,6 +8,8 @@ export interface JoseVerifierOptions {
   issuer?: string;
   audience?: string;
   orgClaim: string;
+  /** The claim holding scopes: a space-separated string (OAuth) or an array. */
+  scopeClaim?: string;
 }
 
 /** Tolerated clock skew between the identity provider and this service. */
@@ -50,8 +52,20 @@ export class JoseTokenVerifier extends AccessTokenVerifier {
     if (!organizationId) {
       throw new AuthenticationError(`The token carries no valid organization in claim "${this.config.orgClaim}"`);
     }
-    return { organizationId, subject: typeof payload.sub === 'string' ? payload.sub : undefined };
+    const client = payload.azp ?? payload.client_id;
+    const scopes = scopesOf(this.config.scopeClaim ? payload[this.config.scopeClaim] : undefined);
+    return {
+      organizationId,
+      subject: typeof payload.sub === 'string' ? payload.sub : undefined,
+      ...(typeof client === 'string' && { clientId: client }),
+      ...(scopes.length > 0 && { scopes }),
+    };
   }
+}
+
+function scopesOf(claim: unknown): string[] {
+  if (typeof claim === 'string') return claim.split(' ').filter((s) => s.length > 0);
+  return Array.isArray(claim) ? claim.filter((s): s is string => typeof s === 'string') : [];
 }
 
 /**

@@ -1,0 +1,115 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Request } from 'express';
+import { AuditTrail, type AuditAction, type AuditEntities, type AuditRecord } from '@app/audit';
+import { parseOrganizationId, principalOf } from '@app/tenancy';
+import { requestIdOf } from '../http/request-context.js';
+
+/**
+ * The audited routes (method and route pattern) and the interaction each is.
+ * HEAD is audited as the GET it mirrors. Probes, metrics, documentation,
+ * /whoami and the CapabilityStatement touch no organization's data.
+ */
+const AUDITED: Record<string, AuditAction> = {
+  'POST /files/upload': 'create',
+  'GET /files': 'search',
+  'GET /files/:orgId/:fileName': 'read',
+  'GET /files/:orgId/:fileName/metadata': 'read',
+  'DELETE /files/:orgId/:fileName': 'delete',
+  'GET /signed-files/:orgId/:fileName': 'read',
+  'GET /fhir/AuditEvent': 'search',
+  'GET /fhir/AuditEvent/:id': 'read',
+  'GET /fhir/:type': 'search',
+  'POST /fhir/:type': 'create',
+  'GET /fhir/:type/:id': 'read',
+  'PUT /fhir/:type/:id': 'update',
+  'DELETE /fhir/:type/:id': 'delete',
+  'GET /fhir/:type/:id/files/:field': 'read',
+  'GET /fhir/:type/:id/files/:field/:index': 'read',
+};
+
+/** Search parameters whose values are references, ids, dates, codes or paging, never free text: safe in an audit record. */
+const RECORDED_SEARCH_PARAMETERS = new Set(['_id', '_lastUpdated', 'subject', 'patient', '_count', '_offset', 'date', 'entity', 'agent', 'type', 'subtype', 'outcome', 'limit']);
+
+const NOTES = Symbol('auditNotes');
+const RECORDED = Symbol('auditRecorded');
+
+type Notes = AuditEntities & { organizationId?: string };
+type Audited = Request & { [NOTES]?: Notes; [RECORDED]?: true };
+
+/** What a handler learned about the access (the resource, the file, the patient) for its audit record. */
+export function noteAccess(req: Request, notes: Notes): void {
+  const audited = req as Audited;
+  audited[NOTES] = { ...audited[NOTES], ...notes, detail: { ...audited[NOTES]?.detail, ...notes.detail } };
+}
+
+/** `Type?param=value&…` of a search, with only the parameters that cannot carry free text. */
+export function recordedQuery(req: Request, type: string): string {
+  const params = new URL(req.originalUrl, 'http://localhost').searchParams;
+  const kept = [...params].filter(([name]) => RECORDED_SEARCH_PARAMETERS.has(name.split(':')[0]!));
+  return kept.length > 0 ? `${type}?${new URLSearchParams(kept)}` : type;
+}
+
+/**
+ * Turns each request on an audited route into one AuditRecord: the route says
+ * the interaction, the verified token the agent, the route's parameters and
+ * what the handler noted (noteAccess) the entities. Successes are recorded
+ * before the answer leaves (success(); with AUDIT_REQUIRED a record that cannot
+ * be written fails the request); refusals and failures once the error answer
+ * is known (failure()), without holding it up. Each request is recorded once.
+ */
+@Injectable()
+export class AccessAudit {
+  private readonly logger = new Logger('Audit');
+
+  constructor(private readonly trail: AuditTrail) {}
+
+  /** The interaction of an audited route, or undefined. */
+  actionOf(req: Request): AuditAction | undefined {
+    const route = (req.route as { path?: string } | undefined)?.path;
+    if (route === undefined) return undefined;
+    return AUDITED[`${req.method === 'HEAD' ? 'GET' : req.method} ${req.baseUrl}${route}`];
+  }
+
+  /** Records a successful access before it is answered; rejects (503) only when AUDIT_REQUIRED and the record failed. */
+  async success(req: Request, status: number): Promise<void> {
+    const record = this.claim(req, status);
+    if (record) await this.trail.record(record);
+  }
+
+  /** Records a refused or failed access; never fails, never holds the answer up. */
+  failure(req: Request, status: number, reason: string | undefined): void {
+    const record = this.claim(req, status, reason);
+    if (!record) return;
+    this.trail.record(record).catch((e: unknown) => this.logger.warn(`Refusal of ${record.requestId} not recorded: ${(e as Error).message}`));
+  }
+
+  private claim(req: Request, status: number, reason?: string): AuditRecord | undefined {
+    const audited = req as Audited;
+    const action = this.actionOf(req);
+    if (!action || audited[RECORDED]) return undefined;
+    audited[RECORDED] = true;
+    const principal = principalOf(req);
+    const { organizationId: notedOrganization, ...noted } = audited[NOTES] ?? {};
+    const params = req.params as Record<string, string | undefined>;
+    const signedUrl = (req.route as { path: string }).path.startsWith('/signed-files/');
+    const pathOrganization = parseOrganizationId(params.orgId);
+    const file = noted.file ?? (params.orgId && params.fileName ? `${params.orgId}/${params.fileName}` : undefined);
+    const resource = noted.resource ?? (params.type && params.id ? `${params.type}/${params.id}` : undefined);
+    const failedLogin = status === 401;
+    return {
+      action: failedLogin ? 'login' : action,
+      outcome: { status, ...(reason && { reason }) },
+      agent: {
+        subject: principal?.subject,
+        clientId: principal?.clientId,
+        // Whose data it is: the token's organization; for a signed URL, or a request without a valid token, the one in the path.
+        organizationId: principal?.organizationId ?? notedOrganization ?? pathOrganization,
+        sourceIp: req.ip,
+        ...(signedUrl && { signedUrl: true }),
+      },
+      entities: { ...noted, file, resource },
+      requestId: requestIdOf(req) ?? '-',
+      recorded: new Date(),
+    };
+  }
+}

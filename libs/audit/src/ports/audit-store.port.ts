@@ -1,0 +1,26 @@
+import type { AuditColumns } from '../domain/audit-event.js';
+import type { AuditQuery } from '../domain/audit-search.js';
+
+/** The first event whose hash or link to its predecessor does not hold, if any. */
+export interface ChainVerification {
+  events: number;
+  broken?: { seq: string; id: string; problem: 'hash' | 'link' };
+}
+
+/**
+ * Port: where audit events are kept. Append-only: nothing here updates or
+ * deletes, and the adapter's storage refuses it too.
+ */
+export abstract class AuditStore {
+  /** Appends an event to its organization's chain. */
+  abstract append(organizationId: string, event: Record<string, unknown> & { id: string; recorded: string }, columns: AuditColumns): Promise<void>;
+
+  /** One organization's events matching the query, newest first, with the total. */
+  abstract search(organizationId: string, query: AuditQuery): Promise<{ events: Array<Record<string, unknown>>; total: number }>;
+
+  /** One organization's event by id. */
+  abstract find(organizationId: string, id: string): Promise<Record<string, unknown> | null>;
+
+  /** Recomputes an organization's chain from its first event. */
+  abstract verify(organizationId: string): Promise<ChainVerification>;
+}
