@@ -43,8 +43,11 @@ beforeAll(async () => {
   // A database of its own: the sweeper run below crosses organizations, and must not take the
   // uploads of test files running beside this one.
   database = await scratchDatabase();
+  // Short dependency timeouts, so a hung dependency answers quickly; not shorter than a loaded 2-core machine
+  // may need for one 5 MiB part on RGW or one clamd verdict, or the store's (or scanner's) own timeout
+  // would race the content refusal each case is about (seen at 1 s: 503 instead of 415 for JSON at 50 MiB).
   t = await startTestApp(
-    { CLAMAV_TIMEOUT_SECONDS: '1', DATABASE_TIMEOUT_SECONDS: '1', S3_TIMEOUT_SECONDS: '1', DATABASE_URL: database.url },
+    { CLAMAV_TIMEOUT_SECONDS: '3', DATABASE_TIMEOUT_SECONDS: '3', S3_TIMEOUT_SECONDS: '3', DATABASE_URL: database.url },
     storeProfile(),
     { clamd: true, faults: true, dataDir: disk?.dir },
   );
