@@ -512,66 +512,59 @@ async function uploadBenchmarks(root, rounds, only, summary) {
  * (token check + resource and file lookup + signing, answered 307) vs GET
  * /whoami (token check only, 200) on the same service, with the same
  * autocannon settings, in interleaved rounds. Run once on the embedded fs
- * store (HMAC signing) and once on S3 via s3rver (the AWS presigner).
- * A FHIR read of the same resource is measured alongside for reference.
+ * store (HMAC signing) and once on S3 (the AWS presigner) against the Ceph RGW
+ * that `npm run bench` starts (BENCH_S3_ENDPOINT and its keys; without them the
+ * S3 run is skipped). A FHIR read of the same resource is measured alongside for reference.
  */
 async function redirectBenchmark(root, summary) {
-  const [{ default: autocannon }, { default: S3rver }, { S3Client, CreateBucketCommand }] = await Promise.all([
-    import('autocannon'), import('s3rver'), import('@aws-sdk/client-s3'),
-  ]);
-  const s3dir = join(root, 's3rver');
-  await mkdir(s3dir);
-  const s3 = new S3rver({ address: HOST, port: 0, silent: true, directory: s3dir });
-  const { port: s3port } = await s3.run();
-  const credentials = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
-  const client = new S3Client({
-    endpoint: `http://${HOST}:${s3port}`, region: 'us-east-1', forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
-  client.destroy();
-
-  const stores = [
-    { label: 'fs', env: {} },
-    {
+  const [{ default: autocannon }, { S3Client, CreateBucketCommand }] = await Promise.all([import('autocannon'), import('@aws-sdk/client-s3')]);
+  const stores = [{ label: 'fs', env: {} }];
+  const { BENCH_S3_ENDPOINT: endpoint, BENCH_S3_ACCESS_KEY_ID: accessKeyId, BENCH_S3_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
+  if (endpoint && accessKeyId && secretAccessKey) {
+    const bucket = `bench-${randomBytes(6).toString('hex')}`;
+    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    client.destroy();
+    stores.push({
       label: 's3',
-      env: { STORAGE_DRIVER: 's3', S3_BUCKET: 'bench', AWS_ENDPOINT_URL_S3: `http://${HOST}:${s3port}`, S3_FORCE_PATH_STYLE: 'true', ...credentials },
-    },
-  ];
-  try {
-    for (const store of stores) {
-      const svc = await startService(join(root, `p3-${store.label}-data`), store.env);
-      const targets = await redirectTargets(svc);
-      const run = async (target, seconds) => {
-        const result = await autocannon({
-          url: `http://${HOST}:${svc.port}${target.path}`,
-          connections: P3_CONNECTIONS,
-          duration: seconds,
-          headers: { authorization: `Bearer ${svc.token}` },
-        });
-        const unexpected = Object.keys(result.statusCodeStats).filter((status) => Number(status) !== target.status);
-        if (result.errors > 0 || unexpected.length > 0) {
-          throw new Error(`P3 ${target.name}: ${result.errors} errors, statuses ${JSON.stringify(result.statusCodeStats)}\n${svc.output()}`);
-        }
-        return result.statusCodeStats[target.status].count / result.duration;
-      };
-      log(`P3 ${store.label}: ${P3_CONNECTIONS} connections, ${P3_SECONDS} s per target and round, after ${P3_WARMUP_SECONDS} s warm-up each`);
-      for (const target of targets) await run(target, P3_WARMUP_SECONDS);
-      const rps = Object.fromEntries(targets.map((t) => [t.name, []]));
-      for (let round = 0; round < P3_ROUNDS; round++) {
-        // Rotate the order, so no target always runs first (or last) in a round.
-        const order = targets.map((_, i) => targets[(i + round) % targets.length]);
-        for (const target of order) rps[target.name].push(await run(target, P3_SECONDS));
-        log(`P3 ${store.label} round ${round + 1}/${P3_ROUNDS}  ` + targets.map((t) => `${t.name} ${Math.round(rps[t.name].at(-1))} req/s`).join('   '));
+      env: {
+        STORAGE_DRIVER: 's3', S3_BUCKET: bucket, AWS_ENDPOINT_URL_S3: endpoint, S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: 'us-east-1',
+      },
+    });
+  } else {
+    log('P3 s3: skipped (no BENCH_S3_ENDPOINT; `npm run bench` starts a Ceph RGW for it)');
+  }
+  for (const store of stores) {
+    const svc = await startService(join(root, `p3-${store.label}-data`), store.env);
+    const targets = await redirectTargets(svc);
+    const run = async (target, seconds) => {
+      const result = await autocannon({
+        url: `http://${HOST}:${svc.port}${target.path}`,
+        connections: P3_CONNECTIONS,
+        duration: seconds,
+        headers: { authorization: `Bearer ${svc.token}` },
+      });
+      const unexpected = Object.keys(result.statusCodeStats).filter((status) => Number(status) !== target.status);
+      if (result.errors > 0 || unexpected.length > 0) {
+        throw new Error(`P3 ${target.name}: ${result.errors} errors, statuses ${JSON.stringify(result.statusCodeStats)}\n${svc.output()}`);
       }
-      await stopChild(svc.child);
-      const [bare, redirect, read] = targets.map((t) => median(rps[t.name]));
-      const ratio = redirect / bare;
-      summary.push(`P3 ${store.label}: 307 to a signed URL ${Math.round(redirect)} req/s vs GET /whoami ${Math.round(bare)} req/s (medians of ${P3_ROUNDS}), ` +
-        `ratio ${ratio.toFixed(2)} (goal >= ${GOAL_P3_RATIO}: ${verdict(ratio >= GOAL_P3_RATIO)}); FHIR read of the same resource ${Math.round(read)} req/s`);
+      return result.statusCodeStats[target.status].count / result.duration;
+    };
+    log(`P3 ${store.label}: ${P3_CONNECTIONS} connections, ${P3_SECONDS} s per target and round, after ${P3_WARMUP_SECONDS} s warm-up each`);
+    for (const target of targets) await run(target, P3_WARMUP_SECONDS);
+    const rps = Object.fromEntries(targets.map((t) => [t.name, []]));
+    for (let round = 0; round < P3_ROUNDS; round++) {
+      // Rotate the order, so no target always runs first (or last) in a round.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+      for (const target of order) rps[target.name].push(await run(target, P3_SECONDS));
+      log(`P3 ${store.label} round ${round + 1}/${P3_ROUNDS}  ` + targets.map((t) => `${t.name} ${Math.round(rps[t.name].at(-1))} req/s`).join('   '));
     }
-  } finally {
-    await s3.close();
+    await stopChild(svc.child);
+    const [bare, redirect, read] = targets.map((t) => median(rps[t.name]));
+    const ratio = redirect / bare;
+    summary.push(`P3 ${store.label}: 307 to a signed URL ${Math.round(redirect)} req/s vs GET /whoami ${Math.round(bare)} req/s (medians of ${P3_ROUNDS}), ` +
+      `ratio ${ratio.toFixed(2)} (goal >= ${GOAL_P3_RATIO}: ${verdict(ratio >= GOAL_P3_RATIO)}); FHIR read of the same resource ${Math.round(read)} req/s`);
   }
 }
 
