@@ -43,8 +43,7 @@ export function noteAccess(req: Request, notes: Notes): void {
 }
 
 /** `Type?param=value&…` of a search, with only the parameters that cannot carry free text. */
-export function recordedQuery(req: Request, type: string): string {
-  const params = new URL(req.originalUrl, 'http://localhost').searchParams;
+export function recordedQuery(params: URLSearchParams, type: string): string {
   const kept = [...params].filter(([name]) => RECORDED_SEARCH_PARAMETERS.has(name.split(':')[0]!));
   return kept.length > 0 ? `${type}?${new URLSearchParams(kept)}` : type;
 }

@@ -42,9 +42,8 @@ function noteAnswer(req: Request, answer: unknown, search: boolean): void {
   if (search) {
     const type = params.type ?? (req.path.startsWith('/files') ? 'files' : 'AuditEvent');
     const query = new URL(req.originalUrl, 'http://localhost').searchParams;
-    const patient = query.get('patient') ?? query.get('subject');
-    const match = patient && /^(?:Patient\/)?([A-Za-z0-9\-.]{1,64})$/.exec(patient);
-    noteAccess(req, { query: recordedQuery(req, type), ...(match && (patient!.startsWith('Patient/') || query.has('patient')) && { patient: `Patient/${match[1]}` }) });
+    const patient = patientSearchedFor(query);
+    noteAccess(req, { query: recordedQuery(query, type), ...(patient && { patient }) });
     return;
   }
   if (typeof answer !== 'object' || answer === null) return;
@@ -54,4 +53,12 @@ function noteAnswer(req: Request, answer: unknown, search: boolean): void {
     const patient = patientOf(resource);
     noteAccess(req, { resource: `${resource.resourceType}/${resource.id}`, ...(patient && { patient }) });
   }
+}
+
+/** `Patient/<id>` a search asks about: its `patient` (an id or Patient/<id>), else a `subject` that names a Patient. */
+function patientSearchedFor(query: URLSearchParams): string | undefined {
+  const patient = query.get('patient');
+  const subject = query.get('subject');
+  const match = /^(?:Patient\/)?([A-Za-z0-9\-.]{1,64})$/.exec(patient ?? (subject?.startsWith('Patient/') ? subject : ''));
+  return match ? `Patient/${match[1]}` : undefined;
 }

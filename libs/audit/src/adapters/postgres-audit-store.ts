@@ -1,11 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { OrganizationScope } from '@app/database';
 import { dateConditionSql } from '@app/fhir';
-import type { AuditColumns } from '../domain/audit-event.js';
+import type { AuditColumns, AuditEventJson } from '../domain/audit-event.js';
 import type { AuditQuery } from '../domain/audit-search.js';
 import { AuditStore, type ChainVerification } from '../ports/audit-store.port.js';
-
-type AuditEventJson = Record<string, unknown> & { id: string; recorded: string };
 
 interface Pending {
   item: AuditColumns & { id: string; recorded: string; event: AuditEventJson };

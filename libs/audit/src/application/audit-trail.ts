@@ -37,7 +37,7 @@ export class AuditTrail {
     const event = toAuditEvent(record, randomUUID());
     const organizationId = record.agent.organizationId ?? SERVICE_CHAIN;
     try {
-      await this.store.append(organizationId, event as Parameters<AuditStore['append']>[1], columnsOf(record));
+      await this.store.append(organizationId, event, columnsOf(record));
       this.stream.write(event);
       this.metrics.auditEvents.inc({ outcome: 'stored' });
     } catch (e) {

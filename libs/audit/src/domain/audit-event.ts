@@ -122,8 +122,11 @@ export function columnsOf(record: AuditRecord): AuditColumns {
   };
 }
 
+/** An AuditEvent as stored and served: FHIR JSON, with the two fields the store indexes typed. */
+export type AuditEventJson = Record<string, unknown> & { id: string; recorded: string };
+
 /** The record as a FHIR R4 AuditEvent with the given id. */
-export function toAuditEvent(record: AuditRecord, id: string): Record<string, unknown> {
+export function toAuditEvent(record: AuditRecord, id: string): AuditEventJson {
   const interaction = INTERACTIONS[record.action];
   const { agent, entities } = record;
   const withPatient = entities.patient !== undefined;

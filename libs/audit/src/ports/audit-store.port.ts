@@ -1,4 +1,4 @@
-import type { AuditColumns } from '../domain/audit-event.js';
+import type { AuditColumns, AuditEventJson } from '../domain/audit-event.js';
 import type { AuditQuery } from '../domain/audit-search.js';
 
 /** The first event whose hash or link to its predecessor does not hold, if any. */
@@ -13,7 +13,7 @@ export interface ChainVerification {
  */
 export abstract class AuditStore {
   /** Appends an event to its organization's chain. */
-  abstract append(organizationId: string, event: Record<string, unknown> & { id: string; recorded: string }, columns: AuditColumns): Promise<void>;
+  abstract append(organizationId: string, event: AuditEventJson, columns: AuditColumns): Promise<void>;
 
   /** One organization's events matching the query, newest first, with the total. */
   abstract search(organizationId: string, query: AuditQuery): Promise<{ events: Array<Record<string, unknown>>; total: number }>;
