@@ -81,9 +81,9 @@ describe('row-level security', () => {
   });
 
   it('reads one organization in a single round trip with the same wall', async () => {
-    const rows = await scope.readForOrganization<{ organization_id: string }>(orgB, () => 'SELECT organization_id FROM stored_files');
+    const rows = await scope.statementForOrganization<{ organization_id: string }>(orgB, () => 'SELECT organization_id FROM stored_files');
     expect(rows).toEqual([{ organization_id: orgB }, { organization_id: orgB }]);
-    const quoted = await scope.readForOrganization<{ v: string }>(orgB, (literal) => `SELECT ${literal("it's \\ quoted")} AS v`);
+    const quoted = await scope.statementForOrganization<{ v: string }>(orgB, (literal) => `SELECT ${literal("it's \\ quoted")} AS v`);
     expect(quoted).toEqual([{ v: "it's \\ quoted" }]);
   });
 

@@ -26,13 +26,15 @@ export class OrganizationScope {
   }
 
   /**
-   * One read statement for one organization in a single round trip: the setting
+   * One statement for one organization in a single round trip: the setting
    * and the statement are sent as one simple-protocol message, which Postgres
-   * runs as one implicit transaction, so the setting ends with it. Simple
-   * protocol has no parameters: `sql` puts every value in through `literal`.
-   * For the hottest lookups; anything else uses forOrganization.
+   * runs as one implicit transaction, committed (durably, for a write) before
+   * the answer comes back; the setting ends with it. Simple protocol has no
+   * parameters: `sql` puts every value in through `literal`. For the hottest
+   * paths (the 307's lookup, the audit trail's appends); anything else uses
+   * forOrganization.
    */
-  async readForOrganization<R>(organizationId: string, sql: (literal: (value: string) => string) => string): Promise<R[]> {
+  async statementForOrganization<R>(organizationId: string, sql: (literal: (value: string) => string) => string): Promise<R[]> {
     const pool = (this.db.driver as unknown as { master: Pool }).master;
     const results = (await pool.query(`${organizationSetting(organizationId)}; ${sql(escapeLiteral)}`)) as unknown as QueryResult[];
     return results[1]!.rows as R[];

@@ -18,9 +18,9 @@ const MAX_BATCH = 500;
  *
  * Appends are group-committed per organization: events that arrive while the
  * organization's previous batch is being written are written together, in
- * one transaction, by the database's audit_append(), which takes the chain's
- * lock, links each event to the one before it with audit_event_hash() (the
- * function verification uses too) and inserts it. Every append resolves only
+ * one transaction and one round trip, by the database's audit_append(), which
+ * takes the chain's lock, links each event to the one before it with
+ * audit_event_hash() (the function verification uses too) and inserts it. Every append resolves only
  * once its batch has committed, so no access is answered before its record is
  * durable; a chain is never written by two transactions at once, so it never
  * forks. Batching is what keeps a hot chain (a viewer firing dozens of 307s
@@ -53,8 +53,10 @@ export class PostgresAuditStore extends AuditStore {
         if (queue.length === 0) break;
         const batch = queue.splice(0, MAX_BATCH);
         try {
-          await this.scope.forOrganization(organizationId, (m) =>
-            m.query('SELECT audit_append($1, $2::jsonb)', [organizationId, JSON.stringify(batch.map((p) => p.item))]),
+          // One round trip per batch: the statement commits before its answer comes back.
+          await this.scope.statementForOrganization(
+            organizationId,
+            (literal) => `SELECT audit_append(${literal(organizationId)}, ${literal(JSON.stringify(batch.map((p) => p.item)))}::jsonb)`,
           );
           for (const p of batch) p.done();
         } catch (e) {

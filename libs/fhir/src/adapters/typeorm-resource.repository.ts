@@ -34,7 +34,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
 
   async find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null> {
     // One round trip, the organization's setting included: every read and every attachment 307 starts here.
-    const rows = await this.scope.readForOrganization<{ resource: FhirJson }>(
+    const rows = await this.scope.statementForOrganization<{ resource: FhirJson }>(
       organizationId,
       (literal) =>
         `SELECT resource FROM fhir_resources

@@ -55,7 +55,7 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
 
   async findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {
     // One round trip, the organization's setting included: this runs for every download and every 307.
-    const [row] = await this.scope.readForOrganization<AvailableFile & { size: string }>(
+    const [row] = await this.scope.statementForOrganization<AvailableFile & { size: string }>(
       organizationId,
       (literal) =>
         `SELECT ${STORED_FILE_COLUMNS} FROM stored_files
