@@ -59,6 +59,43 @@ describe('migrations', () => {
   });
 });
 
+describe('keeping linked files\' facts (1764500000000)', () => {
+  it('fills in the facts of links made before it, and leaves a link whose file row is gone without them', async () => {
+    const db = await freshDatabase();
+    const migrate = async (migrations: typeof MIGRATIONS) => {
+      const source = new DataSource({ type: 'postgres', url: db.url, migrations: [...migrations], migrationsTransactionMode: 'each' });
+      await source.initialize();
+      await source.runMigrations();
+      return source;
+    };
+    try {
+      const before = await migrate(MIGRATIONS.slice(0, -1));
+      await before.transaction(async (m) => {
+        await m.query("SELECT set_config('app.cross_organization', 'on', true)");
+        await m.query(`INSERT INTO stored_files (organization_id, id, file_name, original_name, content_type, status, size, sha256, scan_status)
+                       VALUES ('org-a', 'f1', 'f1.pdf', 'Befund März.pdf', 'application/pdf', 'available', 3, 'x', 'not_scanned')`);
+        await m.query(`INSERT INTO fhir_resources (organization_id, resource_type, id, version_id, last_updated, resource)
+                       VALUES ('org-a', 'Consent', 'c1', 1, now(), '{}')`);
+        await m.query(`INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id)
+                       VALUES ('org-a', 'f1.pdf', 'Consent', 'c1'), ('org-a', 'gone.png', 'Consent', 'c1')`);
+      });
+      await before.destroy();
+      const after = await migrate(MIGRATIONS);
+      const links = await after.transaction(async (m) => {
+        await m.query("SELECT set_config('app.cross_organization', 'on', true)");
+        return m.query('SELECT file_name, content_type, original_name FROM fhir_file_links ORDER BY file_name');
+      });
+      expect(links).toEqual([
+        { file_name: 'f1.pdf', content_type: 'application/pdf', original_name: 'Befund März.pdf' },
+        { file_name: 'gone.png', content_type: null, original_name: null },
+      ]);
+      await after.destroy();
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
 describe('the migration command (npm run migrate)', () => {
   it('migrates a fresh database, and replicas with MIGRATE_ON_START=false start on it without migrating', async () => {
     const db = await freshDatabase();

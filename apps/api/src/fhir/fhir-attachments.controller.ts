@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
-import { FileStorage, representationOf, representationOfUnchecked, type AvailableFile } from '@app/file-storage';
+import { FileStorage, representationOf, representationOfUnchecked, type ServableFile } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
 import { AccessAudit, noteAccess } from '../audit/access-audit.js';
 import { setContentHeaders, wantsInline } from '../files/send-file.js';
@@ -106,7 +106,7 @@ export class FhirAttachmentsController {
     });
   }
 
-  private async signedLocation(file: AvailableFile, req: Request, inline: boolean): Promise<string> {
+  private async signedLocation(file: ServableFile, req: Request, inline: boolean): Promise<string> {
     const url = await this.files.signedUrl(file, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', inline });
     // The S3 presigner gives an absolute URL; the fs store a path this service serves itself.
     return /^https?:\/\//i.test(url) ? url : `${publicBaseUrl(this.config, req)}${url}`;

@@ -5,6 +5,7 @@ import { KeepFileReleaseTombstones1764100000000 } from './1764100000000-keep-fil
 import { ListFilesNewestFirst1764200000000 } from './1764200000000-list-files-newest-first.js';
 import { RowLevelSecurity1764300000000 } from './1764300000000-row-level-security.js';
 import { CreateAuditEvents1764400000000 } from './1764400000000-create-audit-events.js';
+import { KeepLinkedFileFacts1764500000000 } from './1764500000000-keep-linked-file-facts.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   ListFilesNewestFirst1764200000000,
   RowLevelSecurity1764300000000,
   CreateAuditEvents1764400000000,
+  KeepLinkedFileFacts1764500000000,
 ];

@@ -7,6 +7,7 @@ import type { FhirJson, ResourceType } from '../domain/resource-types.js';
 import { dateConditionSql, type SearchPage, type SearchQuery } from '../domain/search.js';
 import {
   ResourceRepository,
+  type LinkedFile,
   type ReleasedFile,
   type ResourceWrite,
   type WriteResult,
@@ -41,6 +42,25 @@ export class TypeOrmResourceRepository extends ResourceRepository {
           WHERE organization_id = ${literal(organizationId)} AND resource_type = ${literal(type)} AND id = ${literal(id)}`,
     );
     return rows[0] ? inFhirOrder(rows[0].resource) : null;
+  }
+
+  async findWithFiles(
+    organizationId: OrganizationId,
+    type: ResourceType,
+    id: string,
+  ): Promise<{ resource: FhirJson; files: Array<LinkedFile | { fileName: string; contentType: null }> } | null> {
+    // One round trip for an attachment's 307: the resource, and the facts of the files it links.
+    const rows = await this.scope.statementForOrganization<{ resource: FhirJson; files: Array<LinkedFile | { fileName: string; contentType: null }> }>(
+      organizationId,
+      (literal) =>
+        `SELECT r.resource,
+                coalesce((SELECT json_agg(json_build_object('fileName', l.file_name, 'contentType', l.content_type, 'originalName', l.original_name))
+                            FROM fhir_file_links l
+                           WHERE l.organization_id = r.organization_id AND l.resource_type = r.resource_type AND l.resource_id = r.id), '[]') AS files
+           FROM fhir_resources r
+          WHERE r.organization_id = ${literal(organizationId)} AND r.resource_type = ${literal(type)} AND r.id = ${literal(id)}`,
+    );
+    return rows[0] ? { resource: inFhirOrder(rows[0].resource), files: rows[0].files } : null;
   }
 
   async search(organizationId: OrganizationId, type: ResourceType, query: SearchQuery): Promise<SearchPage> {
@@ -79,11 +99,12 @@ export class TypeOrmResourceRepository extends ResourceRepository {
         if (current === undefined) throw new ResourceNotFoundError(w.type, w.id);
         if (w.expected !== undefined && w.expected !== current) throw new VersionConflictError(String(current));
       }
+      const fileNames = w.files.map((f) => f.fileName);
       const previous = current === undefined ? [] : await this.linkedFiles(m, organizationId, w.type, w.id);
-      await this.lockFiles(m, organizationId, [...previous, ...w.fileNames]);
+      await this.lockFiles(m, organizationId, [...previous, ...fileNames]);
       const releasing: Array<{ file_name: string }> = await m.query(
         'SELECT file_name FROM fhir_file_releases WHERE organization_id = $1 AND file_name = ANY($2::text[])',
-        [organizationId, w.fileNames],
+        [organizationId, fileNames],
       );
       if (releasing.length > 0) {
         throw InvalidResourceError.single(`The file ${releasing[0]!.file_name} is being deleted, or was, and cannot be linked`);
@@ -107,14 +128,19 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       await m.query(
         `DELETE FROM fhir_file_links
           WHERE organization_id = $1 AND resource_type = $2 AND resource_id = $3 AND NOT (file_name = ANY($4::text[]))`,
-        [organizationId, w.type, w.id, w.fileNames],
+        [organizationId, w.type, w.id, fileNames],
       );
+      // A link made before its facts were kept gets them now (ON CONFLICT); they never change for a stored file.
       await m.query(
-        `INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id)
-         SELECT $1, f, $3, $4 FROM unnest($2::text[]) AS f ON CONFLICT DO NOTHING`,
-        [organizationId, w.fileNames, w.type, w.id],
+        `INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id, content_type, original_name)
+         SELECT $1, f.file_name, $3, $4, f.content_type, f.original_name
+           FROM unnest($2::text[], $5::text[], $6::text[]) AS f (file_name, content_type, original_name)
+         ON CONFLICT (organization_id, file_name, resource_type, resource_id)
+           DO UPDATE SET content_type = EXCLUDED.content_type, original_name = EXCLUDED.original_name
+           WHERE fhir_file_links.content_type IS NULL`,
+        [organizationId, fileNames, w.type, w.id, w.files.map((f) => f.contentType), w.files.map((f) => f.originalName)],
       );
-      const dropped = previous.filter((f) => !w.fileNames.includes(f));
+      const dropped = previous.filter((f) => !fileNames.includes(f));
       return { resource, released: await this.releaseLocked(m, organizationId, dropped) };
     });
   }

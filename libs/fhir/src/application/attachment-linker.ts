@@ -16,6 +16,7 @@ import { CrossOrganizationAccessError, type OrganizationId } from '@app/tenancy'
 import { InvalidResourceError, type ResourceIssue } from '../domain/errors.js';
 import { walkJson } from '../domain/resource-json.js';
 import { definitionOf, type FhirJson, type LocatedAttachment, type ResourceType } from '../domain/resource-types.js';
+import type { LinkedFile } from '../ports/resource.repository.port.js';
 
 /** Characters of base64 decoded per chunk: a multiple of 4, so every chunk decodes on its own. */
 const BASE64_CHUNK = 64 * 1024;
@@ -24,8 +25,8 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const BYTES_ELEMENT = /^(data|value[Bb]ase64Binary)$/;
 
 export interface LinkedFiles {
-  /** Every file of this service the resource links. */
-  fileNames: string[];
+  /** Every file of this service the resource links, once each. */
+  files: LinkedFile[];
   /** Files stored from inline data by this call: to delete if the resource is not stored after all. */
   uploaded: string[];
 }
@@ -64,7 +65,7 @@ export class AttachmentLinker {
     const issues = this.refuseElsewhere(resource, type, located, urls);
     if (issues.length > 0) throw new InvalidResourceError(issues);
 
-    const linked: LinkedFiles = { fileNames: [], uploaded: [] };
+    const linked: LinkedFiles = { files: [], uploaded: [] };
     try {
       for (const { attachment, expression } of located) {
         const file = await this.resolve(organizationId, attachment, expression, urls, linked);
@@ -77,7 +78,9 @@ export class AttachmentLinker {
         attachment.contentType = file.contentType;
         attachment.size = file.size;
         if (file.sha1) attachment.hash = file.sha1;
-        if (!linked.fileNames.includes(file.fileName)) linked.fileNames.push(file.fileName);
+        if (!linked.files.some((f) => f.fileName === file.fileName)) {
+          linked.files.push({ fileName: file.fileName, contentType: file.contentType, originalName: file.originalName });
+        }
       }
       return linked;
     } catch (e) {

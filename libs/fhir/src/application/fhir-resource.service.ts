@@ -105,7 +105,9 @@ export class FhirResourceService extends FhirResources {
     if (field !== definition.attachmentField) {
       throw new AttachmentNotFoundError(`${resourceType} has no attachment field '${field}'; its attachments are at files/${definition.attachmentField}`);
     }
-    const resource = await this.read(organizationId, resourceType, id);
+    const found = FHIR_ID.test(id) ? await this.repository.findWithFiles(organizationId, resourceType, id) : null;
+    if (!found) throw new ResourceNotFoundError(resourceType, id);
+    const { resource } = found;
     const patient = patientOf(resource);
     const where = `${resourceType}/${id} ${field}[${index}]`;
     const attachment = definition.attachmentsOf(resource)[index]?.attachment;
@@ -115,6 +117,9 @@ export class FhirResourceService extends FhirResources {
     if (target) {
       // Links are only ever written to the resource's own organization; anything else is not served.
       if (target.organizationId !== organizationId) throw new AttachmentNotFoundError(`${where} has no file of this organization`);
+      // A linked file cannot be deleted while the link exists: the link's facts are enough to sign for it.
+      const linked = found.files.find((f) => f.fileName === target.fileName);
+      if (linked?.contentType) return { kind: 'file', file: { organizationId, ...linked }, patient };
       try {
         return { kind: 'file', file: await this.files.find(organizationId, target.fileName), patient };
       } catch (e) {
@@ -158,7 +163,7 @@ export class FhirResourceService extends FhirResources {
         id,
         resource,
         subject: subjectKeyOf(resource, definitionOf(type)),
-        fileNames: linked.fileNames,
+        files: linked.files,
         expected,
       });
     } catch (e) {

@@ -1,4 +1,4 @@
-import type { AvailableFile } from '@app/file-storage';
+import type { ServableFile } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import type { FhirJson } from '../domain/resource-types.js';
 import type { SearchPage, SearchQuery } from '../domain/search.js';
@@ -16,7 +16,7 @@ export interface SearchResult {
 
 /** What an attachment holds: a stored file of this service, a URL elsewhere, or inline bytes. */
 export type AttachmentContent = (
-  | { kind: 'file'; file: AvailableFile }
+  | { kind: 'file'; file: ServableFile }
   | { kind: 'external'; url: string }
   /** Only in resources this service did not store itself: every write moves inline data into a file. */
   | { kind: 'data'; bytes: Buffer; contentType?: string; title?: string }

@@ -1,6 +1,13 @@
+import type { ServableFile } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import type { FhirJson, ResourceType, SubjectKey } from '../domain/resource-types.js';
 import type { SearchPage, SearchQuery } from '../domain/search.js';
+
+/**
+ * A file a resource links, with the facts a signed URL for it needs, copied
+ * from the file when the link is made: they never change for a stored file.
+ */
+export type LinkedFile = Omit<ServableFile, 'organizationId'>;
 
 export interface ResourceWrite {
   type: ResourceType;
@@ -8,8 +15,8 @@ export interface ResourceWrite {
   /** The resource without meta.versionId/lastUpdated: the repository stamps them. */
   resource: FhirJson;
   subject?: SubjectKey;
-  /** File names (of this organization) the resource links. */
-  fileNames: readonly string[];
+  /** Files (of this organization) the resource links. */
+  files: readonly LinkedFile[];
   /** 'create': the id must be new; a number: the version it must still be at; undefined: any existing version. */
   expected: 'create' | number | undefined;
 }
@@ -32,6 +39,17 @@ export interface ReleasedFile {
  */
 export abstract class ResourceRepository {
   abstract find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null>;
+
+  /**
+   * The resource with the files it links, in one round trip: what an
+   * attachment's 307 needs. Links made before their facts were kept have
+   * `contentType` null; the caller looks those files up.
+   */
+  abstract findWithFiles(
+    organizationId: OrganizationId,
+    type: ResourceType,
+    id: string,
+  ): Promise<{ resource: FhirJson; files: Array<LinkedFile | { fileName: string; contentType: null }> } | null>;
 
   abstract search(organizationId: OrganizationId, type: ResourceType, query: SearchQuery): Promise<SearchPage>;
 

@@ -14,7 +14,7 @@ import {
 } from '../domain/errors.js';
 import { sanitizeFileName } from '../domain/file-name.js';
 import { representationOf } from '../domain/representation.js';
-import { isFileName, newFileId, storageKey, type AvailableFile, type FileListing } from '../domain/stored-file.js';
+import { isFileName, newFileId, storageKey, type AvailableFile, type FileListing, type ServableFile } from '../domain/stored-file.js';
 import { FileRecordRepository, type CompletedUpload, type FilePosition, type NewFileRecord } from '../ports/file-record.repository.port.js';
 import { FileStorage, type FileListPage, type SignedFile, type SignedUrlRequest, type UploadRequest } from '../ports/file-storage.port.js';
 import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
@@ -125,7 +125,7 @@ export class FileStorageService extends FileStorage {
     return this.store.get(storageKey(file), range);
   }
 
-  signedUrl(file: AvailableFile, request: SignedUrlRequest): Promise<string> {
+  signedUrl(file: ServableFile, request: SignedUrlRequest): Promise<string> {
     return this.store.presign(storageKey(file), {
       method: request.method,
       expiresInSeconds: this.signedUrlSeconds,

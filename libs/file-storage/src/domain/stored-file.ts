@@ -30,6 +30,13 @@ export interface StoredFile {
 /** A file that has passed every check and can be served. */
 export type AvailableFile = StoredFile & { status: 'available'; size: number; sha256: string };
 
+/**
+ * What serving a file by a signed URL needs: its key and how it is presented.
+ * All of it is fixed when the file is stored, so a copy taken from an
+ * available file (a resource's link to it) stays true for the file's life.
+ */
+export type ServableFile = Pick<StoredFile, 'organizationId' | 'fileName' | 'contentType' | 'originalName'>;
+
 /** A file in a listing across organizations; also the cursor to list on from it. */
 export type FileListing = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'createdAt'>;
 

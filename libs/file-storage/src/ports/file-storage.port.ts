@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { OrganizationId } from '@app/tenancy';
-import type { AvailableFile, FileListing } from '../domain/stored-file.js';
+import type { AvailableFile, FileListing, ServableFile } from '../domain/stored-file.js';
 import type { Representation } from '../domain/representation.js';
 import type { ByteRange } from './object-store.port.js';
 
@@ -56,11 +56,13 @@ export abstract class FileStorage {
 
   /**
    * A URL that serves the file, with its representation, to anyone who holds
-   * it until PRESIGN_EXPIRES_SECONDS have passed. Absolute for stores with
-   * their own endpoint (S3); for the fs store a path on this service, which
-   * `openSigned` checks when it is fetched. The URL is a credential: never log it.
+   * it until PRESIGN_EXPIRES_SECONDS have passed: for an available file, or
+   * one a resource links (which cannot be deleted while it does). Absolute for
+   * stores with their own endpoint (S3); for the fs store a path on this
+   * service, which `openSigned` checks when it is fetched. The URL is a
+   * credential: never log it.
    */
-  abstract signedUrl(file: AvailableFile, request: SignedUrlRequest): Promise<string>;
+  abstract signedUrl(file: ServableFile, request: SignedUrlRequest): Promise<string>;
 
   /**
    * The file behind a signed path of this service (`/signed-files/<orgId>/<fileName>?...`).
