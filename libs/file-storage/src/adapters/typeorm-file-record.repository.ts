@@ -15,9 +15,10 @@ import {
 import { StoredFileEntity } from './stored-file.entity.js';
 
 /**
- * Every column under its StoredFile name. The hottest lookup (each download
- * and each attachment redirect) runs as plain SQL: TypeORM's query builder
- * and entity hydration cost about a fifth of the redirect's throughput (P3).
+ * Every column under its StoredFile name. The hot paths (each download, an
+ * upload's two writes) run as plain SQL in one round trip each: TypeORM's
+ * query builder, entity hydration and explicit transaction cost several
+ * round trips and about a fifth of the throughput.
  */
 const STORED_FILE_COLUMNS = `organization_id AS "organizationId", id, file_name AS "fileName", original_name AS "originalName",
   content_type AS "contentType", status, size, sha256, sha1, scan_status AS "scanStatus", scan_engine AS "scanEngine",
@@ -39,18 +40,28 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     super();
   }
 
-  insertPending(record: NewFileRecord): Promise<void> {
-    return this.scope.forOrganization(record.organizationId, async (m) => {
-      await files(m).insert({ ...record, status: 'pending', scanStatus: 'pending' });
-    });
+  // An upload's two writes are one round trip each, as plain SQL: a 1 KiB upload spends most of its time waiting on them (P5).
+  async insertPending(record: NewFileRecord): Promise<void> {
+    await this.scope.statementForOrganization(
+      record.organizationId,
+      (literal) =>
+        `INSERT INTO stored_files (organization_id, id, file_name, original_name, content_type, status, scan_status)
+         VALUES (${[record.organizationId, record.id, record.fileName, record.originalName, record.contentType].map(literal).join(', ')}, 'pending', 'pending')`,
+    );
   }
 
-  markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
-    return this.scope.forOrganization(organizationId, async (m) => {
-      const result = await files(m).update({ organizationId, id, status: 'pending' }, { ...facts, status: 'available' });
-      if (result.affected !== 1) throw new UploadExpiredError();
-      return (await files(m).findOneByOrFail({ organizationId, id })) as AvailableFile;
-    });
+  async markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
+    const [row] = await this.scope.statementForOrganization<AvailableFile & { size: string }>(
+      organizationId,
+      (literal) =>
+        `UPDATE stored_files
+            SET status = 'available', size = ${literal(String(facts.size))}::bigint, sha256 = ${literal(facts.sha256)}, sha1 = ${literal(facts.sha1)},
+                scan_status = ${literal(facts.scanStatus)}, scan_engine = ${facts.scanEngine === null ? 'NULL' : literal(facts.scanEngine)}, updated_at = now()
+          WHERE organization_id = ${literal(organizationId)} AND id = ${literal(id)} AND status = 'pending'
+          RETURNING ${STORED_FILE_COLUMNS}`,
+    );
+    if (!row) throw new UploadExpiredError();
+    return withNumericSize(row);
   }
 
   async findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {
