@@ -1,12 +1,19 @@
-// Upload benchmark for the attachment service. Run from the repo root with
+// Benchmarks of the attachment service. Run from the repo root with
 // `npm run bench` (or `npm run bench -- --rounds 15 --only P1,P3`). See bench/README.md.
 //
 // P1: median wall time of one 50 MB upload through the service vs. the same
 //     upload to a bare Node server that only pipes the body to a file.
-// P2: peak RSS growth of the service while 16 such uploads run at once.
+// P2: peak RSS growth of the service while 16 such uploads run at once, on the
+//     fs store and on the S3 store.
 // P3: requests per second of the attachment 307 endpoint vs a bare
 //     authenticated route (GET /whoami) of the same service.
 // P4: a 50 MB upload scanned by clamd vs the slower of its two halves.
+// P5: latency (median, p90) of a 1 KiB upload: service vs the bare pipe-to-file server.
+// P6: wall time of a 50 MB download: service vs a bare Node server streaming the
+//     same bytes, from disk (fs store) or from the RGW with GetObject (S3 store).
+// A1: what the audit trail costs the 307 and a 50 MB upload.
+// CURVE: req/s, p50/p99 and answers by status of 1 MB uploads and of the 307
+//     at 1, 4, 16 and 64 concurrent clients (a Markdown table in the summary).
 
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes, randomFillSync } from 'node:crypto';
@@ -33,8 +40,9 @@ const CONCURRENT_UPLOADS = 16;
 const RSS_SAMPLE_MS = 20;
 const REQUEST_TIMEOUT_MS = 120_000;
 const READY_TIMEOUT_MS = 60_000;
-const GOAL_RATIO = 0.8;
-const GOAL_RSS_GROWTH_MB = 128;
+const GOAL_RATIO = 0.85;
+/** P2's goal per store (the issue's): the fs store streams to disk, S3 uploads go up in buffered multipart parts. */
+const GOAL_RSS_GROWTH_MB = { fs: 16, s3: 128 };
 const GOAL_P4_RATIO = 1.2;
 const GOAL_P3_RATIO = 0.5;
 const P3_CONNECTIONS = 16;
@@ -43,6 +51,25 @@ const P3_WARMUP_SECONDS = 2;
 const P3_ROUNDS = 3;
 const P3_PDF = Buffer.from('%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
 const ORG_ID = 'bench-org';
+
+// P5: 1 KiB uploads, one fresh connection per request for both targets (as every upload here).
+const SMALL_SIZE = 1024;
+const P5_WARMUP_ROUNDS = 10;
+const P5_ROUNDS = 60;
+const GOAL_P5_RATIO = 3; // service median <= 3 x bare median
+
+// P6: 50 MB downloads, one fresh connection per request for both targets.
+const P6_WARMUP_ROUNDS = 3;
+const P6_ROUNDS = 30;
+const GOAL_P6_RATIO = 0.9; // bare median / service median
+
+// CURVE: concurrency levels, seconds per level and target (after a warm-up at the same level).
+const CURVE_CLIENTS = [1, 4, 16, 64];
+const CURVE_SECONDS = 5;
+const CURVE_WARMUP_SECONDS = 1;
+const CURVE_TIMEOUT_SECONDS = 30; // autocannon's per-request timeout; a timeout counts as an error
+const CURVE_FILE_SIZE = MiB;
+const DELETE_PARALLELISM = 8;
 
 // size 0x18, 'ftyp', major brand 'isom', minor version 0x200, compatible 'isom' 'mp42'
 const FTYP_BOX = Buffer.from('00000018 66747970 69736f6d 00000200 69736f6d 6d703432'.replaceAll(' ', ''), 'hex');
@@ -67,6 +94,48 @@ const server = http.createServer(async (req, res) => {
     await rm(path, { force: true });
     if (!res.headersSent) res.writeHead(500);
     res.end();
+  }
+});
+server.listen(0, '${HOST}', () => console.log(server.address().port));
+`;
+
+// P6's baseline on the fs store: the least a server can do to serve a file,
+// i.e. stream it from disk (64 KiB reads) with its Content-Length.
+const BARE_FILE_SERVER = `
+const { createReadStream, statSync } = require('node:fs');
+const http = require('node:http');
+const { pipeline } = require('node:stream');
+const path = process.argv[1];
+const size = statSync(path).size;
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': size });
+  pipeline(createReadStream(path, { highWaterMark: 64 * 1024 }), res, () => {});
+});
+server.listen(0, '${HOST}', () => console.log(server.address().port));
+`;
+
+// P6's baseline on the S3 store: the least a server can do to serve an S3
+// object, i.e. one GetObject per request (AWS SDK v3, checksums off as the
+// service has them) and its Body piped to the answer. Started in the repo root,
+// so that it finds the service's @aws-sdk/client-s3.
+const BARE_S3_SERVER = `
+const http = require('node:http');
+const { pipeline } = require('node:stream');
+const { S3Client, GetObjectCommand } = require('@aws-sdk/client-s3');
+const [bucket, key] = process.argv.slice(1);
+const client = new S3Client({
+  endpoint: process.env.BARE_S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true,
+  credentials: { accessKeyId: process.env.BARE_S3_ACCESS_KEY_ID, secretAccessKey: process.env.BARE_S3_SECRET_ACCESS_KEY },
+  requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+});
+const server = http.createServer(async (req, res) => {
+  try {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    res.writeHead(200, { 'Content-Type': out.ContentType ?? 'application/octet-stream', 'Content-Length': out.ContentLength });
+    pipeline(out.Body, res, () => {});
+  } catch (e) {
+    if (!res.headersSent) res.writeHead(502);
+    res.end(String(e?.name ?? e));
   }
 });
 server.listen(0, '${HOST}', () => console.log(server.address().port));
@@ -99,8 +168,8 @@ parentPort.once('message', () => {
 
 // ---------------------------------------------------------------- helpers
 
-const BENCHMARKS = ['P1', 'P2', 'P3', 'P4', 'A1'];
-const USAGE = 'usage: bench/run.mjs [--rounds N] [--only P1,P2,P3,P4,A1] [--database-url postgres://...]';
+const BENCHMARKS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'A1', 'CURVE'];
+const USAGE = `usage: bench/run.mjs [--rounds N] [--only ${BENCHMARKS.join(',')}] [--database-url postgres://...]`;
 
 function parseArgs(argv) {
   let rounds = 9;
@@ -129,6 +198,13 @@ const median = (xs) => {
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 };
+/** Nearest-rank percentile (p in 0..100); NaN for no values. */
+const percentile = (xs, p) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length))) - 1];
+};
+const fmtMs1 = (ms) => `${ms.toFixed(1)} ms`;
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -199,20 +275,26 @@ function request({ port, method, path, headers = {}, body, timeoutMs = REQUEST_T
   });
 }
 
-/**
- * The one upload client, used unchanged for both targets: multipart preamble,
- * then the payload streamed from disk, then the epilogue, with an exact
- * Content-Length. Resolves with the wall time until the whole answer arrived.
- */
-function upload({ port, path, token, payloadPath }) {
+/** A multipart/form-data body around one file part, in three pieces. */
+function multipart(fileName, contentType, size) {
   const boundary = `----bench${randomBytes(12).toString('hex')}`;
   const preamble = Buffer.from(
     `--${boundary}\r\n` +
-      'Content-Disposition: form-data; name="file"; filename="bench.mp4"\r\n' +
-      'Content-Type: video/mp4\r\n\r\n',
+      `Content-Disposition: form-data; name="file"; filename="${fileName}"\r\n` +
+      `Content-Type: ${contentType}\r\n\r\n`,
   );
   const epilogue = Buffer.from(`\r\n--${boundary}--\r\n`);
-  const contentLength = preamble.length + FILE_SIZE + epilogue.length;
+  return { contentType: `multipart/form-data; boundary=${boundary}`, preamble, epilogue, length: preamble.length + size + epilogue.length };
+}
+
+/**
+ * The one upload client, used unchanged for both targets: multipart preamble,
+ * then the payload (streamed from disk, or `body` in one write for a small
+ * one), then the epilogue, with an exact Content-Length, on a fresh
+ * connection. Resolves with the wall time until the whole answer arrived.
+ */
+function upload({ port, path, token, payloadPath, body, fileName = 'bench.mp4', contentType = 'video/mp4' }) {
+  const { contentType: formType, preamble, epilogue, length: contentLength } = multipart(fileName, contentType, body ? body.length : FILE_SIZE);
 
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -227,7 +309,7 @@ function upload({ port, path, token, payloadPath }) {
       host: HOST, port, method: 'POST', path, agent: false,
       headers: {
         Authorization: `Bearer ${token}`,
-        'Content-Type': `multipart/form-data; boundary=${boundary}`,
+        'Content-Type': formType,
         'Content-Length': contentLength,
       },
     }, (res) => {
@@ -249,11 +331,55 @@ function upload({ port, path, token, payloadPath }) {
       settle(reject, e);
     });
 
+    if (body) {
+      req.end(Buffer.concat([preamble, body, epilogue]));
+      return;
+    }
     req.write(preamble);
     const file = createReadStream(payloadPath);
     file.on('error', (e) => req.destroy(e));
     file.on('end', () => req.end(epilogue));
     file.pipe(req, { end: false });
+  });
+}
+
+/**
+ * The one download client, used unchanged for both targets: a GET on a fresh
+ * connection that reads the whole body, counting its bytes (and hashing them
+ * when `hash`). Resolves with the wall time until the last byte arrived.
+ */
+function download({ port, path, token, hash = false }) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let settled = false;
+    const settle = (fn, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn(value);
+    };
+    const req = http.request({ host: HOST, port, method: 'GET', path, agent: false, headers: { Authorization: `Bearer ${token}` } }, (res) => {
+      const digest = hash ? createHash('sha256') : undefined;
+      const errorBody = [];
+      let length = 0;
+      res.on('data', (c) => {
+        length += c.length;
+        digest?.update(c);
+        if (res.statusCode !== 200 && length <= 4096) errorBody.push(c);
+      });
+      res.on('end', () => settle(resolve, {
+        ms: performance.now() - started,
+        status: res.statusCode,
+        length,
+        contentLength: Number(res.headers['content-length']),
+        sha256: digest?.digest('hex'),
+        body: Buffer.concat(errorBody).toString('utf8'),
+      }));
+      res.on('error', (e) => settle(reject, e));
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`GET ${path} timed out after ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+    req.on('error', (e) => settle(reject, e));
+    req.end();
   });
 }
 
@@ -340,26 +466,94 @@ async function startClamd(dir) {
   return { child, port, client };
 }
 
-async function startBaseline(dir) {
-  const child = spawn(process.execPath, ['-e', BASELINE_SERVER, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A bare Node server (one of the scripts above) that prints its port once it listens. */
+async function startBare(name, script, args = [], { cwd, env } = {}) {
+  const child = spawn(process.execPath, ['-e', script, ...args], {
+    cwd, env: env && { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   const output = captureTail(child);
   const port = await withTimeout(new Promise((resolve, reject) => {
     child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
-    child.once('exit', (code) => reject(new Error(`baseline server exited (code ${code}):\n${output()}`)));
-  }), 10_000, 'baseline server startup');
+    child.once('exit', (code) => reject(new Error(`${name} exited (code ${code}):\n${output()}`)));
+  }), 10_000, `${name} startup`);
   return { child, port, output };
+}
+
+const startBaseline = (dir) => startBare('baseline server', BASELINE_SERVER, [dir]);
+
+/** DELETE /files/<key>, which must answer 204. */
+async function deleteFile(svc, key) {
+  const r = await request({ port: svc.port, method: 'DELETE', path: `/files/${key}`, headers: { Authorization: `Bearer ${svc.token}` } });
+  if (r.status !== 204) throw new Error(`DELETE /files/${key} answered ${r.status}: ${r.body.slice(0, 500)}\n${svc.output()}`);
+}
+
+/** Deletes the files, a few at a time. */
+async function deleteFiles(svc, keys) {
+  const queue = [...keys];
+  await Promise.all(Array.from({ length: DELETE_PARALLELISM }, async () => {
+    for (let key = queue.pop(); key !== undefined; key = queue.pop()) await deleteFile(svc, key);
+  }));
+}
+
+let payloadPromise;
+/** The 50 MB MP4 of P1, written once per run into `root`: { path, sha256 }. */
+function sharedPayload(root) {
+  payloadPromise ??= (async () => {
+    const path = join(root, 'payload.mp4');
+    return { path, sha256: await writePayload(path) };
+  })();
+  return payloadPromise;
+}
+
+const FS_STORE = { label: 'fs', env: {} };
+let s3StorePromise;
+
+/**
+ * The S3 store on the Ceph RGW that `npm run bench` starts (BENCH_S3_ENDPOINT and its keys):
+ * one bucket per run, and the environment a service needs to use it. Undefined without it.
+ */
+function s3Store() {
+  s3StorePromise ??= (async () => {
+    const { BENCH_S3_ENDPOINT: endpoint, BENCH_S3_ACCESS_KEY_ID: accessKeyId, BENCH_S3_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
+    if (!endpoint || !accessKeyId || !secretAccessKey) return undefined;
+    const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+    const bucket = `bench-${randomBytes(6).toString('hex')}`;
+    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    } finally {
+      client.destroy();
+    }
+    return {
+      label: 's3',
+      bucket,
+      endpoint,
+      credentials: { accessKeyId, secretAccessKey },
+      env: {
+        STORAGE_DRIVER: 's3', S3_BUCKET: bucket, AWS_ENDPOINT_URL_S3: endpoint, S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: 'us-east-1',
+      },
+    };
+  })();
+  return s3StorePromise;
+}
+
+/** fs, and s3 when the RGW is there (said so, under `name`, when it is not). */
+async function storesFor(name) {
+  const s3 = await s3Store();
+  if (!s3) log(`${name} s3: skipped (no BENCH_S3_ENDPOINT; \`npm run bench\` starts a Ceph RGW for it)`);
+  return s3 ? [FS_STORE, s3] : [FS_STORE];
 }
 
 // ---------------------------------------------------------------- main
 
 /** P1, P2 and P4 (those in `only`): uploads of one 50 MB file. Appends summary lines. */
 async function uploadBenchmarks(root, rounds, only, summary) {
-  const payloadPath = join(root, 'payload.mp4');
+  const { path: payloadPath, sha256 } = await sharedPayload(root);
   const dataDir = join(root, 'service-data');
   const baselineDir = join(root, 'baseline-out');
   await mkdir(baselineDir);
-  const sha256 = await writePayload(payloadPath);
 
   log('Starting the service (the first start of the embedded Postgres takes ~5-12 s)...');
   const service = await startService(dataDir);
@@ -376,10 +570,7 @@ async function uploadBenchmarks(root, rounds, only, summary) {
     }
     return { ms: r.ms, key: json.key };
   };
-  const deleteFromService = async (key) => {
-    const r = await request({ port: service.port, method: 'DELETE', path: `/files/${key}`, headers: { Authorization: `Bearer ${service.token}` } });
-    if (r.status !== 204) throw new Error(`DELETE /files/${key} answered ${r.status}: ${r.body.slice(0, 500)}`);
-  };
+  const deleteFromService = (key) => deleteFile(service, key);
   const uploadToBaseline = async () => {
     globalThis.gc?.();
     const r = await upload({ port: baseline.port, path: '/upload', token: service.token, payloadPath });
@@ -423,41 +614,10 @@ async function uploadBenchmarks(root, rounds, only, summary) {
   // ---- P2: 16 concurrent uploads on a freshly started service, so the heap
   // grown by the P1 rounds cannot hide what concurrency costs. One warm-up
   // upload first, so lazily loaded code is not counted as upload memory.
+  // Once on the fs store and once on S3 (the RGW), each against its own goal.
   await stopChild(service.child);
   if (only.has('P2')) {
-    const fresh = await startService(dataDir);
-    const warm = await upload({ port: fresh.port, path: '/files/upload', token: fresh.token, payloadPath });
-    if (warm.status !== 201) throw new Error(`P2 warm-up upload answered ${warm.status}\n${fresh.output()}`);
-    await sleep(1000);
-    const pid = fresh.child.pid;
-    const baselineRssKb = readRssKb(pid);
-    const sampler = new Worker(RSS_SAMPLER, { eval: true, workerData: { path: `/proc/${pid}/status`, intervalMs: RSS_SAMPLE_MS } });
-    const samplerDone = new Promise((resolve, reject) => { sampler.once('message', resolve); sampler.once('error', reject); });
-    log(`P2 ${CONCURRENT_UPLOADS} concurrent uploads, service RSS before: ${(baselineRssKb / 1024).toFixed(1)} MB...`);
-    const burstStarted = performance.now();
-    let burst;
-    try {
-      burst = await Promise.allSettled(Array.from({ length: CONCURRENT_UPLOADS }, () =>
-        upload({ port: fresh.port, path: '/files/upload', token: fresh.token, payloadPath })));
-    } finally {
-      sampler.postMessage('stop');
-    }
-    const burstMs = performance.now() - burstStarted;
-    const { peakKb, samples, maxGapMs } = await withTimeout(samplerDone, 5000, 'RSS sampler');
-    await sampler.terminate();
-    const failed = burst.filter((r) => r.status === 'rejected' || r.value.status !== 201 || JSON.parse(r.value.body).size !== FILE_SIZE);
-    if (failed.length > 0) {
-      const first = failed[0];
-      const why = first.status === 'rejected' ? first.reason.message : `HTTP ${first.value.status} ${first.value.body.slice(0, 500)}`;
-      throw new Error(`${failed.length}/${CONCURRENT_UPLOADS} concurrent uploads failed; first: ${why}\n${fresh.output()}`);
-    }
-    const growthMb = (peakKb - baselineRssKb) / 1024;
-    log(`P2 all ${CONCURRENT_UPLOADS} answered 201 in ${fmtMs(burstMs)}; ${samples} RSS samples, longest gap ${fmtMs(maxGapMs)}`);
-
-    summary.push(`P2 ${CONCURRENT_UPLOADS} x 50 MB concurrent: RSS growth ${growthMb.toFixed(1)} MB ` +
-      `(baseline ${(baselineRssKb / 1024).toFixed(1)} MB, peak ${(peakKb / 1024).toFixed(1)} MB) ` +
-      `(goal <= ${GOAL_RSS_GROWTH_MB} MB: ${verdict(growthMb <= GOAL_RSS_GROWTH_MB)}), burst wall time ${fmtMs(burstMs)}`);
-    await stopChild(fresh.child);
+    for (const store of await storesFor('P2')) await concurrentUploadMemory(root, store, payloadPath, summary);
   }
   await stopChild(baseline.child);
 
@@ -473,7 +633,7 @@ async function uploadBenchmarks(root, rounds, only, summary) {
     const r = await upload({ port: svc.port, path: '/files/upload', token: svc.token, payloadPath });
     const json = r.status === 201 ? JSON.parse(r.body) : undefined;
     if (!json || json.size !== FILE_SIZE) throw new Error(`P4 upload answered ${r.status}: ${r.body.slice(0, 300)}\n${svc.output()}`);
-    await request({ port: svc.port, method: 'DELETE', path: `/files/${json.key}`, headers: { Authorization: `Bearer ${svc.token}` } });
+    await deleteFile(svc, json.key);
     return { ms: r.ms, scanStatus: json.scanStatus };
   };
   const scanAlone = async () => {
@@ -505,6 +665,58 @@ async function uploadBenchmarks(root, rounds, only, summary) {
 
 }
 
+/**
+ * P2 on one store: a fresh service, one warm-up upload, then 16 uploads at
+ * once while a worker thread samples the service's VmRSS. Every upload is
+ * deleted afterwards (outside the measurement), so the database does not grow.
+ */
+async function concurrentUploadMemory(root, store, payloadPath, summary) {
+  const goalMb = GOAL_RSS_GROWTH_MB[store.label];
+  const fresh = await startService(join(root, `p2-${store.label}-data`), store.env);
+  const uploaded = (r) => {
+    if (r.status !== 201) return undefined;
+    const json = JSON.parse(r.body);
+    return json.size === FILE_SIZE ? json : undefined;
+  };
+  const warm = await upload({ port: fresh.port, path: '/files/upload', token: fresh.token, payloadPath });
+  const warmFile = uploaded(warm);
+  if (!warmFile) throw new Error(`P2 ${store.label} warm-up upload answered ${warm.status}: ${warm.body.slice(0, 500)}\n${fresh.output()}`);
+  await sleep(1000);
+  const pid = fresh.child.pid;
+  const baselineRssKb = readRssKb(pid);
+  const sampler = new Worker(RSS_SAMPLER, { eval: true, workerData: { path: `/proc/${pid}/status`, intervalMs: RSS_SAMPLE_MS } });
+  const samplerDone = new Promise((resolve, reject) => { sampler.once('message', resolve); sampler.once('error', reject); });
+  log(`P2 ${store.label}: ${CONCURRENT_UPLOADS} concurrent uploads, service RSS before: ${(baselineRssKb / 1024).toFixed(1)} MB...`);
+  const burstStarted = performance.now();
+  let burst;
+  try {
+    burst = await Promise.allSettled(Array.from({ length: CONCURRENT_UPLOADS }, () =>
+      upload({ port: fresh.port, path: '/files/upload', token: fresh.token, payloadPath })));
+  } finally {
+    sampler.postMessage('stop');
+  }
+  const burstMs = performance.now() - burstStarted;
+  const { peakKb, samples, maxGapMs } = await withTimeout(samplerDone, 5000, 'RSS sampler');
+  await sampler.terminate();
+  const files = burst.map((r) => (r.status === 'fulfilled' ? uploaded(r.value) : undefined));
+  const stored = [warmFile, ...files.filter(Boolean)].map((f) => f.key);
+  const failed = burst.filter((_, i) => !files[i]);
+  if (failed.length > 0) {
+    await deleteFiles(fresh, stored).catch(() => {});
+    const first = failed[0];
+    const why = first.status === 'rejected' ? first.reason.message : `HTTP ${first.value.status} ${first.value.body.slice(0, 500)}`;
+    throw new Error(`P2 ${store.label}: ${failed.length}/${CONCURRENT_UPLOADS} concurrent uploads failed; first: ${why}\n${fresh.output()}`);
+  }
+  const growthMb = (peakKb - baselineRssKb) / 1024;
+  log(`P2 ${store.label}: all ${CONCURRENT_UPLOADS} answered 201 in ${fmtMs(burstMs)}; ${samples} RSS samples, longest gap ${fmtMs(maxGapMs)}`);
+  await deleteFiles(fresh, stored);
+  await stopChild(fresh.child);
+
+  summary.push(`P2 ${store.label} ${CONCURRENT_UPLOADS} x 50 MB concurrent: RSS growth ${growthMb.toFixed(1)} MB ` +
+    `(baseline ${(baselineRssKb / 1024).toFixed(1)} MB, peak ${(peakKb / 1024).toFixed(1)} MB) ` +
+    `(goal <= ${goalMb} MB: ${verdict(growthMb <= goalMb)}), burst wall time ${fmtMs(burstMs)}`);
+}
+
 // ---------------------------------------------------------------- P3
 
 /**
@@ -517,24 +729,8 @@ async function uploadBenchmarks(root, rounds, only, summary) {
  * S3 run is skipped). A FHIR read of the same resource is measured alongside for reference.
  */
 async function redirectBenchmark(root, summary) {
-  const [{ default: autocannon }, { S3Client, CreateBucketCommand }] = await Promise.all([import('autocannon'), import('@aws-sdk/client-s3')]);
-  const stores = [{ label: 'fs', env: {} }];
-  const { BENCH_S3_ENDPOINT: endpoint, BENCH_S3_ACCESS_KEY_ID: accessKeyId, BENCH_S3_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
-  if (endpoint && accessKeyId && secretAccessKey) {
-    const bucket = `bench-${randomBytes(6).toString('hex')}`;
-    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    client.destroy();
-    stores.push({
-      label: 's3',
-      env: {
-        STORAGE_DRIVER: 's3', S3_BUCKET: bucket, AWS_ENDPOINT_URL_S3: endpoint, S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: 'us-east-1',
-      },
-    });
-  } else {
-    log('P3 s3: skipped (no BENCH_S3_ENDPOINT; `npm run bench` starts a Ceph RGW for it)');
-  }
+  const { default: autocannon } = await import('autocannon');
+  const stores = await storesFor('P3');
   for (const store of stores) {
     const svc = await startService(join(root, `p3-${store.label}-data`), store.env);
     const targets = await redirectTargets(svc);
@@ -568,6 +764,280 @@ async function redirectBenchmark(root, summary) {
   }
 }
 
+// ---------------------------------------------------------------- P5
+
+/**
+ * P5: latency of a 1 KiB upload (text/plain, .txt) through the service vs the
+ * same upload to the bare pipe-to-file server, in interleaved rounds whose
+ * order alternates. Both get the same client, a fresh connection per request.
+ * Each stored file is deleted after the round, outside the timed part.
+ */
+async function smallUploadBenchmark(root, summary) {
+  // Printable ASCII: valid UTF-8 without NUL bytes, which is what text/plain must be.
+  const text = Buffer.from(randomBytes(SMALL_SIZE / 2).toString('hex'));
+  const sha256 = createHash('sha256').update(text).digest('hex');
+  const bareDir = join(root, 'p5-bare-out');
+  await mkdir(bareDir);
+  const service = await startService(join(root, 'p5-data'));
+  const bare = await startBaseline(bareDir);
+  const send = (port, path) => upload({ port, path, token: service.token, body: text, fileName: 'bench.txt', contentType: 'text/plain' });
+  const targets = {
+    service: async () => {
+      const r = await send(service.port, '/files/upload');
+      const json = r.status === 201 ? JSON.parse(r.body) : undefined;
+      if (!json || json.size !== SMALL_SIZE || json.sha256 !== sha256 || json.contentType !== 'text/plain') {
+        throw new Error(`P5 service upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${service.output()}`);
+      }
+      return { ms: r.ms, key: json.key };
+    },
+    bare: async () => {
+      const r = await send(bare.port, '/upload');
+      if (r.status !== 201 || JSON.parse(r.body).size !== r.contentLength) {
+        throw new Error(`P5 bare upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${bare.output()}`);
+      }
+      return { ms: r.ms };
+    },
+  };
+  const ms = { service: [], bare: [] };
+  log(`P5: 1 KiB uploads, ${P5_WARMUP_ROUNDS} warm-up and ${P5_ROUNDS} measured rounds, a fresh connection per request`);
+  for (let i = 0; i < P5_WARMUP_ROUNDS + P5_ROUNDS; i++) {
+    const results = {};
+    for (const name of i % 2 ? ['bare', 'service'] : ['service', 'bare']) {
+      globalThis.gc?.();
+      results[name] = await targets[name]();
+    }
+    await deleteFile(service, results.service.key);
+    for (const name of await readdir(bareDir)) await rm(join(bareDir, name), { force: true });
+    if (i >= P5_WARMUP_ROUNDS) {
+      ms.service.push(results.service.ms);
+      ms.bare.push(results.bare.ms);
+    }
+    if (i === P5_WARMUP_ROUNDS - 1 || (i + 1 - P5_WARMUP_ROUNDS) % 20 === 0) {
+      const done = Math.max(0, i + 1 - P5_WARMUP_ROUNDS);
+      log(`P5 ${done === 0 ? 'warm-up done' : `${done}/${P5_ROUNDS} rounds`}: last service ${fmtMs1(results.service.ms)}, bare ${fmtMs1(results.bare.ms)}`);
+    }
+  }
+  await Promise.all([stopChild(service.child), stopChild(bare.child)]);
+  const [serviceMedian, bareMedian] = [median(ms.service), median(ms.bare)];
+  const ratio = serviceMedian / bareMedian;
+  summary.push(`P5 upload 1 KiB: service median ${fmtMs1(serviceMedian)} (p90 ${fmtMs1(percentile(ms.service, 90))}), ` +
+    `bare pipe-to-file median ${fmtMs1(bareMedian)} (p90 ${fmtMs1(percentile(ms.bare, 90))}), ` +
+    `ratio service/bare ${ratio.toFixed(2)} (goal <= ${GOAL_P5_RATIO}: ${verdict(ratio <= GOAL_P5_RATIO)}), ${P5_ROUNDS} rounds each`);
+}
+
+// ---------------------------------------------------------------- P6
+
+/**
+ * P6: wall time of a 50 MB download, GET /files/<key> of the service vs a bare
+ * Node server serving the same bytes: from disk on the fs store, with one
+ * GetObject of the same object from the RGW on S3. Interleaved rounds whose
+ * order alternates, a fresh connection per request for both; every answer's
+ * length is checked, and its SHA-256 during the warm-up.
+ */
+async function downloadBenchmark(root, summary) {
+  const { path: payloadPath, sha256 } = await sharedPayload(root);
+  for (const store of await storesFor('P6')) {
+    const service = await startService(join(root, `p6-${store.label}-data`), store.env);
+    const up = await upload({ port: service.port, path: '/files/upload', token: service.token, payloadPath });
+    const json = up.status === 201 ? JSON.parse(up.body) : undefined;
+    if (!json || json.size !== FILE_SIZE || json.sha256 !== sha256) {
+      throw new Error(`P6 ${store.label} upload failed: HTTP ${up.status} ${up.body.slice(0, 500)}\n${service.output()}`);
+    }
+    const bare = store.label === 's3'
+      // The service stores the object under the key it answers (`<orgId>/<fileName>`).
+      ? await startBare('bare S3 server', BARE_S3_SERVER, [store.bucket, json.key], {
+        cwd: REPO_ROOT,
+        env: { BARE_S3_ENDPOINT: store.endpoint, BARE_S3_ACCESS_KEY_ID: store.credentials.accessKeyId, BARE_S3_SECRET_ACCESS_KEY: store.credentials.secretAccessKey },
+      })
+      : await startBare('bare file server', BARE_FILE_SERVER, [payloadPath]);
+    const targets = {
+      service: { port: service.port, path: json.url, output: service.output },
+      bare: { port: bare.port, path: '/file', output: bare.output },
+    };
+    const get = async (name, hash) => {
+      const target = targets[name];
+      const r = await download({ port: target.port, path: target.path, token: service.token, hash });
+      if (r.status !== 200 || r.length !== FILE_SIZE || r.contentLength !== FILE_SIZE || (hash && r.sha256 !== sha256)) {
+        throw new Error(`P6 ${store.label} ${name} download: HTTP ${r.status}, ${r.length} bytes (Content-Length ${r.contentLength})` +
+          `${hash ? `, sha256 ${r.sha256 === sha256 ? 'ok' : 'WRONG'}` : ''} ${r.body.slice(0, 300)}\n${target.output()}`);
+      }
+      return r.ms;
+    };
+    const ms = { service: [], bare: [] };
+    log(`P6 ${store.label}: 50 MB downloads, ${P6_WARMUP_ROUNDS} warm-up (SHA-256 checked) and ${P6_ROUNDS} measured rounds`);
+    for (let i = 0; i < P6_WARMUP_ROUNDS + P6_ROUNDS; i++) {
+      const warmup = i < P6_WARMUP_ROUNDS;
+      const round = {};
+      for (const name of i % 2 ? ['bare', 'service'] : ['service', 'bare']) {
+        globalThis.gc?.();
+        round[name] = await get(name, warmup);
+      }
+      if (!warmup) {
+        ms.service.push(round.service);
+        ms.bare.push(round.bare);
+      }
+      const label = warmup ? `warm-up ${i + 1}/${P6_WARMUP_ROUNDS}` : `round ${i - P6_WARMUP_ROUNDS + 1}/${P6_ROUNDS}`;
+      if (warmup || (i + 1 - P6_WARMUP_ROUNDS) % 5 === 0) {
+        log(`P6 ${store.label} ${label.padEnd(13)} service ${fmtMs(round.service).padStart(8)}   bare ${fmtMs(round.bare).padStart(8)}`);
+      }
+    }
+    await deleteFile(service, json.key);
+    await Promise.all([stopChild(service.child), stopChild(bare.child)]);
+    const [serviceMedian, bareMedian] = [median(ms.service), median(ms.bare)];
+    const ratio = bareMedian / serviceMedian;
+    const bareName = store.label === 's3' ? 'bare GetObject-to-response' : 'bare file-to-response';
+    summary.push(`P6 ${store.label} download 50 MB: service median ${fmtMs(serviceMedian)} (${mbPerS(serviceMedian).toFixed(0)} MB/s, p90 ${fmtMs(percentile(ms.service, 90))}), ` +
+      `${bareName} median ${fmtMs(bareMedian)} (${mbPerS(bareMedian).toFixed(0)} MB/s, p90 ${fmtMs(percentile(ms.bare, 90))}), ` +
+      `ratio bare/service ${ratio.toFixed(2)} (goal >= ${GOAL_P6_RATIO}: ${verdict(ratio >= GOAL_P6_RATIO)}), ${P6_ROUNDS} rounds each`);
+  }
+}
+
+// ---------------------------------------------------------------- CURVE
+
+/** The Retry-After of autocannon's header object (raw names): a whole number of seconds, or undefined. */
+function retryAfterOf(headers) {
+  const name = Object.keys(headers).find((h) => h.toLowerCase() === 'retry-after');
+  const value = name === undefined ? undefined : String(headers[name]);
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * CURVE: throughput and latency of 1 MB uploads and of the 307 of P3 at 1, 4,
+ * 16 and 64 concurrent clients (autocannon, keep-alive connections), on the
+ * fs store. An upload may only be answered 201 (the stored file checked) or,
+ * beyond MAX_CONCURRENT_UPLOADS, 503 with a Retry-After; the 307 only 307.
+ * Anything else stops the run. Stored files are deleted after each load, by
+ * the keys of the 201s and then by a sweep of the listing for this run's file
+ * name (uploads whose answer the end of the load cut off).
+ */
+async function throughputCurve(root, summary) {
+  const { default: autocannon } = await import('autocannon');
+  const service = await startService(join(root, 'curve-data'));
+  const auth = `Bearer ${service.token}`;
+
+  // A 1 MiB PDF: the signature, random bytes, the end-of-file marker.
+  const head = Buffer.from('%PDF-1.4\n');
+  const tail = Buffer.from('\n%%EOF\n');
+  const pdf = Buffer.concat([head, randomBytes(CURVE_FILE_SIZE - head.length - tail.length), tail]);
+  const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
+  const fileName = `curve-${randomBytes(6).toString('hex')}.pdf`;
+  const form = multipart(fileName, 'application/pdf', pdf.length);
+  const body = Buffer.concat([form.preamble, pdf, form.epilogue]);
+  const uploadHeaders = { authorization: auth, 'content-type': form.contentType };
+  const storedPdf = (json) => json?.size === CURVE_FILE_SIZE && json.sha256 === pdfSha256 && json.contentType === 'application/pdf';
+
+  // The file must pass the service's checks once before it is thrown at it.
+  const first = await request({
+    port: service.port, method: 'POST', path: '/files/upload', headers: { ...uploadHeaders, 'content-length': body.length }, body,
+  });
+  const firstJson = first.status === 201 ? JSON.parse(first.body) : undefined;
+  if (!storedPdf(firstJson)) throw new Error(`CURVE upload of the 1 MB PDF answered ${first.status}: ${first.body.slice(0, 500)}\n${service.output()}`);
+  const storedName = firstJson.originalName;
+  await deleteFile(service, firstJson.key);
+  const since = Date.now();
+
+  /** Deletes every file of this run the listing still shows (newest first; stops at files older than the run). */
+  const sweep = async () => {
+    const keys = [];
+    for (let path = '/files?limit=100'; path;) {
+      const r = await request({ port: service.port, method: 'GET', path, headers: { Authorization: auth } });
+      if (r.status !== 200) throw new Error(`CURVE GET ${path} answered ${r.status}: ${r.body.slice(0, 300)}\n${service.output()}`);
+      const page = JSON.parse(r.body);
+      for (const f of page.files) if (f.originalName === storedName) keys.push(f.key);
+      const oldest = page.files.at(-1);
+      path = page.next && oldest && Date.parse(oldest.createdAt) > since - 60_000 ? page.next : undefined;
+    }
+    await deleteFiles(service, keys);
+    return keys.length;
+  };
+
+  const redirect = (await redirectTargets(service)).find((t) => t.name === '307');
+  const targets = [
+    { name: 'upload 1 MB', ok: 201, path: '/files/upload', options: { method: 'POST', headers: uploadHeaders, body } },
+    { name: '307', ok: 307, path: redirect.path, options: { headers: { authorization: auth } } },
+  ];
+
+  const load = async (target, connections, seconds) => {
+    const keys = [];
+    const unexpected = [];
+    const okMs = [];
+    const result = await autocannon({
+      url: `http://${HOST}:${service.port}${target.path}`,
+      ...target.options,
+      connections,
+      duration: seconds,
+      timeout: CURVE_TIMEOUT_SECONDS,
+      setupClient: (client) => client.on('response', (status, _bytes, ms) => { if (status === target.ok) okMs.push(ms); }),
+      requests: [{
+        onResponse: (status, text, _context, headers) => {
+          if (target.ok === 201 && status === 201) {
+            let json;
+            try { json = JSON.parse(text); } catch { /* reported below */ }
+            if (storedPdf(json)) keys.push(json.key);
+            else unexpected.push(`201 without the stored file: ${text.slice(0, 300)}`);
+          } else if (target.ok === 201 && status === 503) {
+            if (retryAfterOf(headers) === undefined) unexpected.push(`503 without a Retry-After: ${JSON.stringify(headers)} ${text.slice(0, 300)}`);
+          } else if (status !== target.ok) {
+            unexpected.push(`${status}: ${text.slice(0, 300)}`);
+          }
+        },
+      }],
+    });
+    // Cleanup first, so a refused run leaves no files behind either.
+    if (unexpected.length > 0 || service.child.exitCode !== null || service.child.signalCode !== null) {
+      const gone = service.child.exitCode !== null || service.child.signalCode !== null ? ' (the service has exited)' : '';
+      if (!gone) {
+        await deleteFiles(service, keys).catch(() => {});
+        await sleep(1000);
+        await sweep().catch(() => {});
+      }
+      throw new Error(`CURVE ${target.name} at ${connections} clients${gone}: ${unexpected.length} unexpected answers, ` +
+        `statuses ${JSON.stringify(result.statusCodeStats)}; first: ${unexpected[0] ?? '-'}\n${service.output()}`);
+    }
+    await deleteFiles(service, keys);
+    const counts = Object.fromEntries(Object.entries(result.statusCodeStats).map(([status, { count }]) => [status, count]));
+    const answered = Object.values(counts).reduce((a, b) => a + b, 0);
+    if ((counts[target.ok] ?? 0) === 0) {
+      throw new Error(`CURVE ${target.name} at ${connections} clients: no ${target.ok} in ${seconds} s ` +
+        `(statuses ${JSON.stringify(counts)}, ${result.errors} errors, ${result.timeouts} timeouts)\n${service.output()}`);
+    }
+    return {
+      target: target.name, connections, seconds: result.duration, answered, ok: counts[target.ok], counts,
+      errors: result.errors, timeouts: result.timeouts, p50: percentile(okMs, 50), p99: percentile(okMs, 99),
+    };
+  };
+
+  log(`CURVE: ${CURVE_CLIENTS.join(', ')} concurrent clients, ${CURVE_WARMUP_SECONDS} s warm-up + ${CURVE_SECONDS} s per target and level`);
+  const rows = [];
+  for (const connections of CURVE_CLIENTS) {
+    for (const target of targets) {
+      await load(target, connections, CURVE_WARMUP_SECONDS);
+      const row = await load(target, connections, CURVE_SECONDS);
+      rows.push(row);
+      log(`CURVE ${target.name.padEnd(11)} ${String(connections).padStart(2)} clients: ${(row.answered / row.seconds).toFixed(0)} req/s, ` +
+        `${target.ok} ${row.ok}, p50 ${fmtMs1(row.p50)}, p99 ${fmtMs1(row.p99)}, statuses ${JSON.stringify(row.counts)}, ` +
+        `${row.errors} errors (${row.timeouts} timeouts)`);
+    }
+    // Uploads the end of a load cut off may still finish: give them a moment, then delete by the listing.
+    await sleep(1000);
+    const swept = await sweep();
+    if (swept > 0) log(`CURVE ${connections} clients: ${swept} uploads answered after autocannon stopped, deleted`);
+  }
+  await stopChild(service.child);
+
+  summary.push(`CURVE fs store${serviceDefaults.DATABASE_URL ? ', Postgres' : ', PGlite'}: ${CURVE_SECONDS} s per row after ${CURVE_WARMUP_SECONDS} s warm-up; ` +
+    `latencies of the ${targets.map((t) => t.ok).join(' / ')} answers; errors = socket errors + timeouts (${CURVE_TIMEOUT_SECONDS} s)`);
+  summary.push('');
+  summary.push('| target | clients | req/s | ok/s | p50 ms | p99 ms | errors (timeouts) | answers by status |');
+  summary.push('|---|---:|---:|---:|---:|---:|---:|---|');
+  for (const r of rows) {
+    const statuses = Object.entries(r.counts).map(([status, n]) => `${status}: ${n}`).join(', ');
+    summary.push(`| ${r.target} | ${r.connections} | ${(r.answered / r.seconds).toFixed(1)} | ${(r.ok / r.seconds).toFixed(1)} | ` +
+      `${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} (${r.timeouts}) | ${statuses} |`);
+  }
+  summary.push('');
+}
+
 // ---------------------------------------------------------------- A1
 
 /** The audit trail must not halve the 307's throughput (P3) or a 50 MB upload's speed (P1). */
@@ -581,8 +1051,7 @@ const GOAL_A1_RATIO = 0.5;
  */
 async function auditCostBenchmark(root, rounds, summary) {
   const { default: autocannon } = await import('autocannon');
-  const payloadPath = join(root, 'a1-payload.mp4');
-  await writePayload(payloadPath);
+  const { path: payloadPath } = await sharedPayload(root);
   const services = {
     audited: await startService(join(root, 'a1-audited'), {}),
     unaudited: await startService(join(root, 'a1-unaudited'), { AUDIT_ENABLED: 'false' }),
@@ -602,8 +1071,7 @@ async function auditCostBenchmark(root, rounds, summary) {
     const svc = services[name];
     const r = await upload({ port: svc.port, path: '/files/upload', token: svc.token, payloadPath });
     if (r.status !== 201) throw new Error(`A1 ${name} upload answered ${r.status}: ${r.body.slice(0, 300)}`);
-    const { key } = JSON.parse(r.body);
-    await request({ port: svc.port, method: 'DELETE', path: `/files/${key}`, headers: { Authorization: `Bearer ${svc.token}` } });
+    await deleteFile(svc, JSON.parse(r.body).key);
     return r.ms;
   };
   const names = Object.keys(services);
@@ -683,7 +1151,10 @@ async function main() {
   try {
     if (['P1', 'P2', 'P4'].some((p) => only.has(p))) await uploadBenchmarks(root, rounds, only, summary);
     if (only.has('P3')) await redirectBenchmark(root, summary);
+    if (only.has('P5')) await smallUploadBenchmark(root, summary);
+    if (only.has('P6')) await downloadBenchmark(root, summary);
     if (only.has('A1')) await auditCostBenchmark(root, rounds, summary);
+    if (only.has('CURVE')) await throughputCurve(root, summary);
     log('');
     log(`Summary (Node ${process.version}, os.cpus().length = ${os.cpus().length}, MB = 2^20 bytes)`);
     for (const line of summary) log(line);
