@@ -1,23 +1,27 @@
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
   type S3Client,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { EncryptionNotConfirmedError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
 import type { S3UrlSigner } from './s3-url-signer.js';
 
 /** 8 MiB parts, two in flight: at most ~16 MiB of one upload in memory, whatever its size. */
-const PART_SIZE = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT = 2;
+const PART_SIZE = 5 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 1;
 
 export interface S3StoreOptions {
   bucket: string;
@@ -28,8 +32,8 @@ export interface S3StoreOptions {
 
 /**
  * Bytes in an S3 bucket (or MinIO), under the same `<orgId>/<fileName>` keys
- * as the fs store. Uploads stream through lib-storage's multipart upload with
- * a bounded part queue; one that fails is left for removeUnfinished to abort.
+ * as the fs store. Uploads stream through a multipart upload, one part in
+ * memory at a time; one that fails is left for removeUnfinished to abort.
  * Requests without a body stream (head, delete, list, abort) give up after
  * the timeout in all, retries included; uploads and downloads after it
  * without progress.
@@ -44,27 +48,60 @@ export class S3ObjectStore extends ObjectStore {
     super();
   }
 
+  /**
+   * The body fills one part buffer at a time; a full buffer is sent as a part
+   * before the body is read on (its backpressure holds the client meanwhile).
+   * A body that fits in one part is one PutObject. The body stays its
+   * caller's: it is never destroyed here. A failed upload leaves its parts
+   * for removeUnfinished to abort, which does not hold the answer up when the
+   * store hangs.
+   */
   async put(key: string, body: Readable, meta: { contentType: string }): Promise<void> {
     assertStorageKey(key);
     const sse = this.options.serverSideEncryption;
-    const upload = new Upload({
-      client: this.client,
-      queueSize: PARTS_IN_FLIGHT,
-      partSize: PART_SIZE,
-      // A failed upload is aborted by the caller's cleanup (removeUnfinished), which does not hold
-      // the answer up when the store hangs; lib-storage's own abort would, for every retry of it.
-      leavePartsOnError: true,
-      params: {
-        Bucket: this.options.bucket,
-        Key: key,
-        Body: body,
-        ContentType: meta.contentType,
-        ServerSideEncryption: sse?.algorithm as ServerSideEncryption | undefined,
-        SSEKMSKeyId: sse?.kmsKeyId,
-      },
-    });
-    const out = await upload.done().catch(storeFailure);
-    if (sse) await this.confirmEncryption(key, sse.algorithm, out.ServerSideEncryption);
+    const object = {
+      Bucket: this.options.bucket,
+      Key: key,
+      ContentType: meta.contentType,
+      ServerSideEncryption: sse?.algorithm as ServerSideEncryption | undefined,
+      SSEKMSKeyId: sse?.kmsKeyId,
+    };
+    const buffer = Buffer.allocUnsafe(PART_SIZE);
+    let filled = 0;
+    let uploadId: string | undefined;
+    const parts: CompletedPart[] = [];
+    const sendPart = async () => {
+      uploadId ??= (await this.client.send(new CreateMultipartUploadCommand(object))).UploadId;
+      const PartNumber = parts.length + 1;
+      const { ETag } = await this.client.send(
+        new UploadPartCommand({ Bucket: object.Bucket, Key: key, UploadId: uploadId, PartNumber, Body: buffer.subarray(0, filled) }),
+      );
+      parts.push({ ETag, PartNumber });
+      filled = 0;
+    };
+    let encryption: string | undefined;
+    try {
+      for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+        for (let offset = 0; offset < chunk.length; ) {
+          const copied = chunk.copy(buffer, filled, offset);
+          filled += copied;
+          offset += copied;
+          if (filled === PART_SIZE) await sendPart();
+        }
+      }
+      if (uploadId === undefined) {
+        encryption = (await this.client.send(new PutObjectCommand({ ...object, Body: buffer.subarray(0, filled) }))).ServerSideEncryption;
+      } else {
+        if (filled > 0) await sendPart();
+        const done = await this.client.send(
+          new CompleteMultipartUploadCommand({ Bucket: object.Bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+        );
+        encryption = done.ServerSideEncryption;
+      }
+    } catch (e) {
+      storeFailure(e);
+    }
+    if (sse) await this.confirmEncryption(key, sse.algorithm, encryption);
   }
 
   /**
@@ -154,7 +191,7 @@ function isMissing(e: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound';
 }
 
-/** An upload aborted meanwhile (by lib-storage, another sweeper): nothing left to do. */
+/** An upload aborted meanwhile (by another sweeper): nothing left to do. */
 function isMissingUpload(e: unknown): boolean {
   return (e as { name?: string })?.name === 'NoSuchUpload';
 }
