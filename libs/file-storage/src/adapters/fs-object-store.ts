@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
 import { InsufficientStorageError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
-import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type PutOptions, type SignedResponse } from '../ports/object-store.port.js';
 import type { FsUrlSigner } from './fs-url-signer.js';
 
 /** Temp files older than this are leftovers of a crash. */
@@ -45,18 +45,27 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
     }
   }
 
-  async put(key: string, body: Readable, _meta: { contentType: string }): Promise<void> {
+  async put(key: string, body: Readable, { after }: PutOptions): Promise<void> {
     const target = this.pathOf(key);
     const temp = join(this.tempDir, `${tempPrefix(key)}${randomUUID()}.part`);
+    // flush: fsync before close, so the rename below never exposes unwritten data.
+    const file = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20 });
+    // The record failing stops the write at once, and its error is the put's.
+    let refused: { error: unknown } | undefined;
+    after?.catch((error: unknown) => {
+      refused = { error };
+      file.destroy();
+    });
     try {
-      // flush: fsync before close, so the rename below never exposes unwritten data.
-      await pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20 }));
+      await pipeline(body, file);
+      await after;
       await mkdir(dirname(target), { recursive: true, mode: 0o700 });
       await rename(temp, target);
       await this.syncDirectory(dirname(target));
     } catch (e) {
       await rm(temp, { force: true });
-      throw storeFailure(e);
+      if (refused) throw refused.error;
+      storeFailure(e);
     }
   }
 

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { OnModuleInit } from '@nestjs/common';
 import { reasonOf, type ServiceMetrics } from '@app/common';
 import { InsufficientStorageError, StorageUnavailableError } from '../domain/errors.js';
-import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type PutOptions, type SignedResponse } from '../ports/object-store.port.js';
 
 type Operation = 'put' | 'get' | 'head' | 'presign' | 'delete' | 'remove_unfinished' | 'check';
 
@@ -27,9 +27,9 @@ export class MeteredObjectStore extends ObjectStore implements OnModuleInit {
     await (this.store as Partial<OnModuleInit>).onModuleInit?.();
   }
 
-  async put(key: string, body: Readable, meta: { contentType: string }): Promise<void> {
+  async put(key: string, body: Readable, options: PutOptions): Promise<void> {
     try {
-      await this.store.put(key, body, meta);
+      await this.store.put(key, body, options);
     } catch (e) {
       // The adapters turn the store's own failures into these; the body's errors pass through them.
       if (e instanceof StorageUnavailableError || e instanceof InsufficientStorageError) this.count('put', e);

@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { EncryptionNotConfirmedError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
-import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type SignedResponse } from '../ports/object-store.port.js';
+import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type PutOptions, type SignedResponse } from '../ports/object-store.port.js';
 import type { S3UrlSigner } from './s3-url-signer.js';
 
 /** 8 MiB parts, two in flight: at most ~16 MiB of one upload in memory, whatever its size. */
@@ -51,18 +51,20 @@ export class S3ObjectStore extends ObjectStore {
   /**
    * The body fills one part buffer at a time; a full buffer is sent as a part
    * before the body is read on (its backpressure holds the client meanwhile).
-   * A body that fits in one part is one PutObject. The body stays its
+   * A body that fits in one part is one PutObject. Nothing is sent before
+ * `after` has resolved: a multipart upload is visible to the sweeper's
+ * ListMultipartUploads only through its record. The body stays its
    * caller's: it is never destroyed here. A failed upload leaves its parts
    * for removeUnfinished to abort, which does not hold the answer up when the
    * store hangs.
    */
-  async put(key: string, body: Readable, meta: { contentType: string }): Promise<void> {
+  async put(key: string, body: Readable, { contentType, after }: PutOptions): Promise<void> {
     assertStorageKey(key);
     const sse = this.options.serverSideEncryption;
     const object = {
       Bucket: this.options.bucket,
       Key: key,
-      ContentType: meta.contentType,
+      ContentType: contentType,
       ServerSideEncryption: sse?.algorithm as ServerSideEncryption | undefined,
       SSEKMSKeyId: sse?.kmsKeyId,
     };
@@ -71,7 +73,10 @@ export class S3ObjectStore extends ObjectStore {
     let uploadId: string | undefined;
     const parts: CompletedPart[] = [];
     const sendPart = async () => {
-      uploadId ??= (await this.client.send(new CreateMultipartUploadCommand(object))).UploadId;
+      if (uploadId === undefined) {
+        await after;
+        uploadId = (await this.client.send(new CreateMultipartUploadCommand(object))).UploadId;
+      }
       const PartNumber = parts.length + 1;
       const { ETag } = await this.client.send(
         new UploadPartCommand({ Bucket: object.Bucket, Key: key, UploadId: uploadId, PartNumber, Body: buffer.subarray(0, filled) }),
@@ -79,6 +84,11 @@ export class S3ObjectStore extends ObjectStore {
       parts.push({ ETag, PartNumber });
       filled = 0;
     };
+    // The record failing is the put's failure, with the record's own error.
+    let refused: { error: unknown } | undefined;
+    after?.catch((error: unknown) => {
+      refused = { error };
+    });
     let encryption: string | undefined;
     try {
       for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
@@ -90,6 +100,7 @@ export class S3ObjectStore extends ObjectStore {
         }
       }
       if (uploadId === undefined) {
+        await after;
         encryption = (await this.client.send(new PutObjectCommand({ ...object, Body: buffer.subarray(0, filled) }))).ServerSideEncryption;
       } else {
         if (filled > 0) await sendPart();
@@ -99,6 +110,7 @@ export class S3ObjectStore extends ObjectStore {
         encryption = done.ServerSideEncryption;
       }
     } catch (e) {
+      if (refused) throw refused.error;
       storeFailure(e);
     }
     if (sse) await this.confirmEncryption(key, sse.algorithm, encryption);

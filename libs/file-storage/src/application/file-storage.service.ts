@@ -93,17 +93,20 @@ export class FileStorageService extends FileStorage {
       contentType: decision.rule.contentType,
     };
     const key = storageKey(record);
+    // The record is made while the bytes are written; the store shows them under the key only once it exists.
+    const recorded = this.records.insertPending(record);
+    recorded.catch(() => undefined); // the put rejects with its error
     try {
-      await this.records.insertPending(record);
       const measured = measure(peeked.body, this.maxUploadBytes, decision.bodyCheck);
-      const scan = await this.write(key, record.contentType, measured);
+      const scan = await this.write(key, record.contentType, measured, recorded);
       const file = await this.records.markAvailable(organizationId, id, { ...measured.result(), ...scan });
       this.logger.log(`Stored ${key} (${file.contentType}, ${file.size} bytes) in ${Date.now() - started} ms`);
       this.metrics.storedBytes.inc(file.size);
       return file;
     } catch (e) {
       peeked.discard();
-      const cleanup = this.forget(organizationId, id, key);
+      // A record still being made would outlive a cleanup that ran before it.
+      const cleanup = recorded.catch(() => undefined).then(() => this.forget(organizationId, id, key));
       // A store that is out is answered at once: the cleanup needs that store and would only be held up.
       if (!(e instanceof StorageUnavailableError)) await settledWithin(cleanup, CLEANUP_WAIT_MS);
       throw e;
@@ -166,10 +169,14 @@ export class FileStorageService extends FileStorage {
 
   /**
    * Streams the content into the store and, when scanning is on, into the
-   * scanner at the same time. Resolves only if both succeed and the verdict
-   * is clean.
+   * scanner at the same time, while the file's record is being made
+   * (`recorded`). Resolves only if all three succeed and the verdict is clean.
    */
-  private async write(key: string, contentType: string, measured: ReturnType<typeof measure>): Promise<ScanFacts> {
+  private async write(key: string, contentType: string, measured: ReturnType<typeof measure>, recorded: Promise<void>): Promise<ScanFacts> {
+    let notRecorded: { error: unknown } | undefined;
+    recorded.catch((error: unknown) => {
+      notRecorded = { error };
+    });
     const [toStore, toScanner] = this.scanner.enabled ? tee(measured.stream) : [measured.stream];
     // A reader that settles before the end (a scanner answering without
     // reading everything, a failed put) stops its branch; tee then fails the
@@ -179,13 +186,15 @@ export class FileStorageService extends FileStorage {
         if (!branch.readableEnded) branch.destroy();
       });
     const [stored, scanned] = await Promise.allSettled([
-      untilEnd(toStore, this.store.put(key, toStore, { contentType })),
+      untilEnd(toStore, this.store.put(key, toStore, { contentType, after: recorded })),
       toScanner ? untilEnd(toScanner, this.timedScan(toScanner, measured)) : undefined,
     ]);
     // The content's own refusal (too large, not what it claims, the client's
     // stream failing) explains every other failure it caused, a failed abort
     // of a multipart upload included.
     if (measured.failure) throw measured.failure;
+    // Then the record not being made: the store stops the write for it, which the scanner's branch sees too.
+    if (notRecorded) throw notRecorded.error;
     // Then the side that failed of its own accord: an adapter's own error
     // (the disk full, clamd gone) before the raw error the tee passed on to
     // the other side; a branch stopped because the other settled early is

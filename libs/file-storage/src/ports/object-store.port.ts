@@ -27,6 +27,17 @@ export interface SignedResponse {
   contentDisposition: string;
 }
 
+export interface PutOptions {
+  contentType: string;
+  /**
+   * Nothing becomes visible under the key before this has resolved (the
+   * file's record exists), so the bytes can be written while the record is
+   * still being made; if it rejects, the put rejects with its error, as soon
+   * as it can, and leaves nothing.
+   */
+  after?: Promise<unknown>;
+}
+
 /**
  * Port: where the bytes live. Keys are `<orgId>/<fileId>.<ext>`. Adapters
  * never see an organization or a record, only keys and streams.
@@ -39,7 +50,7 @@ export abstract class ObjectStore {
    * take back a partial write, which may hang with the store: the caller
    * removes that with removeUnfinished(key).
    */
-  abstract put(key: string, body: Readable, meta: { contentType: string }): Promise<void>;
+  abstract put(key: string, body: Readable, options: PutOptions): Promise<void>;
 
   /** The bytes (or a range of them). Rejects with ObjectNotFoundError. */
   abstract get(key: string, range?: ByteRange): Promise<Readable>;
