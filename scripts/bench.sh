@@ -22,7 +22,8 @@ for arg in "$@"; do
   esac
 done
 if [ "$own_database" = 1 ]; then
-  start_postgres || exit 1
+  # Durable, as a deployment runs it: a commit waits for its WAL to reach the disk.
+  POSTGRES_DURABLE=1 start_postgres || exit 1
   args+=(--database-url "$TEST_DATABASE_URL")
 fi
 start_rgw || exit 1

@@ -79,6 +79,8 @@ ensure_promtool() {
   export PATH="$cache/usr/bin:$PATH"
 }
 
+# Tests trade durability for speed (fsync off). POSTGRES_DURABLE=1 keeps PostgreSQL's own
+# defaults (fsync, synchronous_commit, full_page_writes on), as a deployment runs it: the benchmarks use that.
 start_postgres() {
   ensure_postgres || { echo "PostgreSQL is not installed and could not be installed"; return 1; }
   [ -n "$services_dir" ] || services_dir=$(mktemp -d /tmp/attachments-test.XXXXXX)
@@ -94,8 +96,10 @@ start_postgres() {
   as_postgres "$pg_bin/initdb" -D "$services_dir/pg/data" --no-sync --auth=scram-sha-256 --pwfile="$services_dir/pg/pwfile" -U postgres \
     >"$services_dir/pg/initdb.log" 2>&1 \
     || { cat "$services_dir/pg/initdb.log"; return 1; }
+  local speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${POSTGRES_DURABLE:-0}" = 1 ] && speed=""
   as_postgres "$pg_bin/pg_ctl" -D "$services_dir/pg/data" -w -l "$services_dir/pg/server.log" \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $services_dir/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $services_dir/pg $speed -c max_connections=200" \
     start >/dev/null || { cat "$services_dir/pg/server.log"; return 1; }
   rm -f "$services_dir/pg/pwfile"
   export TEST_DATABASE_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
