@@ -289,6 +289,28 @@ function multipart(fileName, contentType, size) {
 }
 
 /**
+ * The one outcome of a request of the upload and download clients: `settle`
+ * acts once, and `bound` puts a wall-clock limit on the whole exchange (not
+ * just socket idleness), destroying the request when it passes.
+ */
+function oneOutcome() {
+  let settled = false;
+  let timer;
+  return {
+    settle(fn, value) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn(value);
+    },
+    isSettled: () => settled,
+    bound(req, what) {
+      timer = setTimeout(() => req.destroy(new Error(`${what} timed out after ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+    },
+  };
+}
+
+/**
  * The one upload client, used unchanged for both targets: multipart preamble,
  * then the payload (streamed from disk, or `body` in one write for a small
  * one), then the epilogue, with an exact Content-Length, on a fresh
@@ -299,13 +321,7 @@ function upload({ port, path, token, payloadPath, body, fileName = 'bench.mp4', 
 
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    let settled = false;
-    const settle = (fn, value) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      fn(value);
-    };
+    const { settle, isSettled, bound } = oneOutcome();
     const req = http.request({
       host: HOST, port, method: 'POST', path, agent: false,
       headers: {
@@ -324,11 +340,10 @@ function upload({ port, path, token, payloadPath, body, fileName = 'bench.mp4', 
       }));
       res.on('error', (e) => settle(reject, e));
     });
-    // A wall-clock bound on the whole exchange, not just socket idleness.
-    const timer = setTimeout(() => req.destroy(new Error(`upload timed out after ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+    bound(req, 'upload');
     req.on('error', (e) => {
       // A server that refuses early (413, 415...) may close while we still send: keep its answer.
-      if (!settled && (e.code === 'EPIPE' || e.code === 'ECONNRESET') && req.res) return;
+      if (!isSettled() && (e.code === 'EPIPE' || e.code === 'ECONNRESET') && req.res) return;
       settle(reject, e);
     });
 
@@ -352,13 +367,7 @@ function upload({ port, path, token, payloadPath, body, fileName = 'bench.mp4', 
 function download({ port, path, token, hash = false }) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    let settled = false;
-    const settle = (fn, value) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      fn(value);
-    };
+    const { settle, bound } = oneOutcome();
     const req = http.request({ host: HOST, port, method: 'GET', path, agent: false, headers: { Authorization: `Bearer ${token}` } }, (res) => {
       const digest = hash ? createHash('sha256') : undefined;
       const errorBody = [];
@@ -378,7 +387,7 @@ function download({ port, path, token, hash = false }) {
       }));
       res.on('error', (e) => settle(reject, e));
     });
-    const timer = setTimeout(() => req.destroy(new Error(`GET ${path} timed out after ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+    bound(req, `GET ${path}`);
     req.on('error', (e) => settle(reject, e));
     req.end();
   });

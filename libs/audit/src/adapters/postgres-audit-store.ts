@@ -20,9 +20,9 @@ const MAX_BATCH = 500;
  * organization's previous batch is being written are written together, in
  * one transaction and one round trip, by the database's audit_append(), which
  * takes the chain's lock, links each event to the one before it with
- * audit_event_hash() (the function verification uses too) and inserts it. Every append resolves only
- * once its batch has committed, so no access is answered before its record is
- * durable; a chain is never written by two transactions at once, so it never
+ * audit_event_hash() (the function verification uses too) and inserts it.
+ * Every append resolves only once its batch has committed, so no access is
+ * answered before its record is durable; a chain is never written by two transactions at once, so it never
  * forks. Batching is what keeps a hot chain (a viewer firing dozens of 307s
  * for one hospital) from queueing one transaction per event behind its lock.
  */

@@ -7,8 +7,8 @@ import type { FhirJson, ResourceType } from '../domain/resource-types.js';
 import { dateConditionSql, type SearchPage, type SearchQuery } from '../domain/search.js';
 import {
   ResourceRepository,
-  type LinkedFile,
   type ReleasedFile,
+  type ResourceWithFiles,
   type ResourceWrite,
   type WriteResult,
 } from '../ports/resource.repository.port.js';
@@ -44,13 +44,9 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     return rows[0] ? inFhirOrder(rows[0].resource) : null;
   }
 
-  async findWithFiles(
-    organizationId: OrganizationId,
-    type: ResourceType,
-    id: string,
-  ): Promise<{ resource: FhirJson; files: Array<LinkedFile | { fileName: string; contentType: null }> } | null> {
+  async findWithFiles(organizationId: OrganizationId, type: ResourceType, id: string): Promise<ResourceWithFiles | null> {
     // One round trip for an attachment's 307: the resource, and the facts of the files it links.
-    const rows = await this.scope.statementForOrganization<{ resource: FhirJson; files: Array<LinkedFile | { fileName: string; contentType: null }> }>(
+    const rows = await this.scope.statementForOrganization<ResourceWithFiles>(
       organizationId,
       (literal) =>
         `SELECT r.resource,

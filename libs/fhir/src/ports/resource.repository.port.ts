@@ -9,6 +9,12 @@ import type { SearchPage, SearchQuery } from '../domain/search.js';
  */
 export type LinkedFile = Omit<ServableFile, 'organizationId'>;
 
+/** A resource and the files it links; a link made before links kept their facts has none (contentType null). */
+export interface ResourceWithFiles {
+  resource: FhirJson;
+  files: Array<LinkedFile | { fileName: string; contentType: null }>;
+}
+
 export interface ResourceWrite {
   type: ResourceType;
   id: string;
@@ -45,11 +51,7 @@ export abstract class ResourceRepository {
    * attachment's 307 needs. Links made before their facts were kept have
    * `contentType` null; the caller looks those files up.
    */
-  abstract findWithFiles(
-    organizationId: OrganizationId,
-    type: ResourceType,
-    id: string,
-  ): Promise<{ resource: FhirJson; files: Array<LinkedFile | { fileName: string; contentType: null }> } | null>;
+  abstract findWithFiles(organizationId: OrganizationId, type: ResourceType, id: string): Promise<ResourceWithFiles | null>;
 
   abstract search(organizationId: OrganizationId, type: ResourceType, query: SearchQuery): Promise<SearchPage>;
 

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
+import { watchRejection } from '@app/common';
 import { InsufficientStorageError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type PutOptions, type SignedResponse } from '../ports/object-store.port.js';
@@ -51,11 +52,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
     // flush: fsync before close, so the rename below never exposes unwritten data.
     const file = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20 });
     // The record failing stops the write at once, and its error is the put's.
-    let refused: { error: unknown } | undefined;
-    after?.catch((error: unknown) => {
-      refused = { error };
-      file.destroy();
-    });
+    const record = watchRejection(after, () => file.destroy());
     try {
       await pipeline(body, file);
       await after;
@@ -64,7 +61,7 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       await this.syncDirectory(dirname(target));
     } catch (e) {
       await rm(temp, { force: true });
-      if (refused) throw refused.error;
+      if (record.rejected) throw record.rejected.error;
       storeFailure(e);
     }
   }

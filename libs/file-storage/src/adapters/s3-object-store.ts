@@ -14,14 +14,20 @@ import {
   type S3Client,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
+import { watchRejection } from '@app/common';
 import { EncryptionNotConfirmedError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type PutOptions, type SignedResponse } from '../ports/object-store.port.js';
 import type { S3UrlSigner } from './s3-url-signer.js';
 
-/** 8 MiB parts, two in flight: at most ~16 MiB of one upload in memory, whatever its size. */
+/**
+ * S3's smallest part (but the last). One buffer of this size per upload is
+ * all it holds in memory, whatever the file's size: 16 uploads at once grew
+ * the service by 61-78 MB, where lib-storage's Upload (which concatenates
+ * each part out of the stream's chunks) grew it by ~14 MiB per upload even
+ * with one part in flight (bench P2 on S3).
+ */
 const PART_SIZE = 5 * 1024 * 1024;
-const PARTS_IN_FLIGHT = 1;
 
 export interface S3StoreOptions {
   bucket: string;
@@ -52,8 +58,8 @@ export class S3ObjectStore extends ObjectStore {
    * The body fills one part buffer at a time; a full buffer is sent as a part
    * before the body is read on (its backpressure holds the client meanwhile).
    * A body that fits in one part is one PutObject. Nothing is sent before
- * `after` has resolved: a multipart upload is visible to the sweeper's
- * ListMultipartUploads only through its record. The body stays its
+   * `after` has resolved: the sweeper finds a multipart upload (through
+   * ListMultipartUploads) only through its record. The body stays its
    * caller's: it is never destroyed here. A failed upload leaves its parts
    * for removeUnfinished to abort, which does not hold the answer up when the
    * store hangs.
@@ -85,10 +91,7 @@ export class S3ObjectStore extends ObjectStore {
       filled = 0;
     };
     // The record failing is the put's failure, with the record's own error.
-    let refused: { error: unknown } | undefined;
-    after?.catch((error: unknown) => {
-      refused = { error };
-    });
+    const record = watchRejection(after);
     let encryption: string | undefined;
     try {
       for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
@@ -110,7 +113,7 @@ export class S3ObjectStore extends ObjectStore {
         encryption = done.ServerSideEncryption;
       }
     } catch (e) {
-      if (refused) throw refused.error;
+      if (record.rejected) throw record.rejected.error;
       storeFailure(e);
     }
     if (sse) await this.confirmEncryption(key, sse.algorithm, encryption);

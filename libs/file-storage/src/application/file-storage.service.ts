@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
-import { DomainError, InvalidRequestError, ServiceMetrics } from '@app/common';
+import { DomainError, InvalidRequestError, ServiceMetrics, watchRejection } from '@app/common';
 import { AppConfig } from '@app/config';
 import { VirusScanner, type ScanVerdict } from '@app/scanning';
 import type { OrganizationId } from '@app/tenancy';
@@ -173,10 +173,7 @@ export class FileStorageService extends FileStorage {
    * (`recorded`). Resolves only if all three succeed and the verdict is clean.
    */
   private async write(key: string, contentType: string, measured: ReturnType<typeof measure>, recorded: Promise<void>): Promise<ScanFacts> {
-    let notRecorded: { error: unknown } | undefined;
-    recorded.catch((error: unknown) => {
-      notRecorded = { error };
-    });
+    const record = watchRejection(recorded);
     const [toStore, toScanner] = this.scanner.enabled ? tee(measured.stream) : [measured.stream];
     // A reader that settles before the end (a scanner answering without
     // reading everything, a failed put) stops its branch; tee then fails the
@@ -194,7 +191,7 @@ export class FileStorageService extends FileStorage {
     // of a multipart upload included.
     if (measured.failure) throw measured.failure;
     // Then the record not being made: the store stops the write for it, which the scanner's branch sees too.
-    if (notRecorded) throw notRecorded.error;
+    if (record.rejected) throw record.rejected.error;
     // Then the side that failed of its own accord: an adapter's own error
     // (the disk full, clamd gone) before the raw error the tee passed on to
     // the other side; a branch stopped because the other settled early is
