@@ -80,10 +80,14 @@ export class UploadInterceptor implements NestInterceptor {
     const { maxBytes, maxRequestBytes, maxConcurrent } = this.config.uploads;
     if (Number(req.header('content-length')) > maxRequestBytes) throw new FileTooLargeError(maxBytes);
     if (this.active >= maxConcurrent) throw new UploadCapacityError();
-    // Held until the exchange is over, refused and abandoned uploads included.
+    // Held until the exchange is over and the upload's own work has settled (a refused or
+    // abandoned upload's cleanup included, which the domain bounds): a freed slot means
+    // nothing of that upload is still running or left behind.
     this.active++;
-    res.once('close', () => this.active--);
-    return from(this.receive(principal.organizationId, req, res)).pipe(
+    const received = this.receive(principal.organizationId, req, res);
+    const answered = new Promise((resolve) => res.once('close', resolve));
+    void Promise.allSettled([received, answered]).then(() => this.active--);
+    return from(received).pipe(
       mergeMap((file) => {
         (req as { [STORED]?: AvailableFile })[STORED] = file;
         return next.handle();
