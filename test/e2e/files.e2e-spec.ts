@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import request from 'supertest';
 import { newOrganizationId } from '../support/environment.js';
 import { mp4OfSize, pdfOfSize, samples } from '../support/sample-files.js';
@@ -471,7 +472,66 @@ describe('error bodies', () => {
   });
 });
 
-describe('large uploads', () => {
+/** GET of `path` read at `bytesPerTick` per 10 ms (all at once without it): its status and SHA-256. */
+function download(path: string, headers: Record<string, string>, bytesPerTick?: number): Promise<{ status: number; sha256: string; length: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(new URL(path, t.baseUrl), { headers }, (res) => {
+      const hash = createHash('sha256');
+      let length = 0;
+      res.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        length += chunk.length;
+        if (bytesPerTick === undefined) return;
+        res.pause();
+        setTimeout(() => res.resume(), Math.ceil((10 * chunk.length) / bytesPerTick));
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, sha256: hash.digest('hex'), length }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('large files', () => {
+  it('serves 50 MiB of random bytes intact to concurrent downloads, a slow reader and ranges across read chunks', async () => {
+    const bytes = mp4OfSize(50 * 1024 * 1024);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const { url } = (await upload(bytes, 'procedure.mp4', 'video/mp4').expect(201)).body;
+    const auth = { Authorization: `Bearer ${token}` };
+    // The store reads into buffers it reuses: a buffer filled again before its bytes left would show here.
+    const answers = await Promise.all([
+      download(url, auth),
+      download(url, auth),
+      download(url, auth, 4 * 1024 * 1024),
+      download(url, { ...auth, Range: `bytes=${1024 * 1024 - 3}-${3 * 1024 * 1024 + 5}` }),
+      download(url, { ...auth, Range: 'bytes=-1000001' }),
+    ]);
+    expect(answers).toEqual([
+      { status: 200, sha256: sha(bytes), length: bytes.length },
+      { status: 200, sha256: sha(bytes), length: bytes.length },
+      { status: 200, sha256: sha(bytes), length: bytes.length },
+      { status: 206, sha256: sha(bytes.subarray(1024 * 1024 - 3, 3 * 1024 * 1024 + 6)), length: 2 * 1024 * 1024 + 9 },
+      { status: 206, sha256: sha(bytes.subarray(bytes.length - 1000001)), length: 1000001 },
+    ]);
+  }, 120_000);
+
+  it('keeps serving after a client leaves in the middle of a 50 MiB download', async () => {
+    const bytes = mp4OfSize(50 * 1024 * 1024);
+    const { url, sha256 } = (await upload(bytes, 'procedure.mp4', 'video/mp4').expect(201)).body;
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(new URL(url, t.baseUrl), { headers: { Authorization: `Bearer ${token}` } }, (res) => {
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > 5 * 1024 * 1024) req.destroy();
+        });
+      });
+      req.on('close', resolve);
+      req.on('error', (e) => (req.destroyed ? resolve() : reject(e)));
+    });
+    expect(await download(url, { Authorization: `Bearer ${token}` })).toEqual({ status: 200, sha256, length: bytes.length });
+  }, 60_000);
+
   it('round-trips a 20 MB PDF byte for byte', async () => {
     const bytes = pdfOfSize(20 * 1024 * 1024);
     const { url, sha256 } = (await upload(bytes, 'imaging.pdf', 'application/pdf').expect(201)).body;

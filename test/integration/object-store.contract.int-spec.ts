@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-store.js';
 import { FsUrlSigner, InvalidSignedUrlError } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
 import { SIGNED_PATH_PREFIX } from '../../libs/file-storage/src/domain/signed-url.js';
@@ -109,6 +109,25 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * A destination that is done with a chunk when it calls its write back, as a socket is (the kernel
+ * has the bytes): it copies it. `slow` delays each callback, so the store has to wait for it.
+ */
+function socketLike(options: { slow?: boolean; failAfter?: number } = {}) {
+  const chunks: Buffer[] = [];
+  let taken = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(Buffer.from(chunk));
+      taken += chunk.length;
+      if (options.failAfter !== undefined && taken > options.failAfter) return done(new Error('EPIPE: the client went away'));
+      if (options.slow) setTimeout(done, 10);
+      else done();
+    },
+  });
+  return { sink, received: () => Buffer.concat(chunks) };
+}
+
 const keyFor = (ext = 'pdf') => `${newOrganizationId()}/${randomBytes(16).toString('hex')}.${ext}`;
 const signed = (method: 'GET' | 'HEAD', expiresInSeconds = 60): PresignOptions => ({
   method,
@@ -143,6 +162,43 @@ describe.each([
     const chunks = Array.from({ length: 20 }, (_, i) => bytes.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024));
     await sut.store.put(key, Readable.from(chunks), { contentType: 'video/mp4' });
     expect((await collect(await sut.store.get(key))).equals(bytes)).toBe(true);
+  });
+
+  it('writes what was put into a destination, whole and by ranges across read chunks, and leaves it open', async () => {
+    const key = keyFor('mp4');
+    const bytes = randomBytes(5 * 1024 * 1024 + 123);
+    await sut.store.put(key, Readable.from([bytes]), { contentType: 'video/mp4' });
+    for (const [range, slow] of [
+      [undefined, false],
+      [undefined, true],
+      [{ start: 1024 * 1024 - 5, end: 3 * 1024 * 1024 + 7 }, true],
+      [{ start: bytes.length - 1, end: bytes.length - 1 }, false],
+    ] as const) {
+      const { sink, received } = socketLike({ slow });
+      await sut.store.writeTo(key, sink, range);
+      expect(sink.writableEnded).toBe(false);
+      expect(received().equals(range ? bytes.subarray(range.start, range.end + 1) : bytes)).toBe(true);
+    }
+  });
+
+  it('stops writing at the destination\'s first failure, and at its close', async () => {
+    const key = keyFor('mp4');
+    await sut.store.put(key, Readable.from([randomBytes(8 * 1024 * 1024)]), { contentType: 'video/mp4' });
+    const failing = socketLike({ failAfter: 2 * 1024 * 1024 });
+    await expect(sut.store.writeTo(key, failing.sink)).rejects.toThrow(/EPIPE/);
+    expect(failing.received().length).toBeLessThan(5 * 1024 * 1024);
+
+    const closing = socketLike({ slow: true });
+    const writing = sut.store.writeTo(key, closing.sink);
+    setTimeout(() => closing.sink.destroy(), 25);
+    await expect(writing).rejects.toThrow();
+    expect(closing.received().length).toBeLessThan(8 * 1024 * 1024);
+  });
+
+  it('reports a missing key as ObjectNotFoundError before writing anything', async () => {
+    const { sink, received } = socketLike();
+    await expect(sut.store.writeTo(keyFor(), sink)).rejects.toBeInstanceOf(ObjectNotFoundError);
+    expect(received().length).toBe(0);
   });
 
   it('reports a missing key as ObjectNotFoundError and deletes idempotently', async () => {

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { InvalidRequestError } from '@app/common';
@@ -64,13 +63,17 @@ export async function sendFile(
     res.end();
     return;
   }
-  const content = await files.read(file, range);
   try {
-    await pipeline(content, res);
+    await files.writeTo(file, res, range);
   } catch (e) {
-    // The client went away, or the store failed mid-stream: nothing left to tell the client.
-    if (!res.writableFinished) logger.warn(`Download of ${file.fileName} interrupted: ${(e as Error).message}`);
+    // Nothing sent yet (the object is missing, the store is out): the exception filter answers.
+    if (!res.headersSent) throw e;
+    // The client went away, or the store failed mid-stream: nothing left to tell the client but the cut.
+    logger.warn(`Download of ${file.fileName} interrupted: ${(e as Error).message}`);
+    res.destroy();
+    return;
   }
+  res.end();
 }
 
 /** Even if a browser renders it, the file gets no script, no plugins and a unique origin. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Logger, type OnModuleInit } from '@nestjs/common';
 import { watchRejection } from '@app/common';
@@ -10,6 +10,9 @@ import { InsufficientStorageError, ObjectNotFoundError, StorageUnavailableError 
 import { assertStorageKey } from '../domain/stored-file.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type PutOptions, type SignedResponse } from '../ports/object-store.port.js';
 import type { FsUrlSigner } from './fs-url-signer.js';
+
+/** A download's reads: two buffers of this size, one being filled while the other is written. */
+const READ_CHUNK_BYTES = 1 << 20;
 
 /** Temp files older than this are leftovers of a crash. */
 const STALE_TEMP_MS = 24 * 3600_000;
@@ -72,6 +75,25 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
       return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
     } catch (e) {
       throw readFailure(e);
+    }
+  }
+
+  /**
+   * Reads into two buffers of its own, each filled again only once the
+   * destination has taken what it held: 2 MiB per download, whatever the
+   * file's size, where a read stream allocates a fresh buffer per chunk.
+   */
+  override async writeTo(key: string, destination: Writable, range?: ByteRange): Promise<void> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.pathOf(key), 'r');
+    } catch (e) {
+      throw readFailure(e);
+    }
+    try {
+      await copyInto(destination, handle, range ? { from: range.start, to: range.end + 1 } : { from: 0 });
+    } finally {
+      await handle.close().catch(() => undefined);
     }
   }
 
@@ -143,4 +165,47 @@ function storeFailure(e: unknown): never {
 function readFailure(e: unknown): never {
   if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError();
   return storeFailure(e);
+}
+
+/**
+ * Bytes `from` up to `to` (exclusive; the end of the file if absent) of `handle`, written into
+ * `destination` through two reused buffers. Stops at the destination's first failed write or
+ * its close (a client gone), and at a read that fails or finds the file shorter than `to`.
+ */
+async function copyInto(destination: Writable, handle: FileHandle, { from, to }: { from: number; to?: number }): Promise<void> {
+  const buffers = [Buffer.allocUnsafeSlow(READ_CHUNK_BYTES), Buffer.allocUnsafeSlow(READ_CHUNK_BYTES)];
+  const written: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
+  let onClose!: () => void;
+  let onError!: (e: Error) => void;
+  const stopped = new Promise<never>((_, reject) => {
+    onClose = () => reject(new Error('The destination closed before every byte was written'));
+    onError = reject;
+    destination.once('close', onClose);
+    // Kept after a failure, as pipeline() keeps its own: a destination that fails again must not crash the process.
+    destination.on('error', onError);
+  });
+  stopped.catch(() => undefined);
+  let done = false;
+  try {
+    for (let slot = 0, position = from; to === undefined || position < to; slot ^= 1) {
+      // The buffer is the destination's until its write is done.
+      await Promise.race([written[slot], stopped]);
+      const buffer = buffers[slot]!;
+      const wanted = to === undefined ? buffer.length : Math.min(buffer.length, to - position);
+      const { bytesRead } = await handle.read(buffer, 0, wanted, position).catch(readFailure);
+      if (bytesRead === 0) {
+        if (to === undefined) break;
+        throw new StorageUnavailableError(`The stored file ends at byte ${position}, before the ${to} it should have`);
+      }
+      position += bytesRead;
+      const chunk = buffer.subarray(0, bytesRead);
+      written[slot] = new Promise<void>((resolve, reject) => destination.write(chunk, (e) => (e ? reject(e) : resolve())));
+      written[slot]!.catch(() => undefined); // awaited before the buffer is used again, or below
+    }
+    await Promise.race([Promise.all(written), stopped]);
+    done = true;
+  } finally {
+    destination.off('close', onClose);
+    if (done) destination.off('error', onError);
+  }
 }

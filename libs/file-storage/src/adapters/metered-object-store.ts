@@ -1,7 +1,7 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { OnModuleInit } from '@nestjs/common';
 import { reasonOf, type ServiceMetrics } from '@app/common';
-import { InsufficientStorageError, StorageUnavailableError } from '../domain/errors.js';
+import { InsufficientStorageError, ObjectNotFoundError, StorageUnavailableError } from '../domain/errors.js';
 import { ObjectStore, type ByteRange, type ObjectInfo, type PresignOptions, type PutOptions, type SignedResponse } from '../ports/object-store.port.js';
 
 type Operation = 'put' | 'get' | 'head' | 'presign' | 'delete' | 'remove_unfinished' | 'check';
@@ -39,6 +39,16 @@ export class MeteredObjectStore extends ObjectStore implements OnModuleInit {
 
   get(key: string, range?: ByteRange): Promise<Readable> {
     return this.metered('get', () => this.store.get(key, range));
+  }
+
+  /** Counted like get: the store's refusals, not bytes that stop halfway (the client may have left). */
+  override async writeTo(key: string, destination: Writable, range?: ByteRange): Promise<void> {
+    try {
+      await this.store.writeTo(key, destination, range);
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError || e instanceof StorageUnavailableError) this.count('get', e);
+      throw e;
+    }
   }
 
   head(key: string): Promise<ObjectInfo> {

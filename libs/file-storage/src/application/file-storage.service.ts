@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, InvalidRequestError, ServiceMetrics, watchRejection } from '@app/common';
 import { AppConfig } from '@app/config';
@@ -124,8 +124,8 @@ export class FileStorageService extends FileStorage {
     return file;
   }
 
-  read(file: AvailableFile, range?: ByteRange): Promise<Readable> {
-    return this.store.get(storageKey(file), range);
+  writeTo(file: AvailableFile, destination: Writable, range?: ByteRange): Promise<void> {
+    return this.store.writeTo(storageKey(file), destination, range);
   }
 
   signedUrl(file: ServableFile, request: SignedUrlRequest): Promise<string> {

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, FileListing, ServableFile } from '../domain/stored-file.js';
 import type { Representation } from '../domain/representation.js';
@@ -52,7 +52,8 @@ export abstract class FileStorage {
   /** An available file of this organization, or StoredFileNotFoundError. */
   abstract find(organizationId: OrganizationId, fileName: string): Promise<AvailableFile>;
 
-  abstract read(file: AvailableFile, range?: ByteRange): Promise<Readable>;
+  /** Writes the file's bytes (or a range) into `destination`, as ObjectStore.writeTo does. */
+  abstract writeTo(file: AvailableFile, destination: Writable, range?: ByteRange): Promise<void>;
 
   /**
    * A URL that serves the file, with its representation, to anyone who holds
