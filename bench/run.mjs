@@ -429,7 +429,11 @@ async function startService(dataDir, extraEnv = {}) {
   const secret = randomBytes(32).toString('hex');
   Object.assign(env, { PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: 'warn', ...serviceDefaults, ...extraEnv });
 
-  const child = spawn(process.execPath, [SERVICE_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_CPU_PROF_DIR=<dir>: each service writes a V8 CPU profile there when it stops (it must exit, not be killed).
+  const profileDir = process.env.BENCH_CPU_PROF_DIR;
+  if (profileDir) env.SHUTDOWN_DRAIN_SECONDS = '0';
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, SERVICE_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const output = captureTail(child);
 
