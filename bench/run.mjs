@@ -100,6 +100,42 @@ const server = http.createServer(async (req, res) => {
 server.listen(0, '${HOST}', () => console.log(server.address().port));
 `;
 
+// P5's durable floor: the least a server can do that answers only once the
+// upload is durable and indexed, as the service does: the body to a temp file,
+// fsynced, renamed into place, the directory fsynced, and one row committed
+// (synchronously) in the same Postgres. Started in the repo root, so that it
+// finds the service's pg.
+const DURABLE_BASELINE_SERVER = `
+const { createWriteStream } = require('node:fs');
+const { open, rename, rm } = require('node:fs/promises');
+const http = require('node:http');
+const { join } = require('node:path');
+const { pipeline } = require('node:stream/promises');
+const { randomUUID } = require('node:crypto');
+const { Pool } = require('pg');
+const dir = process.argv[1];
+const pool = new Pool({ connectionString: process.env.BARE_DATABASE_URL, max: 4 });
+const server = http.createServer(async (req, res) => {
+  const id = randomUUID();
+  const temp = join(dir, id + '.part');
+  const file = createWriteStream(temp, { flush: true });
+  try {
+    await pipeline(req, file);
+    await rename(temp, join(dir, id + '.bin'));
+    const handle = await open(dir, 'r');
+    await handle.sync().finally(() => handle.close());
+    await pool.query('INSERT INTO bench_durable_floor (id, size) VALUES ($1, $2)', [id, file.bytesWritten]);
+    res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify({ size: file.bytesWritten }));
+  } catch (e) {
+    await rm(temp, { force: true });
+    if (!res.headersSent) res.writeHead(500);
+    res.end(String(e));
+  }
+});
+pool.query('CREATE TABLE IF NOT EXISTS bench_durable_floor (id uuid PRIMARY KEY, size int NOT NULL, created timestamptz NOT NULL DEFAULT now())')
+  .then(() => server.listen(0, '${HOST}', () => console.log(server.address().port)));
+`;
+
 // P6's baseline on the fs store: the least a server can do to serve a file,
 // i.e. stream it from disk (64 KiB reads) with its Content-Length.
 const BARE_FILE_SERVER = `
@@ -813,6 +849,12 @@ async function smallUploadBenchmark(root, summary) {
   await mkdir(bareDir);
   const service = await startService(join(root, 'p5-data'));
   const bare = await startBaseline(bareDir);
+  // Only on Postgres: the floor commits its row there, as the service does.
+  const durableDir = join(root, 'p5-durable-out');
+  await mkdir(durableDir);
+  const durable = serviceDefaults.DATABASE_URL
+    ? await startBare('durable baseline server', DURABLE_BASELINE_SERVER, [durableDir], { cwd: REPO_ROOT, env: { BARE_DATABASE_URL: serviceDefaults.DATABASE_URL } })
+    : undefined;
   const send = (port, path) => upload({ port, path, token: service.token, body: text, fileName: 'bench.txt', contentType: 'text/plain' });
   const targets = {
     service: async () => {
@@ -830,32 +872,46 @@ async function smallUploadBenchmark(root, summary) {
       }
       return { ms: r.ms };
     },
+    ...(durable && {
+      durable: async () => {
+        const r = await send(durable.port, '/upload');
+        if (r.status !== 201 || JSON.parse(r.body).size !== r.contentLength) {
+          throw new Error(`P5 durable floor upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${durable.output()}`);
+        }
+        return { ms: r.ms };
+      },
+    }),
   };
-  const ms = { service: [], bare: [] };
+  const ms = { service: [], bare: [], durable: [] };
   log(`P5: 1 KiB uploads, ${P5_WARMUP_ROUNDS} warm-up and ${P5_ROUNDS} measured rounds, a fresh connection per request`);
   for (let i = 0; i < P5_WARMUP_ROUNDS + P5_ROUNDS; i++) {
     const results = {};
-    for (const name of i % 2 ? ['bare', 'service'] : ['service', 'bare']) {
+    const order = Object.keys(targets);
+    for (const name of i % 2 ? order.reverse() : order) {
       globalThis.gc?.();
       results[name] = await targets[name]();
     }
     await deleteFile(service, results.service.key);
-    for (const name of await readdir(bareDir)) await rm(join(bareDir, name), { force: true });
-    if (i >= P5_WARMUP_ROUNDS) {
-      ms.service.push(results.service.ms);
-      ms.bare.push(results.bare.ms);
+    for (const dir of [bareDir, durableDir]) {
+      for (const name of await readdir(dir)) await rm(join(dir, name), { force: true });
     }
+    if (i >= P5_WARMUP_ROUNDS) for (const name of Object.keys(results)) ms[name].push(results[name].ms);
     if (i === P5_WARMUP_ROUNDS - 1 || (i + 1 - P5_WARMUP_ROUNDS) % 20 === 0) {
       const done = Math.max(0, i + 1 - P5_WARMUP_ROUNDS);
       log(`P5 ${done === 0 ? 'warm-up done' : `${done}/${P5_ROUNDS} rounds`}: last service ${fmtMs1(results.service.ms)}, bare ${fmtMs1(results.bare.ms)}`);
     }
   }
-  await Promise.all([stopChild(service.child), stopChild(bare.child)]);
+  await Promise.all([service, bare, durable].filter(Boolean).map((c) => stopChild(c.child)));
   const [serviceMedian, bareMedian] = [median(ms.service), median(ms.bare)];
   const ratio = serviceMedian / bareMedian;
   summary.push(`P5 upload 1 KiB: service median ${fmtMs1(serviceMedian)} (p90 ${fmtMs1(percentile(ms.service, 90))}), ` +
     `bare pipe-to-file median ${fmtMs1(bareMedian)} (p90 ${fmtMs1(percentile(ms.bare, 90))}), ` +
     `ratio service/bare ${ratio.toFixed(2)} (goal <= ${GOAL_P5_RATIO}: ${verdict(ratio <= GOAL_P5_RATIO)}), ${P5_ROUNDS} rounds each`);
+  if (durable) {
+    const floor = median(ms.durable);
+    summary.push(`   durable floor (fsync, rename, directory fsync, one committed row) median ${fmtMs1(floor)} (p90 ${fmtMs1(percentile(ms.durable, 90))}): ` +
+      `its own ratio ${(floor / bareMedian).toFixed(2)}, service ÷ floor ${(serviceMedian / floor).toFixed(2)}`);
+  }
 }
 
 // ---------------------------------------------------------------- P6
