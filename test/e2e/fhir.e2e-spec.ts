@@ -324,12 +324,12 @@ describe("the product document's examples, pasted as they are", () => {
 });
 
 describe('REST semantics', () => {
-  it('serves a public CapabilityStatement naming the six types and AuditEvent, their interactions and search parameters', async () => {
+  it('serves a public CapabilityStatement naming the six types, List and AuditEvent, their interactions and search parameters', async () => {
     const res = await request(t.baseUrl).get('/fhir/metadata').expect(200);
     const statement = bodyOf(res);
     expect(statement).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1', kind: 'instance' });
     const [audit, ...resources] = [...statement.rest[0].resource].sort((x: Json, y: Json) => (x.type === 'AuditEvent' ? -1 : y.type === 'AuditEvent' ? 1 : 0));
-    expect(resources.map((r: Json) => r.type).sort()).toEqual([...FHIR_TYPES].sort());
+    expect(resources.map((r: Json) => r.type).sort()).toEqual([...FHIR_TYPES, 'List'].sort());
     // The audit trail is read and searched, never written by clients.
     expect(audit).toMatchObject({ type: 'AuditEvent', interaction: [{ code: 'read' }, { code: 'search-type' }] });
     expect(audit.searchParam.map((p: Json) => p.name)).toEqual(['date', 'entity', 'agent', 'patient', 'type', 'subtype', 'outcome']);
@@ -338,6 +338,7 @@ describe('REST semantics', () => {
       expect(r.searchParam.map((p: Json) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated']));
     }
     expect(resources.find((r: Json) => r.type === 'Consent').searchParam.map((p: Json) => p.name)).toContain('patient');
+    expect(resources.find((r: Json) => r.type === 'List').searchParam.map((p: Json) => p.name)).toEqual(['_id', '_lastUpdated', 'subject', 'patient', 'code']);
   });
 
   it('pages search results with _count and next links', async () => {
@@ -426,6 +427,66 @@ describe('REST semantics', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('List', () => {
+  const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+  const list = (code: Json, extra: Json = {}) => ({
+    resourceType: 'List',
+    status: 'current',
+    mode: 'working',
+    code: { coding: [code] },
+    subject: { reference: 'Patient/p-7' },
+    date: '2026-11-30T10:00:00Z',
+    ...extra,
+  });
+
+  it('lives through create, read, search by patient and by code (system|code, code, |code, alternatives), update and delete', async () => {
+    const document = bodyOf(await post('DocumentReference', resourceWith('DocumentReference', [{ url: 'https://pacs.example/1' }], 'p-7')).expect(201));
+    const submissionSet = bodyOf(
+      await post('List', list({ system: MHD_LIST_TYPES, code: 'submissionset' }, { entry: [{ item: { reference: `DocumentReference/${document.id}` } }] })).expect(201),
+    );
+    expect(submissionSet).toMatchObject({ resourceType: 'List', meta: { versionId: '1' }, entry: [{ item: { reference: `DocumentReference/${document.id}` } }] });
+    const folder = bodyOf(await post('List', list({ system: MHD_LIST_TYPES, code: 'folder' })).expect(201));
+    const local = bodyOf(await post('List', list({ code: 'submissionset' }, { subject: { reference: 'Patient/p-8' } })).expect(201));
+    expect(bodyOf(await fhir('get', `/List/${submissionSet.id}`).expect(200))).toEqual(submissionSet);
+
+    const ids = async (query: string) =>
+      (bodyOf(await fhir('get', `/List?${query}`).expect(200)).entry ?? []).map((e: Json) => e.resource.id).sort();
+    expect(await ids('patient=p-7')).toEqual([submissionSet.id, folder.id].sort());
+    expect(await ids('subject=Patient/p-8')).toEqual([local.id]);
+    expect(await ids(`code=${encodeURIComponent(`${MHD_LIST_TYPES}|submissionset`)}`)).toEqual([submissionSet.id]);
+    expect(await ids('code=submissionset')).toEqual([submissionSet.id, local.id].sort());
+    expect(await ids(`code=${encodeURIComponent('|submissionset')}`)).toEqual([local.id]);
+    expect(await ids(`code=${encodeURIComponent(`${MHD_LIST_TYPES}|folder,${MHD_LIST_TYPES}|submissionset`)}&patient=p-7`)).toEqual(
+      [submissionSet.id, folder.id].sort(),
+    );
+    expect(await ids('code=nothing-like-it')).toEqual([]);
+    expectOutcome(await fhir('get', `/List?code=${encodeURIComponent('a|b|c')}`), 400, /code must be/);
+    // Other types have no code parameter: ignored, or refused when the client asks for strict handling.
+    expectOutcome(await fhir('get', '/DocumentReference?code=x').set('Prefer', 'handling=strict'), 400, /Unknown search parameter 'code'/);
+
+    const updated = await put('List', submissionSet.id, { ...submissionSet, title: 'Lab results, 30 Nov' }).expect(200);
+    expect(bodyOf(updated)).toMatchObject({ title: 'Lab results, 30 Nov', meta: { versionId: '2' } });
+    await fhir('delete', `/List/${submissionSet.id}`).expect(204);
+    expectOutcome(await fhir('get', `/List/${submissionSet.id}`), 404);
+    expect(await ids('code=submissionset')).toEqual([local.id]);
+  });
+
+  it('has no attachments: no files route, and bytes or files of this service in it are refused, saying where they belong', async () => {
+    const created = bodyOf(await post('List', list({ system: MHD_LIST_TYPES, code: 'submissionset' })).expect(201));
+    expectOutcome(await fhir('get', `/List/${created.id}/files/content`), 404, /List has no attachments/);
+
+    const stored = await upload(samples.pdf, 'report.pdf');
+    const linking = expectOutcome(await post('List', list({ code: 'x' }, { note: [{ text: stored.url }] })), 422);
+    expect(JSON.stringify(linking)).toMatch(/Files of this service can only be linked from the attachment field of a resource that has one \(a List has none\)/);
+    const carrying = expectOutcome(
+      await post('List', list({ code: 'x' }, { extension: [{ url: 'https://example.org/scan', valueAttachment: { contentType: 'application/pdf', data: samples.pdf.toString('base64') } }] })),
+      422,
+    );
+    expect(JSON.stringify(carrying)).toMatch(/Bytes can only be sent as inline data of the attachment field of a resource that has one/);
+    expect(bodyOf(await fhir('get', '/List').expect(200)).total).toBe(1);
   });
 });
 

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES } from '@app/fhir';
+import { ATTACHMENT_RESOURCE_TYPES, RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES } from '@app/fhir';
 import { previewApiDocument } from '../../apps/api/src/openapi/preview-document.js';
 import { FHIR_TYPES, PRODUCT_ATTACHMENT_FIELD } from '../support/fhir.js';
 
@@ -47,7 +47,12 @@ describe('openapi.json', () => {
 
   it("declares each type's attachment field as the product does, from RESOURCE_TYPES, as the README's table does", () => {
     const doc = JSON.parse(checkedIn()) as Json;
-    expect([...SUPPORTED_RESOURCE_TYPES].sort()).toEqual([...FHIR_TYPES].sort());
+    expect([...ATTACHMENT_RESOURCE_TYPES].sort()).toEqual([...FHIR_TYPES].sort());
+    // The types without attachments have no files routes at all.
+    for (const type of SUPPORTED_RESOURCE_TYPES.filter((t) => !(ATTACHMENT_RESOURCE_TYPES as readonly string[]).includes(t))) {
+      expect(Object.keys(doc.paths).filter((p) => p.startsWith(`/fhir/${type}/{id}/files`))).toEqual([]);
+      expect(doc.paths[`/fhir/${type}/{id}`].get).toBeDefined();
+    }
     const readme = readFileSync('README.md', 'utf8');
     for (const type of FHIR_TYPES) {
       const field = PRODUCT_ATTACHMENT_FIELD[type];

@@ -15,7 +15,18 @@ export {
   type InstantCondition,
   type SearchPage,
 } from './domain/search.js';
-export { definitionOf, FHIR_ID, patientOf, PRACTITIONER_SIGNATURE_URL, RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES, type FhirJson, type ResourceType } from './domain/resource-types.js';
+export {
+  ATTACHMENT_RESOURCE_TYPES,
+  definitionOf,
+  FHIR_ID,
+  patientOf,
+  PRACTITIONER_SIGNATURE_URL,
+  RESOURCE_TYPES,
+  SUPPORTED_RESOURCE_TYPES,
+  type AttachmentResourceType,
+  type FhirJson,
+  type ResourceType,
+} from './domain/resource-types.js';
 export {
   AttachmentNotFoundError,
   FileInUseError,

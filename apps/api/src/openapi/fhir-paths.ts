@@ -1,5 +1,5 @@
 import {
-  DEFAULT_PAGE_SIZE, FHIR_ID, MAX_OFFSET, MAX_PAGE_SIZE, RESOURCE_TYPES, SEARCH_PARAMETERS, searchParametersOf,
+  DEFAULT_PAGE_SIZE, definitionOf, FHIR_ID, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_PARAMETERS, searchParametersOf,
   SUPPORTED_RESOURCE_TYPES, type ResourceType,
 } from '@app/fhir';
 import { AUDIT_SEARCH_PARAMETERS } from '@app/audit';
@@ -97,8 +97,8 @@ function auditEventPaths(): Json {
 const AUDIT_SCOPE_HINT = 'the audit scope (AUDIT_READ_SCOPE, by default audit/AuditEvent.read, in the AUDIT_SCOPE_CLAIM claim, by default scope)';
 
 function typePaths(type: ResourceType): Json {
-  const field = RESOURCE_TYPES[type].attachmentField;
-  const Field = field[0]!.toUpperCase() + field.slice(1);
+  const field = definitionOf(type).attachmentField;
+  const Field = field ? field[0]!.toUpperCase() + field.slice(1) : '';
   const tags = ['fhir'];
   const resourceAnswer = (status: number, description: string, headers: string[]) => ({
     [status]: {
@@ -198,8 +198,10 @@ function typePaths(type: ResourceType): Json {
         responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 412, 428, 503) },
       },
     },
-    [`/fhir/${type}/{id}/files/${field}`]: attachment(false),
-    [`/fhir/${type}/{id}/files/${field}/{index}`]: attachment(true),
+    ...(field && {
+      [`/fhir/${type}/{id}/files/${field}`]: attachment(false),
+      [`/fhir/${type}/{id}/files/${field}/{index}`]: attachment(true),
+    }),
   };
 }
 

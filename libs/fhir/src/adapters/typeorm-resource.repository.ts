@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { OrganizationScope } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
 import { InvalidResourceError, ResourceNotFoundError, VersionConflictError } from '../domain/errors.js';
-import type { FhirJson, ResourceType } from '../domain/resource-types.js';
+import { definitionOf, type FhirJson, type ResourceType } from '../domain/resource-types.js';
 import { dateConditionSql, type SearchPage, type SearchQuery } from '../domain/search.js';
 import {
   ResourceRepository,
@@ -69,6 +69,19 @@ export class TypeOrmResourceRepository extends ResourceRepository {
         s.type ? `(subject_type = ${param(s.type)} AND subject_id = ${param(s.id)})` : `subject_id = ${param(s.id)}`,
       );
       where.push(`(${alternatives.join(' OR ')})`);
+    }
+    if (query.codes) {
+      const element = definitionOf(type).codeElement;
+      if (!element) throw new Error(`${type} has no code element to search`);
+      // Any coding of the CodeableConcept: a malformed one (not an array) matches nothing.
+      const alternatives = query.codes.map((t) => {
+        const system = t.system === undefined ? '' : t.system === null ? ` AND NOT c ? 'system'` : ` AND c->>'system' = ${param(t.system)}`;
+        return `(c->>'code' = ${param(t.code)}${system})`;
+      });
+      where.push(
+        `EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(resource->'${element}'->'coding') = 'array' ` +
+          `THEN resource->'${element}'->'coding' ELSE '[]'::jsonb END) c WHERE ${alternatives.join(' OR ')})`,
+      );
     }
     for (const c of query.lastUpdated) {
       where.push(dateConditionSql('last_updated', c, param));

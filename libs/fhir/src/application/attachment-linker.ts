@@ -151,7 +151,9 @@ export class AttachmentLinker {
    */
   private refuseElsewhere(resource: FhirJson, type: ResourceType, located: LocatedAttachment[], urls: FileUrls): ResourceIssue[] {
     const attachments = new Set<object>(located.map((l) => l.attachment));
-    const field = `${type}.${definitionOf(type).attachmentField}`;
+    const attachmentField = definitionOf(type).attachmentField;
+    // A type without attachments (List) links no file and carries no bytes: say where they belong instead.
+    const field = attachmentField ? `${type}.${attachmentField}` : `the attachment field of a resource that has one (a ${type} has none)`;
     const issues: ResourceIssue[] = [];
     walkJson(resource, type, (value, path, key, parent) => {
       const inAttachment = parent !== undefined && attachments.has(parent);

@@ -102,6 +102,7 @@ export class FhirResourceService extends FhirResources {
   async attachment(organizationId: OrganizationId, type: string, id: string, field: string, index: number): Promise<AttachmentContent> {
     const resourceType = this.typeOf(type);
     const definition = definitionOf(resourceType);
+    if (definition.attachmentField === undefined) throw new AttachmentNotFoundError(`${resourceType} has no attachments`);
     if (field !== definition.attachmentField) {
       throw new AttachmentNotFoundError(`${resourceType} has no attachment field '${field}'; its attachments are at files/${definition.attachmentField}`);
     }

@@ -1,17 +1,19 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
-import { PRACTITIONER_SIGNATURE_URL, RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES } from './resource-types.js';
+import { definitionOf, PRACTITIONER_SIGNATURE_URL, SUPPORTED_RESOURCE_TYPES } from './resource-types.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, searchParametersOf, SEARCH_PARAMETERS } from './search.js';
 
 /** What this server really does, for GET /fhir/metadata. `fhirBaseUrl` is the absolute URL of /fhir. */
 export function capabilityStatement(fhirBaseUrl: string, version: string, startedAt: Date): CapabilityStatement {
   const resources: CapabilityStatementRestResource[] = SUPPORTED_RESOURCE_TYPES.map((type) => {
-    const definition = RESOURCE_TYPES[type];
+    const definition = definitionOf(type);
     return {
       type,
       documentation:
         type === 'Practitioner'
           ? `The signature is an extension with url ${PRACTITIONER_SIGNATURE_URL} and a valueAttachment.`
-          : `Attachments in ${type}.${definition.attachmentField} may link files of /files or carry inline data, which is stored as a file.`,
+          : definition.attachmentField
+            ? `Attachments in ${type}.${definition.attachmentField} may link files of /files or carry inline data, which is stored as a file.`
+            : `No attachments: it lists other resources (for example an IHE MHD SubmissionSet), searched by patient and code.`,
       interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({ code })),
       versioning: 'versioned-update',
       readHistory: false,

@@ -22,9 +22,11 @@ export interface ResourceTypeDefinition {
   subjectElement?: 'subject' | 'patient';
   /** Search parameters over that reference: `subject` matches any target type, `patient` only Patient. */
   subjectSearchParams: readonly ('subject' | 'patient')[];
-  /** The attachment field served at /files/<field>, and the attachments it holds, in order. */
-  attachmentField: string;
+  /** The attachment field served at /files/<field>, and the attachments it holds, in order; absent for a type without attachments. */
+  attachmentField?: string;
   attachmentsOf(resource: FhirJson): LocatedAttachment[];
+  /** The CodeableConcept element the `code` search parameter matches, for types that have one. */
+  codeElement?: 'code';
 }
 
 const isAttachment = (a: unknown): a is Attachment => typeof a === 'object' && a !== null && !Array.isArray(a);
@@ -83,11 +85,26 @@ export const RESOURCE_TYPES = {
           : undefined;
       }),
   },
+  /**
+   * No attachments of its own: it lists resources (an IHE MHD SubmissionSet or Folder, a patient's documents),
+   * searched by patient and by its code (`List?code=https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes|submissionset`).
+   */
+  List: {
+    subjectElement: 'subject',
+    subjectSearchParams: ['subject', 'patient'],
+    attachmentsOf: () => [],
+    codeElement: 'code',
+  },
 } as const satisfies Record<string, ResourceTypeDefinition>;
 
 export type ResourceType = keyof typeof RESOURCE_TYPES;
 
 export const SUPPORTED_RESOURCE_TYPES = Object.keys(RESOURCE_TYPES) as ResourceType[];
+
+/** The types with an attachment field, served at /fhir/<Type>/<id>/files/<field>. */
+export type AttachmentResourceType = { [T in ResourceType]: (typeof RESOURCE_TYPES)[T] extends { attachmentField: string } ? T : never }[ResourceType];
+
+export const ATTACHMENT_RESOURCE_TYPES = SUPPORTED_RESOURCE_TYPES.filter((t): t is AttachmentResourceType => definitionOf(t).attachmentField !== undefined);
 
 /** FHIR's logical id: 1 to 64 letters, digits, '-' and '.'. */
 export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;

@@ -50,6 +50,18 @@ describe('parseSearch', () => {
     expect(parse('').count).toBe(20);
   });
 
+  it('reads code as tokens on List: system|code, code in any system, |code without one, alternatives', () => {
+    const query = parseSearch('List', [['code', 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes|submissionset,folder,|local']], false);
+    expect(query.codes).toEqual([
+      { system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code: 'submissionset' },
+      { code: 'folder' },
+      { system: null, code: 'local' },
+    ]);
+    for (const bad of ['a|b|c', 'system|', '', 'x,']) expect(() => parseSearch('List', [['code', bad]], false)).toThrow(/code must be/);
+    expect(() => parseSearch('List', [['code', 'a'], ['code', 'b']], false)).toThrow(/once/);
+    expect(() => parseSearch('DocumentReference', [['code', 'a']], true)).toThrow(/Unknown search parameter 'code'/);
+  });
+
   it('ignores unknown parameters, and parameters the type does not have, unless strict', () => {
     const lenient = parse('family=Doe&subject=p1', false, 'Patient');
     expect(lenient.subjects).toBeUndefined();

@@ -12,12 +12,20 @@ export const SEARCH_PARAMETERS = {
   _lastUpdated: { type: 'date', documentation: 'Prefixes eq, ne, gt, ge, lt, le, sa, eb; dates without a zone are UTC' },
   subject: { type: 'reference', documentation: '<id> (any type) or <Type>/<id>' },
   patient: { type: 'reference', documentation: '<id> or Patient/<id>' },
+  code: { type: 'token', documentation: '<system>|<code>, <code> (any system) or |<code> (no system); several separated by commas' },
 } as const;
 
 export type SearchParameterName = keyof typeof SEARCH_PARAMETERS;
 
 export function searchParametersOf(type: ResourceType): SearchParameterName[] {
-  return ['_id', '_lastUpdated', ...definitionOf(type).subjectSearchParams];
+  const definition = definitionOf(type);
+  return ['_id', '_lastUpdated', ...definition.subjectSearchParams, ...(definition.codeElement ? (['code'] as const) : [])];
+}
+
+/** A token of `code`: `system` undefined matches any system, null only codings without one. */
+export interface CodeToken {
+  system?: string | null;
+  code: string;
 }
 
 const DATE_PREFIXES = ['eq', 'ne', 'gt', 'ge', 'lt', 'le', 'sa', 'eb'] as const;
@@ -35,6 +43,8 @@ export interface SearchQuery {
   ids?: string[];
   /** `subject` / `patient`: any of these references (type absent: any type). */
   subjects?: Array<{ type?: string; id: string }>;
+  /** `code`: a coding of the type's codeElement matches any of these. */
+  codes?: CodeToken[];
   /** `_lastUpdated`, every condition must hold. */
   lastUpdated: InstantCondition[];
   count: number;
@@ -102,6 +112,13 @@ export function parseCount(name: string, value: string, max: number): number {
   return Math.min(Number(value), max);
 }
 
+function parseCodeToken(value: string): CodeToken {
+  const bar = value.indexOf('|');
+  const token: CodeToken = bar < 0 ? { code: value } : { system: bar === 0 ? null : value.slice(0, bar), code: value.slice(bar + 1) };
+  if (!token.code || token.code.includes('|')) throw new InvalidSearchError(`code must be <system>|<code>, <code> or |<code>, got '${value}'`);
+  return token;
+}
+
 function parseReference(name: string, value: string, fixedType?: string): { type?: string; id: string } {
   const m = /^(?:([A-Z][A-Za-z]+)\/)?([A-Za-z0-9\-.]{1,64})$/.exec(value);
   if (!m || (fixedType && m[1] && m[1] !== fixedType)) {
@@ -142,6 +159,10 @@ export function parseSearch(type: ResourceType, params: Iterable<[string, string
         break;
       case '_lastUpdated':
         query.lastUpdated.push(parseDateCondition(name, value));
+        break;
+      case 'code':
+        if (query.codes) throw new InvalidSearchError('Give code once; use commas for alternatives');
+        query.codes = values.map(parseCodeToken);
         break;
       default: {
         const subjects = values.map((v) => parseReference(name, v, name === 'patient' ? 'Patient' : undefined));
