@@ -338,7 +338,7 @@ describe('REST semantics', () => {
       expect(r.searchParam.map((p: Json) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated']));
     }
     expect(resources.find((r: Json) => r.type === 'Consent').searchParam.map((p: Json) => p.name)).toContain('patient');
-    expect(resources.find((r: Json) => r.type === 'List').searchParam.map((p: Json) => p.name)).toEqual(['_id', '_lastUpdated', 'subject', 'patient', 'code']);
+    expect(resources.find((r: Json) => r.type === 'List').searchParam.map((p: Json) => p.name)).toEqual(['_id', '_lastUpdated', 'subject', 'patient', 'status', 'code']);
   });
 
   it('pages search results with _count and next links', async () => {
@@ -463,6 +463,8 @@ describe('List', () => {
       [submissionSet.id, folder.id].sort(),
     );
     expect(await ids('code=nothing-like-it')).toEqual([]);
+    expect(await ids('status=current&patient=p-7')).toEqual([submissionSet.id, folder.id].sort());
+    expect(await ids('status=retired')).toEqual([]);
     expectOutcome(await fhir('get', `/List?code=${encodeURIComponent('a|b|c')}`), 400, /code must be/);
     // Other types have no code parameter: ignored, or refused when the client asks for strict handling.
     expectOutcome(await fhir('get', '/DocumentReference?code=x').set('Prefer', 'handling=strict'), 400, /Unknown search parameter 'code'/);
@@ -472,6 +474,18 @@ describe('List', () => {
     await fhir('delete', `/List/${submissionSet.id}`).expect(204);
     expectOutcome(await fhir('get', `/List/${submissionSet.id}`), 404);
     expect(await ids('code=submissionset')).toEqual([local.id]);
+  });
+
+  it("finds a patient's current documents by patient and status, as IHE MHD ITI-67 asks", async () => {
+    const current = bodyOf(await post('DocumentReference', resourceWith('DocumentReference', [{ url: 'https://pacs.example/a' }], 'p-9')).expect(201));
+    const old = bodyOf(
+      await post('DocumentReference', { ...resourceWith('DocumentReference', [{ url: 'https://pacs.example/b' }], 'p-9'), status: 'superseded' }).expect(201),
+    );
+    const found = async (query: string) =>
+      (bodyOf(await fhir('get', `/DocumentReference?${query}`).expect(200)).entry ?? []).map((e: Json) => e.resource.id).sort();
+    expect(await found('patient=p-9&status=current')).toEqual([current.id]);
+    expect(await found('patient=p-9&status=current,superseded')).toEqual([current.id, old.id].sort());
+    expect(await found('patient=p-10&status=current')).toEqual([]);
   });
 
   it('has no attachments: no files route, and bytes or files of this service in it are refused, saying where they belong', async () => {

@@ -70,6 +70,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       );
       where.push(`(${alternatives.join(' OR ')})`);
     }
+    if (query.statuses) where.push(`resource->>'status' = ANY(${param(query.statuses)}::text[])`);
     if (query.codes) {
       const element = definitionOf(type).codeElement;
       if (!element) throw new Error(`${type} has no code element to search`);

@@ -27,6 +27,8 @@ export interface ResourceTypeDefinition {
   attachmentsOf(resource: FhirJson): LocatedAttachment[];
   /** The CodeableConcept element the `code` search parameter matches, for types that have one. */
   codeElement?: 'code';
+  /** Whether the `status` search parameter applies (a required code element `status`). */
+  searchableStatus?: true;
 }
 
 const isAttachment = (a: unknown): a is Attachment => typeof a === 'object' && a !== null && !Array.isArray(a);
@@ -44,6 +46,8 @@ export const RESOURCE_TYPES = {
   DocumentReference: {
     subjectElement: 'subject',
     subjectSearchParams: ['subject', 'patient'],
+    // IHE MHD's Find Document References (ITI-67) always sends patient and status.
+    searchableStatus: true,
     attachmentField: 'content',
     attachmentsOf: (r) =>
       located(r, 'content', (c, at) => {
@@ -94,6 +98,7 @@ export const RESOURCE_TYPES = {
     subjectSearchParams: ['subject', 'patient'],
     attachmentsOf: () => [],
     codeElement: 'code',
+    searchableStatus: true,
   },
 } as const satisfies Record<string, ResourceTypeDefinition>;
 

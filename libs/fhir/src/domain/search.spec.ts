@@ -62,6 +62,16 @@ describe('parseSearch', () => {
     expect(() => parseSearch('DocumentReference', [['code', 'a']], true)).toThrow(/Unknown search parameter 'code'/);
   });
 
+  it('reads status as codes on DocumentReference and List, as IHE MHD ITI-67 sends it', () => {
+    expect(parseSearch('DocumentReference', [['patient', 'p-1'], ['status', 'current,superseded']], true)).toMatchObject({
+      subjects: [{ type: 'Patient', id: 'p-1' }],
+      statuses: ['current', 'superseded'],
+    });
+    expect(parseSearch('List', [['status', '|current']], true).statuses).toEqual(['current']);
+    expect(() => parseSearch('DocumentReference', [['status', 'http://hl7.org/fhir/document-reference-status|current']], true)).toThrow(/status must be codes/);
+    expect(() => parseSearch('Patient', [['status', 'current']], true)).toThrow(/Unknown search parameter 'status'/);
+  });
+
   it('ignores unknown parameters, and parameters the type does not have, unless strict', () => {
     const lenient = parse('family=Doe&subject=p1', false, 'Patient');
     expect(lenient.subjects).toBeUndefined();

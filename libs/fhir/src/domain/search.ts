@@ -12,6 +12,7 @@ export const SEARCH_PARAMETERS = {
   _lastUpdated: { type: 'date', documentation: 'Prefixes eq, ne, gt, ge, lt, le, sa, eb; dates without a zone are UTC' },
   subject: { type: 'reference', documentation: '<id> (any type) or <Type>/<id>' },
   patient: { type: 'reference', documentation: '<id> or Patient/<id>' },
+  status: { type: 'token', documentation: 'The status code; several separated by commas' },
   code: { type: 'token', documentation: '<system>|<code>, <code> (any system) or |<code> (no system); several separated by commas' },
 } as const;
 
@@ -19,7 +20,13 @@ export type SearchParameterName = keyof typeof SEARCH_PARAMETERS;
 
 export function searchParametersOf(type: ResourceType): SearchParameterName[] {
   const definition = definitionOf(type);
-  return ['_id', '_lastUpdated', ...definition.subjectSearchParams, ...(definition.codeElement ? (['code'] as const) : [])];
+  return [
+    '_id',
+    '_lastUpdated',
+    ...definition.subjectSearchParams,
+    ...(definition.searchableStatus ? (['status'] as const) : []),
+    ...(definition.codeElement ? (['code'] as const) : []),
+  ];
 }
 
 /** A token of `code`: `system` undefined matches any system, null only codings without one. */
@@ -43,6 +50,8 @@ export interface SearchQuery {
   ids?: string[];
   /** `subject` / `patient`: any of these references (type absent: any type). */
   subjects?: Array<{ type?: string; id: string }>;
+  /** `status`: any of these codes. */
+  statuses?: string[];
   /** `code`: a coding of the type's codeElement matches any of these. */
   codes?: CodeToken[];
   /** `_lastUpdated`, every condition must hold. */
@@ -159,6 +168,12 @@ export function parseSearch(type: ResourceType, params: Iterable<[string, string
         break;
       case '_lastUpdated':
         query.lastUpdated.push(parseDateCondition(name, value));
+        break;
+      case 'status':
+        if (query.statuses) throw new InvalidSearchError('Give status once; use commas for alternatives');
+        // A code is a token without a system here (the status value sets are required bindings).
+        if (!values.every((v) => /^[A-Za-z0-9][A-Za-z0-9\-.]*$/.test(v.replace(/^\|/, '')))) throw new InvalidSearchError(`status must be codes, got '${value}'`);
+        query.statuses = values.map((v) => v.replace(/^\|/, ''));
         break;
       case 'code':
         if (query.codes) throw new InvalidSearchError('Give code once; use commas for alternatives');
