@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { truncate } from 'node:fs/promises';
 import http from 'node:http';
+import { join } from 'node:path';
 import request from 'supertest';
 import { newOrganizationId } from '../support/environment.js';
 import { mp4OfSize, pdfOfSize, samples } from '../support/sample-files.js';
@@ -531,6 +533,27 @@ describe('large files', () => {
     });
     expect(await download(url, { Authorization: `Bearer ${token}` })).toEqual({ status: 200, sha256, length: bytes.length });
   }, 60_000);
+
+  it('cuts a download whose stored file is found shorter than its record, rather than hang or send other bytes', async () => {
+    if (storeProfile() !== 'fs') return; // an S3 object cannot change under its key
+    const bytes = mp4OfSize(8 * 1024 * 1024);
+    const { url, key } = (await upload(bytes, 'procedure.mp4', 'video/mp4').expect(201)).body;
+    await truncate(join(t.config.dataDir, 'objects', key), 3 * 1024 * 1024);
+    const started = Date.now();
+    const got = await new Promise<{ length: number; cut: boolean }>((resolve) => {
+      let length = 0;
+      const req = http.get(new URL(url, t.baseUrl), { headers: { Authorization: `Bearer ${token}` } }, (res) => {
+        res.on('data', (c: Buffer) => (length += c.length));
+        res.on('end', () => resolve({ length, cut: false }));
+        res.on('error', () => resolve({ length, cut: true }));
+        res.on('aborted', () => resolve({ length, cut: true }));
+      });
+      req.on('error', () => resolve({ length, cut: true }));
+    });
+    expect(got.cut).toBe(true);
+    expect(got.length).toBeLessThanOrEqual(3 * 1024 * 1024);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
 
   it('round-trips a 20 MB PDF byte for byte', async () => {
     const bytes = pdfOfSize(20 * 1024 * 1024);

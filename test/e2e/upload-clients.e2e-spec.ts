@@ -193,6 +193,24 @@ describe('a client that stops sending', () => {
     expect(await t.rowsOf(org)).toEqual([expect.objectContaining({ status: 'available' })]);
   });
 
+  it('that leaves while its token is still being checked takes no slot for good', async () => {
+    // Reset right after the headers: the response has closed before the upload interceptor runs.
+    for (let i = 0; i < 5; i++) {
+      const { port } = new URL(t.baseUrl);
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.on('error', () => undefined);
+      socket.write(
+        `POST /files/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: 10000000\r\n\r\n` +
+          `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="gone.mp4"\r\n\r\n`,
+      );
+      socket.resetAndDestroy();
+    }
+    await eventually(async () => expect((await sendUpload(t.baseUrl, { fileName: 'a.mp4', contentType: 'video/mp4', size: 64 * 1024, content: mp4With() }, { token })).status).toBe(201), 5000);
+    expect((await t.rowsOf(org)).map((r) => r.status)).toEqual(['available']);
+  });
+
   it('that half-closes its connection mid-upload gets a JSON 400, frees its slot and leaves nothing', async () => {
     const holder = await occupySlot();
     const answer = new Promise<string>((resolve) => {

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { finished, PassThrough, type Readable } from 'node:stream';
 import {
   type CallHandler,
   createParamDecorator,
@@ -79,13 +79,16 @@ export class UploadInterceptor implements NestInterceptor {
     }
     const { maxBytes, maxRequestBytes, maxConcurrent } = this.config.uploads;
     if (Number(req.header('content-length')) > maxRequestBytes) throw new FileTooLargeError(maxBytes);
+    // Gone while the token was being checked: no slot for it, nobody to answer.
+    if (req.socket.destroyed) throw new ClientGoneError();
     if (this.active >= maxConcurrent) throw new UploadCapacityError();
-    // Held until the exchange is over and the upload's own work has settled (a refused or
-    // abandoned upload's cleanup included, which the domain bounds): a freed slot means
-    // nothing of that upload is still running or left behind.
+    // Held until the exchange is over and the upload's own work has settled, a refused or
+    // abandoned upload's cleanup included for as long as the domain waits for it
+    // (CLEANUP_WAIT_MS; not at all for a store that is out).
     this.active++;
     const received = this.receive(principal.organizationId, req, res);
-    const answered = new Promise((resolve) => res.once('close', resolve));
+    // finished() also reports a response that closed before this line.
+    const answered = new Promise((resolve) => finished(res, resolve));
     void Promise.allSettled([received, answered]).then(() => this.active--);
     return from(received).pipe(
       mergeMap((file) => {

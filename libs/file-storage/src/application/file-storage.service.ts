@@ -125,7 +125,9 @@ export class FileStorageService extends FileStorage {
   }
 
   writeTo(file: AvailableFile, destination: Writable, range?: ByteRange): Promise<void> {
-    return this.store.writeTo(storageKey(file), destination, range);
+    // Always the bytes the record promises (its size is the answer's Content-Length): a stored file
+    // found shorter fails the copy, and one found longer is cut, rather than sending other bytes.
+    return this.store.writeTo(storageKey(file), destination, range ?? { start: 0, end: file.size - 1 });
   }
 
   signedUrl(file: ServableFile, request: SignedUrlRequest): Promise<string> {

@@ -69,7 +69,14 @@ export abstract class ObjectStore {
    * not).
    */
   async writeTo(key: string, destination: Writable, range?: ByteRange): Promise<void> {
-    await pipeline(await this.get(key, range), destination, { end: false });
+    const source = await this.get(key, range);
+    try {
+      await pipeline(source, destination, { end: false });
+    } catch (e) {
+      // pipeline leaves the source open when the destination was gone before it started (an S3 socket, until its timeout).
+      source.destroy();
+      throw e;
+    }
   }
 
   /** Size (and type, where the store keeps it) of an object, or ObjectNotFoundError. */
