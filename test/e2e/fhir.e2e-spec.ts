@@ -324,11 +324,15 @@ describe("the product document's examples, pasted as they are", () => {
 });
 
 describe('REST semantics', () => {
-  it('serves a public CapabilityStatement naming the six types, List and AuditEvent, their interactions and search parameters', async () => {
+  it('serves a public CapabilityStatement naming the six types, List, Binary and AuditEvent, their interactions and search parameters', async () => {
     const res = await request(t.baseUrl).get('/fhir/metadata').expect(200);
     const statement = bodyOf(res);
     expect(statement).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1', kind: 'instance' });
-    const [audit, ...resources] = [...statement.rest[0].resource].sort((x: Json, y: Json) => (x.type === 'AuditEvent' ? -1 : y.type === 'AuditEvent' ? 1 : 0));
+    const binary = statement.rest[0].resource.find((r: Json) => r.type === 'Binary');
+    expect(binary.interaction.map((i: Json) => i.code)).toEqual(['read', 'create', 'delete']);
+    const [audit, ...resources] = [...statement.rest[0].resource]
+      .filter((r: Json) => r.type !== 'Binary')
+      .sort((x: Json, y: Json) => (x.type === 'AuditEvent' ? -1 : y.type === 'AuditEvent' ? 1 : 0));
     expect(resources.map((r: Json) => r.type).sort()).toEqual([...FHIR_TYPES, 'List'].sort());
     // The audit trail is read and searched, never written by clients.
     expect(audit).toMatchObject({ type: 'AuditEvent', interaction: [{ code: 'read' }, { code: 'search-type' }] });

@@ -185,7 +185,49 @@ describe.each(SIZES.map((size) => [`${size / MiB} MiB`, size] as const))('a %s u
   });
 });
 
+/** The same refusal under /fhir: the status, and an OperationOutcome that says why. */
+function expectOutcomeAnswer(res: UploadResult, status: number): void {
+  timings.push({ test: expect.getState().currentTestName ?? '', status: res.status, answeredAfterMs: Math.round(res.answeredAfterMs) });
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
+  const outcome = JSON.parse(res.body);
+  expect(outcome).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', details: { text: expect.any(String) } }] });
+  expect(outcome.issue[0].details.text).not.toMatch(/\b\d{1,3}(\.\d{1,3}){3}\b|localhost|:\d{2,5}\b/);
+  if (status === 503) expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  expect(res.answeredAfterMs).toBeLessThan(ANSWER_WITHIN_MS);
+}
+
+// POST /fhir/Binary takes the file as the whole body: the same checks, at the large sizes, with the reason near the end.
+describe.each([20 * MiB, 50 * MiB].map((size) => [`${size / MiB} MiB`, size] as const))('a %s Binary posted raw to /fhir/Binary', (_label, size) => {
+  const at = POSITIONS.end(size);
+  const cases = CASES.filter((c) => !c.stacks || c.stacks.includes(onS3 ? 's3' : 'fs'));
+
+  it.each(cases.map((c) => [c.name, c] as const))('for %s near its end, is answered in time with an OperationOutcome and keeps nothing', async (_name, c) => {
+    let repair: (() => void) | undefined;
+    const res = await sendUpload(t.baseUrl, c.body(size, at), {
+      token,
+      to: 'binary',
+      at: c.fault ? { offset: at, run: () => void (repair = c.fault!()) } : undefined,
+    }).finally(() => repair?.());
+    expectOutcomeAnswer(res, c.status);
+    await expectNothingKept(c.fault !== undefined);
+    if (c.fault) {
+      await eventually(async () => {
+        expect((await sendUpload(t.baseUrl, video(mp4With(), 64 * 1024), { token, to: 'binary' })).status).toBe(201);
+      }, 15_000);
+    }
+  });
+});
+
 describe('a file over MAX_UPLOAD_BYTES (50 MiB)', () => {
+  it('posted raw to /fhir/Binary is refused with 413, announced before a byte is read, chunked at its last byte', async () => {
+    const announced = await sendUpload(t.baseUrl, { ...video(mp4With(), 50 * MiB + 1), size: 100 * MiB }, { token, to: 'binary' });
+    expectOutcomeAnswer(announced, 413);
+    const chunked = await sendUpload(t.baseUrl, video(mp4With(), 50 * MiB + 1), { token, to: 'binary', chunked: true });
+    expectOutcomeAnswer(chunked, 413);
+    await expectNothingKept();
+  });
+
   const over = () => video(mp4With(), 50 * MiB + 1);
 
   it('is refused with 413 at its last byte when it announces no length (chunked)', async () => {

@@ -26,6 +26,8 @@ export interface UploadOptions {
   truncate?: boolean;
   /** Send no faster than this, like a client on a slow line. */
   pace?: { bytesPerSecond: number };
+  /** `binary`: POST /fhir/Binary with the file as the whole body (its Content-Type, no multipart), as FHIR clients create a Binary. */
+  to?: 'files' | 'binary';
 }
 
 export interface UploadResult {
@@ -49,15 +51,19 @@ const CHUNK = 64 * 1024;
  * there, and never holds the file in memory.
  */
 export function sendUpload(baseUrl: string, body: UploadBody, options: UploadOptions): Promise<UploadResult> {
-  const head = Buffer.from(
-    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${body.fileName}"\r\n` +
-      (body.contentType ? `Content-Type: ${body.contentType}\r\n` : '') +
-      '\r\n',
-  );
-  const tail = Buffer.from(`\r\n${body.extraParts ?? ''}--${BOUNDARY}--\r\n`);
+  const raw = options.to === 'binary';
+  const head = raw
+    ? Buffer.alloc(0)
+    : Buffer.from(
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${body.fileName}"\r\n` +
+          (body.contentType ? `Content-Type: ${body.contentType}\r\n` : '') +
+          '\r\n',
+      );
+  const tail = raw ? Buffer.alloc(0) : Buffer.from(`\r\n${body.extraParts ?? ''}--${BOUNDARY}--\r\n`);
   const headers: Record<string, string> = {
     Authorization: `Bearer ${options.token}`,
-    'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`,
+    'Content-Type': raw ? (body.contentType ?? 'application/octet-stream') : `multipart/form-data; boundary=${BOUNDARY}`,
+    ...(raw && { 'Content-Disposition': `attachment; filename="${body.fileName}"` }),
     ...options.headers,
   };
   if (!options.chunked) headers['Content-Length'] = String(head.length + body.size + tail.length);
@@ -73,7 +79,7 @@ export function sendUpload(baseUrl: string, body: UploadBody, options: UploadOpt
       if (!answer || !bodyDone) return;
       resolve({ ...answer, body: Buffer.concat(answer.chunks).toString(), sendError });
     };
-    const req = request(`${baseUrl}/files/upload`, { method: 'POST', headers });
+    const req = request(`${baseUrl}${raw ? '/fhir/Binary' : '/files/upload'}`, { method: 'POST', headers });
     req.on('response', (res) => {
       answer = {
         status: res.statusCode ?? 0,

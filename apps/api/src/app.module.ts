@@ -14,6 +14,7 @@ import { AuditInterceptor } from './audit/audit.interceptor.js';
 import { FilesController } from './files/files.controller.js';
 import { WhoAmIController } from './auth/whoami.controller.js';
 import { FhirAttachmentsController } from './fhir/fhir-attachments.controller.js';
+import { FhirBinaryController } from './fhir/fhir-binary.controller.js';
 import { FhirController } from './fhir/fhir.controller.js';
 import { SignedFilesController } from './files/signed-files.controller.js';
 import { UploadInterceptor } from './files/upload.interceptor.js';
@@ -41,12 +42,13 @@ export class AppModule {
         TerminusModule.forRoot({ logger: false }),
         MetricsModule,
       ],
-      // AuditEventController before FhirController: its fixed path must win over `fhir/:type`.
+      // AuditEventController and FhirBinaryController before FhirController: their fixed paths must win over `fhir/:type`.
       controllers: [
         RootController,
         FilesController,
         SignedFilesController,
         AuditEventController,
+        FhirBinaryController,
         FhirController,
         FhirAttachmentsController,
         HealthController,

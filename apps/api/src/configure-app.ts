@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
-import { json } from 'express';
+import { json, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { JsonDepthLimit, ServiceMetrics } from '@app/common';
 import type { AppConfig } from '@app/config';
@@ -37,13 +37,19 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   // bounded on the raw bytes before JSON.parse builds anything (JSON.parse makes __proto__ an own key,
   // never a prototype; the FHIR module refuses such keys).
   // (Nest's useBodyParser keeps verify for itself; its own JSON parser stays off once this one is in.)
-  app.use(
-    json({
-      type: ['application/json', 'application/fhir+json'],
-      limit: config.fhir.maxBodyBytes,
-      verify: (_req, _res, body) => new JsonDepthLimit().update(body),
-    }),
-  );
+  // On POST /fhir/Binary, plain JSON is a file's content, streamed like any upload; only FHIR's own
+  // type there is a resource (a Binary with base64 data).
+  const binaryCreate = /^\/fhir\/Binary\/?(?:[?#]|$)/;
+  const parseJson = json({
+    type: ['application/json', 'application/fhir+json'],
+    limit: config.fhir.maxBodyBytes,
+    verify: (_req, _res, body) => new JsonDepthLimit().update(body),
+  });
+  // Named as Nest looks for it: with a `jsonParser` in place, Nest adds no JSON parser of its own.
+  app.use(function jsonParser(req: Request, res: Response, next: NextFunction) {
+    if (req.method === 'POST' && binaryCreate.test(req.url) && req.is('application/fhir+json') !== 'application/fhir+json') next();
+    else parseJson(req, res, next);
+  });
   // TLS ends at the ingress; upgrading sub-requests would break /docs on a plain-HTTP dev host.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
 

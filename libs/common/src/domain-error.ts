@@ -7,6 +7,7 @@ export type DomainErrorKind =
   | 'unauthenticated'
   | 'forbidden'
   | 'not_found'
+  | 'not_acceptable'
   | 'request_timeout'
   | 'conflict'
   | 'precondition_failed'

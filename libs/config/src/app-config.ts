@@ -69,6 +69,8 @@ export class AppConfig {
     /** Unset: never-linked files are kept until deleted. */
     orphanGraceHours?: number;
     maxBodyBytes: number;
+    /** FHIR_BINARY_INLINE_MAX_BYTES. */
+    binaryInlineMaxBytes: number;
     /** PUT and DELETE without If-Match are refused (428). */
     requireIfMatch: boolean;
   };
@@ -198,7 +200,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       pendingTtlSeconds: e.PENDING_UPLOAD_TTL_SECONDS,
     },
     auth,
-    fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES, requireIfMatch: e.FHIR_REQUIRE_IF_MATCH },
+    fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES, binaryInlineMaxBytes: e.FHIR_BINARY_INLINE_MAX_BYTES, requireIfMatch: e.FHIR_REQUIRE_IF_MATCH },
     audit: { enabled: e.AUDIT_ENABLED, required: e.AUDIT_REQUIRED, log: e.AUDIT_LOG, scopeClaim: e.AUDIT_SCOPE_CLAIM, readScope: e.AUDIT_READ_SCOPE },
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
     urlSigningSecret: e.URL_SIGNING_SECRET,

@@ -299,6 +299,16 @@ export class Environment {
   @Max(256 * 1024 * 1024)
   FHIR_MAX_BODY_BYTES: number = 16 * 1024 * 1024;
 
+  /**
+   * Largest file whose bytes GET /fhir/Binary/<id> as FHIR JSON carries inline (base64 `data`); a larger
+   * one's JSON points at the bytes instead (an extension on `_data`), so a read never holds a whole video.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(16 * 1024 * 1024)
+  FHIR_BINARY_INLINE_MAX_BYTES: number = 1024 * 1024;
+
   @Transform(toBoolean)
   @IsBoolean()
   TRUST_PROXY: boolean = false;

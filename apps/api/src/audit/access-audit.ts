@@ -18,6 +18,9 @@ const AUDITED: Record<string, AuditAction> = {
   'GET /signed-files/:orgId/:fileName': 'read',
   'GET /fhir/AuditEvent': 'search',
   'GET /fhir/AuditEvent/:id': 'read',
+  'POST /fhir/Binary': 'create',
+  'GET /fhir/Binary/:id': 'read',
+  'DELETE /fhir/Binary/:id': 'delete',
   'GET /fhir/:type': 'search',
   'POST /fhir/:type': 'create',
   'GET /fhir/:type/:id': 'read',
@@ -28,7 +31,7 @@ const AUDITED: Record<string, AuditAction> = {
 };
 
 /** Search parameters whose values are references, ids, dates, codes or paging, never free text: safe in an audit record. */
-const RECORDED_SEARCH_PARAMETERS = new Set(['_id', '_lastUpdated', 'subject', 'patient', '_count', '_offset', 'date', 'entity', 'agent', 'type', 'subtype', 'outcome', 'limit']);
+const RECORDED_SEARCH_PARAMETERS = new Set(['_id', '_lastUpdated', 'subject', 'patient', 'status', 'code', '_count', '_offset', 'date', 'entity', 'agent', 'type', 'subtype', 'outcome', 'limit']);
 
 const NOTES = Symbol('auditNotes');
 const RECORDED = Symbol('auditRecorded');

@@ -13,6 +13,7 @@ import { UnsupportedContentError } from '@app/file-storage';
 import { publicBaseUrl } from '../http/public-base-url.js';
 import { SERVICE_VERSION } from '../version.js';
 import { FHIR_JSON, FHIR_MEDIA_TYPES } from './fhir-media-types.js';
+import { binaryCapability } from './fhir-binary.controller.js';
 
 /**
  * `W/"3"` or `"3"` → 3. Absent, or `*` ("whichever version exists", RFC 9110;
@@ -55,7 +56,7 @@ export class FhirController {
   @Header('Content-Type', FHIR_JSON)
   metadata(@Req() req: Request): object {
     const statement = capabilityStatement(this.fhirBase(req), SERVICE_VERSION, this.startedAt);
-    statement.rest?.[0]?.resource?.push(auditEventCapability(this.config.audit.readScope));
+    statement.rest?.[0]?.resource?.push(binaryCapability(this.config), auditEventCapability(this.config.audit.readScope));
     return statement;
   }
 

@@ -1,4 +1,4 @@
-import { finished, PassThrough, type Readable } from 'node:stream';
+import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import {
   type CallHandler,
   createParamDecorator,
@@ -6,25 +6,43 @@ import {
   Injectable,
   Logger,
   type NestInterceptor,
+  SetMetadata,
 } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request, Response } from 'express';
 import { from, mergeMap, type Observable } from 'rxjs';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
-import { FileStorage, FileTooLargeError, InvalidUploadError, type AvailableFile } from '@app/file-storage';
+import { canonicalExtensionFor, FileStorage, FileTooLargeError, InvalidUploadError, type AvailableFile } from '@app/file-storage';
 import { AuthenticationError, principalOf, type OrganizationId } from '@app/tenancy';
 import { answeredReason } from '../http/request-context.js';
 import { ClientGoneError, UploadCapacityError, UploadStalledError } from './errors.js';
 
 const STORED = Symbol('storedUpload');
+const ACCEPTS_RAW_BODY = 'upload:acceptsRawBody';
+
+/** On a route with the UploadInterceptor: a body that is not multipart/form-data is the file itself (FHIR's Binary create). */
+export const AcceptsRawBody = () => SetMetadata(ACCEPTS_RAW_BODY, true);
+
+/** The file the upload interceptor stored for this request, if it stored one. */
+export function uploadOf(req: Request): AvailableFile | undefined {
+  return (req as { [STORED]?: AvailableFile })[STORED];
+}
 
 /** The file the upload interceptor stored for this request. */
 export const StoredUpload = createParamDecorator((_: unknown, ctx: ExecutionContext): AvailableFile => {
-  const file = (ctx.switchToHttp().getRequest() as { [STORED]?: AvailableFile })[STORED];
+  const file = uploadOf(ctx.switchToHttp().getRequest<Request>());
   if (!file) throw new Error('StoredUpload used on a route without the UploadInterceptor');
   return file;
 });
+
+/**
+ * Whether a request's body is a FHIR resource the JSON parser has read (application/fhir+json): on a
+ * raw-body route it is a resource for the handler (a Binary with base64 data), not the file itself.
+ */
+export function isFhirResourceBody(req: Request): boolean {
+  return req.is('application/fhir+json') === 'application/fhir+json';
+}
 
 /**
  * The type the client declared for the file part. busboy reports a part
@@ -35,6 +53,27 @@ export const StoredUpload = createParamDecorator((_: unknown, ctx: ExecutionCont
  */
 function declaredTypeOf(info: busboy.FileInfo): string | undefined {
   return info.mimeType === 'text/plain' ? undefined : info.mimeType;
+}
+
+/**
+ * A raw body's file: its Content-Type (without parameters; application/octet-stream says nothing) and a
+ * name from `Content-Disposition: ...; filename=` or `?_filename=` (as FHIR clients send it), else
+ * `binary` with the declared type's extension, so the name witnesses no other type than the one declared.
+ */
+function rawFileOf(req: Request): { fileName: string; declaredType?: string } {
+  const type = req.header('content-type')?.split(';')[0]!.trim().toLowerCase();
+  const declaredType = type && type !== 'application/octet-stream' ? type : undefined;
+  const disposition = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(req.header('content-disposition') ?? '')?.[1];
+  const query = typeof req.query._filename === 'string' ? req.query._filename : undefined;
+  let named: string | undefined;
+  try {
+    named = disposition ? decodeURIComponent(disposition) : query;
+  } catch {
+    named = disposition;
+  }
+  // Without a name, the declared type's extension: a witness that agrees with the declaration by construction.
+  const extension = declaredType ? canonicalExtensionFor(declaredType) : undefined;
+  return { fileName: named ?? `binary${extension ? `.${extension}` : ''}`, declaredType };
 }
 
 /** Small form fields around the file are tolerated (and ignored); anything bigger is not an upload of ours. */
@@ -55,7 +94,7 @@ const MULTIPART_LIMITS: busboy.Limits = { files: 1, fields: 10, fieldSize: 8192,
 @Injectable()
 export class UploadInterceptor implements NestInterceptor {
   private readonly logger = new Logger('Upload');
-  /** Uploads in progress on this instance; bounds memory and sockets whatever the traffic. */
+  /** Uploads in progress on this instance, multipart and raw alike; bounds memory and sockets whatever the traffic. */
   private active = 0;
 
   constructor(
@@ -74,11 +113,16 @@ export class UploadInterceptor implements NestInterceptor {
     });
     const principal = principalOf(req);
     if (!principal) throw new AuthenticationError('Authentication is required', { required: true });
-    if (!req.is('multipart/form-data')) {
+    const raw = !req.is('multipart/form-data');
+    const acceptsRaw = Reflect.getMetadata(ACCEPTS_RAW_BODY, context.getHandler()) === true;
+    // A FHIR resource in the body is the handler's to read: no file to stream, no slot to hold.
+    if (raw && acceptsRaw && isFhirResourceBody(req)) return next.handle();
+    if (raw && !acceptsRaw) {
       throw new InvalidUploadError("Send the file as multipart/form-data, in the field 'file'");
     }
     const { maxBytes, maxRequestBytes, maxConcurrent } = this.config.uploads;
-    if (Number(req.header('content-length')) > maxRequestBytes) throw new FileTooLargeError(maxBytes);
+    // A raw body is the file alone; a multipart one has its boundaries and headers around it.
+    if (Number(req.header('content-length')) > (raw ? maxBytes : maxRequestBytes)) throw new FileTooLargeError(maxBytes);
     // Gone while the token was being checked: no slot for it, nobody to answer.
     if (req.socket.destroyed) throw new ClientGoneError();
     if (this.active >= maxConcurrent) throw new UploadCapacityError();
@@ -86,7 +130,7 @@ export class UploadInterceptor implements NestInterceptor {
     // abandoned upload's cleanup included for as long as the domain waits for it
     // (CLEANUP_WAIT_MS; not at all for a store that is out).
     this.active++;
-    const received = this.receive(principal.organizationId, req, res);
+    const received = this.receive(principal.organizationId, req, res, raw);
     // finished() also reports a response that closed before this line.
     const answered = new Promise((resolve) => finished(res, resolve));
     void Promise.allSettled([received, answered]).then(() => this.active--);
@@ -98,13 +142,16 @@ export class UploadInterceptor implements NestInterceptor {
     );
   }
 
-  /** Resolves with the stored file once the whole multipart body has been read and found to hold exactly one file. */
-  private receive(organizationId: OrganizationId, req: Request, res: Response): Promise<AvailableFile> {
+  /**
+   * Resolves with the stored file once the whole body has been read: a multipart body found to hold
+   * exactly one file, or (`raw`) a body that is the file.
+   */
+  private receive(organizationId: OrganizationId, req: Request, res: Response, raw: boolean): Promise<AvailableFile> {
     return new Promise((resolve, reject) => {
-      let parser: busboy.Busboy;
+      let parser: Writable;
       try {
         // Names are UTF-8 in every current browser and curl; busboy defaults to latin1.
-        parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: MULTIPART_LIMITS });
+        parser = raw ? new PassThrough() : busboy({ headers: req.headers, defParamCharset: 'utf8', limits: MULTIPART_LIMITS });
       } catch (e) {
         reject(new InvalidUploadError(`The multipart/form-data body cannot be read: ${(e as Error).message}`));
         return;
@@ -150,31 +197,44 @@ export class UploadInterceptor implements NestInterceptor {
         resolve(stored);
       };
 
-      parser.on('file', (field: string, part: Readable, info: busboy.FileInfo) => {
-        if (field !== 'file') {
-          part.resume();
-          fail(new InvalidUploadError(`Unexpected file field '${field}': send the file in the multipart field 'file'`));
-          return;
-        }
+      const store = (stream: Readable, file: { fileName: string; declaredType?: string }) => {
         content = new PassThrough();
-        part.on('error', (e: Error) => content?.destroy(new InvalidUploadError(`The multipart body is malformed: ${e.message}`)));
-        part.pipe(content);
-        upload = this.files.upload(organizationId, { content, fileName: info.filename ?? '', declaredType: declaredTypeOf(info) });
-        upload.then((file) => {
-          stored = file;
+        stream.on('error', (e: Error) => content?.destroy(new InvalidUploadError(`The ${raw ? '' : 'multipart '}body is malformed: ${e.message}`)));
+        stream.pipe(content);
+        upload = this.files.upload(organizationId, { content, ...file });
+        upload.then((stored_) => {
+          stored = stored_;
           succeedIfDone();
         }, fail);
-      });
-      parser.on('field', () => undefined);
-      parser.on('filesLimit', () => fail(new InvalidUploadError("Send exactly one file, in the multipart field 'file'")));
-      parser.on('fieldsLimit', () => fail(new InvalidUploadError('Too many form fields beside the file')));
-      parser.on('partsLimit', () => fail(new InvalidUploadError('Too many parts in the multipart body')));
-      parser.on('error', (e: Error) => fail(new InvalidUploadError(`The multipart body is malformed: ${e.message}`)));
-      parser.on('finish', () => {
-        parsed = true;
-        if (!upload) fail(new InvalidUploadError("No file: send one in the multipart field 'file'"));
-        else succeedIfDone();
-      });
+      };
+      if (raw) {
+        // The body is the file: the parser is a plain pipe, whose end is the body's.
+        store(parser as PassThrough, rawFileOf(req));
+        parser.on('finish', () => {
+          parsed = true;
+          succeedIfDone();
+        });
+      } else {
+        const multipart = parser as busboy.Busboy;
+        multipart.on('file', (field: string, part: Readable, info: busboy.FileInfo) => {
+          if (field !== 'file') {
+            part.resume();
+            fail(new InvalidUploadError(`Unexpected file field '${field}': send the file in the multipart field 'file'`));
+            return;
+          }
+          store(part, { fileName: info.filename ?? '', declaredType: declaredTypeOf(info) });
+        });
+        multipart.on('field', () => undefined);
+        multipart.on('filesLimit', () => fail(new InvalidUploadError("Send exactly one file, in the multipart field 'file'")));
+        multipart.on('fieldsLimit', () => fail(new InvalidUploadError('Too many form fields beside the file')));
+        multipart.on('partsLimit', () => fail(new InvalidUploadError('Too many parts in the multipart body')));
+        multipart.on('error', (e: Error) => fail(new InvalidUploadError(`The multipart body is malformed: ${e.message}`)));
+        multipart.on('finish', () => {
+          parsed = true;
+          if (!upload) fail(new InvalidUploadError("No file: send one in the multipart field 'file'"));
+          else succeedIfDone();
+        });
+      }
       req.on('data', arrived);
       req.once('close', closed);
       // Answered by the server itself (a body that ended early, see client-errors.ts), or the

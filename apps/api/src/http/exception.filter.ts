@@ -22,6 +22,7 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
+  not_acceptable: 406,
   request_timeout: 408,
   conflict: 409,
   precondition_failed: 412,

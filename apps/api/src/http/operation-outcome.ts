@@ -8,6 +8,7 @@ const ISSUE_TYPE: Record<number, OperationOutcomeIssue['code']> = {
   403: 'forbidden',
   404: 'not-found',
   405: 'not-supported',
+  406: 'not-supported',
   409: 'conflict',
   412: 'conflict',
   413: 'too-long',

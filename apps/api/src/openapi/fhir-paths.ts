@@ -22,9 +22,13 @@ const OUTCOMES: Record<number, string> = {
   403: 'The resource links a file of another organization, or the token lacks the audit scope (AuditEvent)',
   404: 'No such resource in the organization, or no attachment at that field and index',
   412: 'If-Match names a version that is no longer the current one',
+  416: 'The Range asks for bytes beyond the end of the file',
   413: 'The body is larger than FHIR_MAX_BODY_BYTES',
   415: 'Not FHIR JSON, or inline attachment data of a type the service does not store',
-  422: 'The resource breaks FHIR R4 rules, or links a file that does not exist',
+  406: 'Neither the Binary resource nor its content is acceptable (Accept, _format)',
+  408: 'No byte of the upload arrived for UPLOAD_IDLE_TIMEOUT_SECONDS',
+  409: 'Resources link the file (the issue names them): delete or update them first',
+  422: 'The resource breaks FHIR R4 rules, or links a file that does not exist; or the file is infected',
   428: 'This deployment requires If-Match (FHIR_REQUIRE_IF_MATCH=true)',
   503: 'A dependency (database, object store, scanner) is unavailable; retry later',
 };
@@ -57,8 +61,82 @@ export function fhirPaths(): { paths: Json; components: Json } {
     },
   };
   for (const type of SUPPORTED_RESOURCE_TYPES) Object.assign(paths, typePaths(type));
+  Object.assign(paths, binaryPaths());
   Object.assign(paths, auditEventPaths());
   return { paths, components: components() };
+}
+
+/** A stored file as FHIR's Binary (FhirBinaryController). */
+const BINARY_SCHEMA = {
+  type: 'object',
+  required: ['resourceType', 'contentType'],
+  properties: {
+    resourceType: { type: 'string', const: 'Binary' },
+    id: { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'The stored file\'s id' },
+    meta: { type: 'object', properties: { versionId: { type: 'string' }, lastUpdated: { type: 'string', format: 'date-time' } } },
+    contentType: { type: 'string' },
+    data: { type: 'string', format: 'byte', description: 'Base64 bytes: on create; on read up to FHIR_BINARY_INLINE_MAX_BYTES' },
+    _data: { type: 'object', description: 'Above that, an extension whose valueUrl serves the bytes', properties: { extension: { type: 'array', items: { type: 'object' } } } },
+  },
+};
+
+function binaryPaths(): Json {
+  const tags = ['fhir'];
+  const binaryContent = (description: string) => ({ description, content: fhirContent(BINARY_SCHEMA) });
+  const format = { name: '_format', in: 'query', required: false, description: 'json (or application/fhir+json): the resource, whatever Accept says', schema: { type: 'string' } };
+  const read = (method: 'get' | 'head') => ({
+    operationId: `${method === 'get' ? 'read' : 'head'}Binary`,
+    tags,
+    summary: method === 'get' ? 'Read a Binary: the resource or its bytes, as negotiated' : 'The headers a GET of the Binary answers with',
+    description:
+      'Accept application/fhir+json, or _format=json: the Binary resource, its bytes inline as data up to FHIR_BINARY_INLINE_MAX_BYTES ' +
+      '(1 MiB) and otherwise pointed at by an extension on _data. Any other Accept that admits the file\'s type (none, */*, the type ' +
+      'itself): the bytes, as a download (Content-Type, Content-Disposition, ETag, Range) on the file store, or a 307 to a signed URL of ' +
+      'the S3 store. Every stored file of the organization is a Binary, whatever route stored it.',
+    parameters: [parameter('FhirId'), format, parameter('Disposition')],
+    responses: {
+      200: { description: 'The Binary resource (FHIR Accept), or the bytes', content: { ...fhirContent(BINARY_SCHEMA), '*/*': { schema: { type: 'string', format: 'binary' } } } },
+      206: { description: 'One byte range of the bytes (file store)', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
+      304: { description: 'If-None-Match names the current ETag' },
+      307: response('SignedRedirect'),
+      ...(method === 'get' ? errors(400, 401, 404, 406, 416, 503) : bodilessErrors(400, 401, 404, 406, 503)),
+    },
+  });
+  return {
+    '/fhir/Binary': {
+      post: {
+        operationId: 'createBinary',
+        tags,
+        summary: 'Create a Binary: a file stored through the upload\'s checks',
+        description:
+          'The body is the file, with its own Content-Type (and a name in Content-Disposition or ?_filename=, optional), as FHIR ' +
+          'clients post a Binary; or a FHIR JSON Binary with contentType and base64 data (application/fhir+json). The content, the ' +
+          'declared type (and the name\'s extension) must agree (415); with scanning on, it is stored only once found clean (422); ' +
+          'MAX_UPLOAD_BYTES applies (413). The file is also at /files/<org>/<id>.<ext>.',
+        parameters: [parameter('PreferReturn')],
+        requestBody: { required: true, content: { '*/*': { schema: { type: 'string', format: 'binary' } }, 'application/fhir+json': { schema: BINARY_SCHEMA } } },
+        responses: {
+          201: {
+            ...binaryContent('Stored (no body with Prefer: return=minimal)'),
+            headers: { Location: header('Location'), ETag: header('ETag'), 'Last-Modified': header('Last-Modified') },
+          },
+          ...errors(400, 401, 408, 413, 415, 422, 503),
+        },
+      },
+    },
+    '/fhir/Binary/{id}': {
+      get: read('get'),
+      head: read('head'),
+      delete: {
+        operationId: 'deleteBinary',
+        tags,
+        summary: 'Delete a Binary and its bytes, unless resources link it',
+        description: 'The file goes with it, at both of its addresses. Refused with 409 while FHIR resources link it (the issue names them).',
+        parameters: [parameter('FhirId')],
+        responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 409, 503) },
+      },
+    },
+  };
 }
 
 /** The audit trail: searched and read with the audit scope, never written by clients. */

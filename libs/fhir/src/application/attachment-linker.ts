@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Attachment } from '@medplum/fhirtypes';
 import { AppConfig } from '@app/config';
@@ -13,14 +12,12 @@ import {
   type AvailableFile,
 } from '@app/file-storage';
 import { CrossOrganizationAccessError, type OrganizationId } from '@app/tenancy';
+import { BASE64, decodeBase64 } from '../domain/base64.js';
 import { InvalidResourceError, type ResourceIssue } from '../domain/errors.js';
 import { walkJson } from '../domain/resource-json.js';
 import { definitionOf, type FhirJson, type LocatedAttachment, type ResourceType } from '../domain/resource-types.js';
 import type { LinkedFile } from '../ports/resource.repository.port.js';
 
-/** Characters of base64 decoded per chunk: a multiple of 4, so every chunk decodes on its own. */
-const BASE64_CHUNK = 64 * 1024;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Elements that carry bytes: Attachment.data (and Binary.data, Signature.data), and base64Binary values of extensions. */
 const BYTES_ELEMENT = /^(data|value[Bb]ase64Binary)$/;
 
@@ -29,15 +26,6 @@ export interface LinkedFiles {
   files: LinkedFile[];
   /** Files stored from inline data by this call: to delete if the resource is not stored after all. */
   uploaded: string[];
-}
-
-/** Decodes base64 in slices, so the decoded bytes never exist all at once. */
-function decodeBase64(data: string): Readable {
-  return Readable.from(
-    (function* () {
-      for (let i = 0; i < data.length; i += BASE64_CHUNK) yield Buffer.from(data.slice(i, i + BASE64_CHUNK), 'base64');
-    })(),
-  );
 }
 
 /**

@@ -64,13 +64,21 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     return withNumericSize(row);
   }
 
-  async findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {
+  findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {
+    return this.findAvailableWhere(organizationId, 'file_name', fileName);
+  }
+
+  findAvailableById(organizationId: OrganizationId, id: string): Promise<AvailableFile | null> {
+    return this.findAvailableWhere(organizationId, 'id', id);
+  }
+
+  private async findAvailableWhere(organizationId: OrganizationId, column: 'file_name' | 'id', value: string): Promise<AvailableFile | null> {
     // One round trip, the organization's setting included: this runs for every download and every 307.
     const [row] = await this.scope.statementForOrganization<AvailableFile & { size: string }>(
       organizationId,
       (literal) =>
         `SELECT ${STORED_FILE_COLUMNS} FROM stored_files
-          WHERE organization_id = ${literal(organizationId)} AND file_name = ${literal(fileName)} AND status = 'available'`,
+          WHERE organization_id = ${literal(organizationId)} AND ${column} = ${literal(value)} AND status = 'available'`,
     );
     return row ? withNumericSize(row) : null;
   }

@@ -14,7 +14,7 @@ import {
 } from '../domain/errors.js';
 import { sanitizeFileName } from '../domain/file-name.js';
 import { representationOf } from '../domain/representation.js';
-import { isFileName, newFileId, storageKey, type AvailableFile, type FileListing, type ServableFile } from '../domain/stored-file.js';
+import { FILE_ID, isFileName, newFileId, storageKey, type AvailableFile, type FileListing, type ServableFile } from '../domain/stored-file.js';
 import { FileRecordRepository, type CompletedUpload, type FilePosition, type NewFileRecord } from '../ports/file-record.repository.port.js';
 import { FileStorage, type FileListPage, type SignedFile, type SignedUrlRequest, type UploadRequest } from '../ports/file-storage.port.js';
 import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
@@ -120,6 +120,12 @@ export class FileStorageService extends FileStorage {
 
   async find(organizationId: OrganizationId, fileName: string): Promise<AvailableFile> {
     const file = isFileName(fileName) ? await this.records.findAvailable(organizationId, fileName) : null;
+    if (!file) throw new StoredFileNotFoundError();
+    return file;
+  }
+
+  async findById(organizationId: OrganizationId, id: string): Promise<AvailableFile> {
+    const file = FILE_ID.test(id) ? await this.records.findAvailableById(organizationId, id) : null;
     if (!file) throw new StoredFileNotFoundError();
     return file;
   }

@@ -56,7 +56,8 @@ export class ContentInspector {
     const detected = await fileTypeFromBuffer(head);
     if (detected) {
       if (detected.mime !== rule.contentType) {
-        throw new UnsupportedContentError('content_mismatch', `The content is ${detected.mime}, but the extension .${extension} says ${rule.contentType}`);
+        const claim = UNDECLARED.has(declared) ? `the extension .${extension} says` : `the declared type and the extension .${extension} say`;
+        throw new UnsupportedContentError('content_mismatch', `The content is ${detected.mime}, but ${claim} ${rule.contentType}`);
       }
       return { rule };
     }

@@ -52,6 +52,9 @@ export function storageKey(file: Pick<StoredFile, 'organizationId' | 'fileName'>
 /** `<fileId>.<ext>`: the last segment of a file's key and URL. */
 export const FILE_NAME = /^[0-9a-f]{32}\.[a-z0-9]{1,8}$/;
 
+/** A file's id: its name without the extension, and the id of the Binary it is. */
+export const FILE_ID = /^[0-9a-f]{32}$/;
+
 export function isFileName(value: string): boolean {
   return FILE_NAME.test(value);
 }

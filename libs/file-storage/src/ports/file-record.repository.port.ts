@@ -39,6 +39,9 @@ export abstract class FileRecordRepository {
   /** An `available` file, or null (pending, deleting and other organizations' files are invisible). */
   abstract findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null>;
 
+  /** The same, by the file's id (the name without its extension). */
+  abstract findAvailableById(organizationId: OrganizationId, id: string): Promise<AvailableFile | null>;
+
   /** Available files of one organization, newest first, after the `before` cursor (exclusive). */
   abstract listAvailable(organizationId: OrganizationId, limit: number, before?: FilePosition): Promise<FilePage>;
 

@@ -52,6 +52,9 @@ export abstract class FileStorage {
   /** An available file of this organization, or StoredFileNotFoundError. */
   abstract find(organizationId: OrganizationId, fileName: string): Promise<AvailableFile>;
 
+  /** The same, by the file's id (its name without the extension: a Binary's id). */
+  abstract findById(organizationId: OrganizationId, id: string): Promise<AvailableFile>;
+
   /** Writes the file's bytes (or a range) into `destination`, as ObjectStore.writeTo does. */
   abstract writeTo(file: AvailableFile, destination: Writable, range?: ByteRange): Promise<void>;
 

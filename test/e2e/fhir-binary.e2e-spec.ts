@@ -1,0 +1,238 @@
+import { createHash } from 'node:crypto';
+import request from 'supertest';
+import { newOrganizationId } from '../support/environment.js';
+import { eventually } from '../support/http.js';
+import { expectOperationOutcome, FHIR_JSON, resourceWith, type Json } from '../support/fhir.js';
+import { mp4OfSize, samples } from '../support/sample-files.js';
+import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
+
+/**
+ * FHIR's Binary, backed by the stored files: created raw or as FHIR JSON through the upload's checks,
+ * read as the resource or as its bytes as the client negotiates, deleted under the files' link rules.
+ * On both stacks (fs + Postgres; S3 + clamd), where the bytes are a download and a 307 respectively.
+ */
+const onS3 = storeProfile() === 's3-clamav';
+const BINARY_CONTENT_URL = 'https://clinical-attachments.example/fhir/StructureDefinition/binary-content-url';
+
+let t: TestApp;
+let org: string;
+let token: string;
+
+beforeAll(async () => {
+  t = await startTestApp({ FHIR_BINARY_INLINE_MAX_BYTES: String(64 * 1024) }, storeProfile(), { clamd: onS3 });
+}, 60_000);
+afterAll(() => t.close());
+
+beforeEach(async () => {
+  org = newOrganizationId();
+  token = await t.tokenFor(org);
+});
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const auth = () => ({ Authorization: `Bearer ${token}` });
+
+function createRaw(bytes: Buffer, contentType: string, headers: Record<string, string> = {}) {
+  // superagent would serialise a Buffer as JSON for a JSON type: send JSON as the text it is.
+  return request(t.baseUrl).post('/fhir/Binary').set(auth()).set('Content-Type', contentType).set(headers).send(/json/.test(contentType) ? bytes.toString() : bytes);
+}
+
+/** The Binary's id from a create's Location, which must be this service's /fhir/Binary/<32 hex>. */
+function idOf(res: request.Response): string {
+  const match = new RegExp(`^${t.baseUrl}/fhir/Binary/([0-9a-f]{32})$`).exec(res.headers.location ?? '');
+  expect(match).not.toBeNull();
+  return match![1]!;
+}
+
+/** Follows a 307 without the token, as a client must; the bytes otherwise. */
+async function bytesOf(res: request.Response): Promise<{ status: number; body: Buffer; contentType?: string }> {
+  if (res.status !== 307) return { status: res.status, body: res.body as Buffer, contentType: res.headers['content-type'] };
+  const followed = await fetch(res.headers.location!);
+  return { status: followed.status, body: Buffer.from(await followed.arrayBuffer()), contentType: followed.headers.get('content-type') ?? undefined };
+}
+
+describe('POST /fhir/Binary', () => {
+  it('stores raw bytes as a file of the organization and answers 201 with the Binary, its Location and version', async () => {
+    const res = await createRaw(samples.pdf, 'application/pdf').expect(201);
+    const id = idOf(res);
+    expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
+    expect(res.headers.etag).toBe('W/"1"');
+    expect(JSON.parse(res.text)).toEqual({ resourceType: 'Binary', id, meta: { versionId: '1', lastUpdated: expect.any(String) }, contentType: 'application/pdf' });
+    // The same file, at its /files address too.
+    expect(await t.storedKeys(org)).toEqual([`${org}/${id}.pdf`]);
+    const metadata = await request(t.baseUrl).get(`/files/${org}/${id}.pdf/metadata`).set(auth()).expect(200);
+    expect(metadata.body).toMatchObject({ sha256: sha256(samples.pdf), size: samples.pdf.length, contentType: 'application/pdf' });
+  });
+
+  it('takes the file name from Content-Disposition or _filename, and none at all', async () => {
+    const named = idOf(await createRaw(samples.png, 'image/png', { 'Content-Disposition': 'attachment; filename="wound.png"' }).expect(201));
+    const byQuery = idOf(await request(t.baseUrl).post('/fhir/Binary?_filename=ulcer.png').set(auth()).set('Content-Type', 'image/png').send(samples.png).expect(201));
+    const unnamed = idOf(await createRaw(samples.png, 'image/png').expect(201));
+    const disposition = async (id: string) => (await request(t.baseUrl).get(`/files/${org}/${id}.png/metadata`).set(auth()).expect(200)).body.originalName;
+    expect([await disposition(named), await disposition(byQuery), await disposition(unnamed)]).toEqual(['wound.png', 'ulcer.png', 'binary.png']);
+  });
+
+  it('checks raw bytes like any upload: a declared type the content contradicts is 415, nothing kept', async () => {
+    const res = await createRaw(samples.pdf, 'image/png');
+    const outcome = expectOperationOutcome(res, 415, /The content is application\/pdf, but the declared type and the extension \.png say image\/png/);
+    expect(outcome.issue[0].code).toBe('not-supported');
+    expect(await t.rowsOf(org)).toEqual([]);
+  });
+
+  it('stores plain JSON sent as application/json as a file, byte for byte (only application/fhir+json is a resource)', async () => {
+    const document = Buffer.from('{"resourceType":"Observation","status":"final",  "note":"kept as sent"}');
+    const id = idOf(await createRaw(document, 'application/json').expect(201));
+    const read = await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', 'application/json').buffer(true).parse((r, done) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => done(null, Buffer.concat(chunks)));
+    });
+    const got = await bytesOf(read);
+    expect(got.status).toBe(200);
+    expect(got.body.toString()).toBe(document.toString());
+  });
+
+  it('creates from a FHIR JSON Binary with base64 data, through the same checks', async () => {
+    const post = (body: Json) => request(t.baseUrl).post('/fhir/Binary').set(auth()).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
+    const res = await post({ resourceType: 'Binary', contentType: 'image/png', data: samples.png.toString('base64') }).expect(201);
+    expect(JSON.parse(res.text)).toMatchObject({ resourceType: 'Binary', id: idOf(res), contentType: 'image/png' });
+    expect(JSON.parse(res.text).data).toBeUndefined();
+
+    expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png', data: samples.pdf.toString('base64') }), 415);
+    expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png', data: 'not base64!' }), 422, /data is not valid base64/);
+    expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png' }), 422, /data is required/);
+    expectOperationOutcome(await post({ resourceType: 'Observation', status: 'final' }), 422, /must be a Binary/);
+    expect(await t.rowsOf(org)).toHaveLength(1);
+  });
+
+  it('answers no body with Prefer: return=minimal', async () => {
+    const res = await createRaw(samples.pdf, 'application/pdf', { Prefer: 'return=minimal' }).expect(201);
+    expect(res.text).toBe('');
+    idOf(res);
+  });
+});
+
+describe('GET /fhir/Binary/<id>', () => {
+  const binaryBuffer = (r: request.Request) =>
+    r.buffer(true).parse((res, done) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done(null, Buffer.concat(chunks)));
+    });
+
+  it('answers the resource for a FHIR Accept or _format, with the bytes inline up to FHIR_BINARY_INLINE_MAX_BYTES', async () => {
+    const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    for (const ask of [{ accept: FHIR_JSON, query: '' }, { accept: 'application/pdf', query: '?_format=json' }, { accept: '*/*', query: '?_format=application/fhir+json' }]) {
+      const res = await request(t.baseUrl).get(`/fhir/Binary/${id}${ask.query}`).set(auth()).set('Accept', ask.accept).expect(200);
+      expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
+      expect(res.headers.vary).toMatch(/Accept/);
+      expect(JSON.parse(res.text)).toEqual({
+        resourceType: 'Binary',
+        id,
+        meta: { versionId: '1', lastUpdated: expect.any(String) },
+        contentType: 'application/pdf',
+        data: samples.pdf.toString('base64'),
+      });
+    }
+  });
+
+  it('points at the bytes instead of carrying them for a file over the inline limit, and the pointer serves them', async () => {
+    const video = mp4OfSize(5 * 1024 * 1024);
+    const id = idOf(await createRaw(video, 'video/mp4').expect(201));
+    const binary = JSON.parse((await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', FHIR_JSON).expect(200)).text);
+    expect(binary.data).toBeUndefined();
+    expect(binary._data).toEqual({ extension: [{ url: BINARY_CONTENT_URL, valueUrl: `${t.baseUrl}/fhir/Binary/${id}` }] });
+    const got = await bytesOf(await binaryBuffer(request(t.baseUrl).get(new URL(binary._data.extension[0].valueUrl).pathname).set(auth()).redirects(0)));
+    expect(got.status).toBe(200);
+    expect(sha256(got.body)).toBe(sha256(video));
+  });
+
+  it(`answers the bytes for any other Accept: ${onS3 ? 'a 307 to a signed URL of the S3 store' : 'a download with type, disposition, ETag and Range'}`, async () => {
+    const id = idOf(await createRaw(samples.pdf, 'application/pdf', { 'Content-Disposition': 'attachment; filename="lab.pdf"' }).expect(201));
+    for (const accept of [undefined, '*/*', 'application/pdf', 'application/*']) {
+      const req = request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).redirects(0);
+      const res = await binaryBuffer(accept ? req.set('Accept', accept) : req);
+      if (onS3) {
+        expect(res.status).toBe(307);
+        expect(res.headers['cache-control']).toBe('no-store');
+        expect(res.headers.location).toMatch(/X-Amz-Signature=/);
+      } else {
+        expect(res.status).toBe(200);
+        expect(res.headers.etag).toBe(`"${sha256(samples.pdf)}"`);
+      }
+      const got = await bytesOf(res);
+      expect(got.status).toBe(200);
+      expect(got.contentType).toMatch(/^application\/pdf/);
+      expect(got.body.equals(samples.pdf)).toBe(true);
+    }
+    if (!onS3) {
+      const range = await binaryBuffer(request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Range', 'bytes=0-7'));
+      expect(range.status).toBe(206);
+      expect((range.body as Buffer).toString()).toBe(samples.pdf.subarray(0, 8).toString());
+      const download = await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth());
+      expect(download.headers['content-disposition']).toMatch(/^attachment; filename="?lab\.pdf"?/);
+    }
+  });
+
+  it('answers 406 to an Accept it cannot meet and to a _format it does not serve', async () => {
+    const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    expectOperationOutcome(await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', 'image/png'), 406, /This Binary is application\/pdf/);
+    expectOperationOutcome(await request(t.baseUrl).get(`/fhir/Binary/${id}?_format=xml`).set(auth()), 406, /_format xml is not served/);
+  });
+
+  it("is 404 for another organization's Binary and for an id that is no file", async () => {
+    const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    const stranger = await t.tokenFor(newOrganizationId());
+    expectOperationOutcome(await request(t.baseUrl).get(`/fhir/Binary/${id}`).set('Authorization', `Bearer ${stranger}`).set('Accept', FHIR_JSON), 404);
+    expectOperationOutcome(await request(t.baseUrl).get(`/fhir/Binary/${id}`).set('Authorization', `Bearer ${stranger}`), 404);
+    expectOperationOutcome(await request(t.baseUrl).delete(`/fhir/Binary/${id}`).set('Authorization', `Bearer ${stranger}`), 404);
+    expectOperationOutcome(await request(t.baseUrl).get('/fhir/Binary/not-a-file-id').set(auth()), 404);
+    expect(await t.storedKeys(org)).toHaveLength(1);
+  });
+
+  it('reads every stored file as a Binary, uploads through /files included', async () => {
+    const upload = await request(t.baseUrl).post('/files/upload').set(auth()).attach('file', samples.png, 'photo.png').expect(201);
+    const id = /\/([0-9a-f]{32})\.png$/.exec(upload.body.key as string)![1];
+    const binary = JSON.parse((await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', FHIR_JSON).expect(200)).text);
+    expect(binary).toMatchObject({ resourceType: 'Binary', id, contentType: 'image/png', data: samples.png.toString('base64') });
+  });
+});
+
+describe('the audit trail', () => {
+  it('records who created, read and deleted a Binary, naming the Binary and its file', async () => {
+    const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', FHIR_JSON).expect(200);
+    await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).redirects(0);
+    await request(t.baseUrl).delete(`/fhir/Binary/${id}`).set(auth()).expect(204);
+    const auditor = await t.tokenFor(org, { sub: 'privacy-officer', scope: 'audit/AuditEvent.read' });
+    await eventually(async () => {
+      const res = await request(t.baseUrl).get(`/fhir/AuditEvent?entity=Binary/${id}&_count=10`).set('Authorization', `Bearer ${auditor}`).expect(200);
+      const events = JSON.parse(res.text).entry.map((e: Json) => e.resource);
+      expect(events.map((e: Json) => e.subtype?.[0]?.code).sort()).toEqual(['create', 'delete', 'read', 'read']);
+      for (const event of events) {
+        const names = event.entity.map((e: Json) => e.what?.reference ?? e.what?.identifier?.value);
+        expect(names).toEqual(expect.arrayContaining([`Binary/${id}`]));
+        expect(JSON.stringify(event.entity)).toContain(`${org}/${id}.pdf`);
+      }
+    });
+  });
+});
+
+describe('DELETE /fhir/Binary/<id>', () => {
+  it('deletes an unlinked Binary and its bytes (204), and refuses one a resource links (409, naming it)', async () => {
+    const loose = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    await request(t.baseUrl).delete(`/fhir/Binary/${loose}`).set(auth()).expect(204);
+    expect(await t.storedKeys(org)).toEqual([]);
+    expectOperationOutcome(await request(t.baseUrl).get(`/fhir/Binary/${loose}`).set(auth()), 404);
+
+    const linked = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    const document = await request(t.baseUrl)
+      .post('/fhir/DocumentReference')
+      .set(auth())
+      .set('Content-Type', FHIR_JSON)
+      .send(JSON.stringify(resourceWith('DocumentReference', [{ url: `/files/${org}/${linked}.pdf` }], 'p-1')))
+      .expect(201);
+    const documentId = JSON.parse(document.text).id;
+    expectOperationOutcome(await request(t.baseUrl).delete(`/fhir/Binary/${linked}`).set(auth()), 409, new RegExp(`DocumentReference/${documentId}`));
+    expect(await t.storedKeys(org)).toEqual([`${org}/${linked}.pdf`]);
+  });
+});
