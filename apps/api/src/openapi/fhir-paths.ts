@@ -114,7 +114,13 @@ function binaryPaths(): Json {
           'declared type (and the name\'s extension) must agree (415); with scanning on, it is stored only once found clean (422); ' +
           'MAX_UPLOAD_BYTES applies (413). The file is also at /files/<org>/<id>.<ext>.',
         parameters: [parameter('PreferReturn')],
-        requestBody: { required: true, content: { '*/*': { schema: { type: 'string', format: 'binary' } }, 'application/fhir+json': { schema: BINARY_SCHEMA } } },
+        // One media range: generated clients send the bytes as they are (a FHIR JSON Binary is such a body too,
+        // with Content-Type application/fhir+json); two would give them a body type they cannot send.
+        requestBody: {
+          required: true,
+          description: 'The file, or a FHIR JSON Binary ({"resourceType":"Binary","contentType":...,"data":<base64>}) as application/fhir+json',
+          content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+        },
         responses: {
           201: {
             ...binaryContent('Stored (no body with Prefer: return=minimal)'),
