@@ -197,6 +197,44 @@ describe('GET /fhir/Binary/<id>', () => {
   });
 });
 
+describe('attachments that reference a Binary', () => {
+  const postDocument = (url: string, bearer = token) =>
+    request(t.baseUrl)
+      .post('/fhir/DocumentReference')
+      .set('Authorization', `Bearer ${bearer}`)
+      .set('Content-Type', FHIR_JSON)
+      .send(JSON.stringify(resourceWith('DocumentReference', [{ url, contentType: 'image/png', size: 1 }], 'p-3')));
+
+  it('link it as Binary/<id> however it is spelled, with the file\'s facts, and redirect to its bytes', async () => {
+    const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    for (const url of [`Binary/${id}`, `/fhir/Binary/${id}`, `${t.baseUrl}/fhir/Binary/${id}`]) {
+      const created = JSON.parse((await postDocument(url).expect(201)).text);
+      // The client's contentType and size are wrong on purpose: the stored file's facts win.
+      expect(created.content[0].attachment).toEqual({
+        url: `Binary/${id}`,
+        contentType: 'application/pdf',
+        size: samples.pdf.length,
+        hash: createHash('sha1').update(samples.pdf).digest('base64'),
+      });
+      const redirect = await request(t.baseUrl).get(`/fhir/DocumentReference/${created.id}/files/content`).set(auth()).redirects(0).expect(307);
+      const followed = await fetch(new URL(redirect.headers.location!, t.baseUrl));
+      expect(followed.status).toBe(200);
+      expect(Buffer.from(await followed.arrayBuffer()).equals(samples.pdf)).toBe(true);
+    }
+    // Linked now: the Binary cannot go while the documents point at it.
+    expectOperationOutcome(await request(t.baseUrl).delete(`/fhir/Binary/${id}`).set(auth()), 409, /DocumentReference\//);
+  });
+
+  it("refuses another organization's Binary and an unknown one (422), keeping nothing", async () => {
+    const theirs = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    const mine = await t.tokenFor(newOrganizationId());
+    expectOperationOutcome(await postDocument(`Binary/${theirs}`, mine), 422, new RegExp(`Binary/${theirs} is not a Binary of this organization`));
+    expectOperationOutcome(await postDocument('Binary/0123456789abcdef0123456789abcdef'), 422, /is not a Binary of this organization/);
+    const documents = await request(t.baseUrl).get('/fhir/DocumentReference').set(auth()).expect(200);
+    expect(JSON.parse(documents.text).total).toBe(0);
+  });
+});
+
 describe('the audit trail', () => {
   it('records who created, read and deleted a Binary, naming the Binary and its file', async () => {
     const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Attachment } from '@medplum/fhirtypes';
 import { AppConfig } from '@app/config';
 import {
+  binaryReference,
   canonicalExtensionFor,
   containsSignedUrl,
   FileStorage,
@@ -56,13 +57,14 @@ export class AttachmentLinker {
     const linked: LinkedFiles = { files: [], uploaded: [] };
     try {
       for (const { attachment, expression } of located) {
-        const file = await this.resolve(organizationId, attachment, expression, urls, linked);
-        if (!file) continue;
+        const resolved = await this.resolve(organizationId, attachment, expression, urls, linked);
+        if (!resolved) continue;
+        const { file, url } = resolved;
         if (attachment.hash !== undefined && file.sha1 && attachment.hash !== file.sha1) {
           throw InvalidResourceError.single(`hash ${attachment.hash} does not match the stored file (${file.sha1})`, `${expression}.hash`);
         }
         delete attachment.data;
-        attachment.url = filePath(file);
+        attachment.url = url;
         attachment.contentType = file.contentType;
         attachment.size = file.size;
         if (file.sha1) attachment.hash = file.sha1;
@@ -90,21 +92,36 @@ export class AttachmentLinker {
     }
   }
 
-  /** The stored file an attachment names or carries; undefined for external URLs and attachments without content. */
+  /**
+   * The stored file an attachment names or carries, with the url the stored attachment keeps: a Binary
+   * stays `Binary/<id>` (how FHIR clients and IHE MHD name it), anything else becomes its /files path.
+   * Undefined for external URLs and attachments without content.
+   */
   private async resolve(
     organizationId: OrganizationId,
     attachment: Attachment,
     where: string,
     urls: FileUrls,
     linked: LinkedFiles,
-  ): Promise<AvailableFile | undefined> {
+  ): Promise<{ file: AvailableFile; url: string } | undefined> {
     if (attachment.data !== undefined) {
       if (attachment.url !== undefined) throw InvalidResourceError.single('Give either data or url, not both', where);
       const file = await this.upload(organizationId, attachment, where);
       linked.uploaded.push(file.fileName);
-      return file;
+      return { file, url: filePath(file) };
     }
     if (attachment.url === undefined) return undefined;
+    const binaryId = urls.binaryId(attachment.url);
+    if (binaryId !== undefined) {
+      // A Binary's id names no organization: only the caller's own Binaries exist for it.
+      try {
+        const file = await this.files.findById(organizationId, binaryId);
+        return { file, url: binaryReference(file) };
+      } catch (e) {
+        if (!(e instanceof StoredFileNotFoundError)) throw e;
+        throw InvalidResourceError.single(`${attachment.url} is not a Binary of this organization`, `${where}.url`);
+      }
+    }
     const target = urls.resolve(attachment.url);
     if (target === undefined) return undefined;
     if (target === 'malformed') {
@@ -112,7 +129,8 @@ export class AttachmentLinker {
     }
     if (target.organizationId !== organizationId) throw new CrossOrganizationAccessError('file');
     try {
-      return await this.files.find(organizationId, target.fileName);
+      const file = await this.files.find(organizationId, target.fileName);
+      return { file, url: filePath(file) };
     } catch (e) {
       if (!(e instanceof StoredFileNotFoundError)) throw e;
       throw InvalidResourceError.single(`${attachment.url} is not an available file`, `${where}.url`);

@@ -113,6 +113,18 @@ export class FhirResourceService extends FhirResources {
     const where = `${resourceType}/${id} ${field}[${index}]`;
     const attachment = definition.attachmentsOf(resource)[index]?.attachment;
     if (!attachment) throw new AttachmentNotFoundError(`${resourceType}/${id} has no ${field}[${index}]`);
+    const binaryId = attachment.url === undefined ? undefined : STORED_LINKS.binaryId(attachment.url);
+    if (binaryId !== undefined) {
+      // Linked when the resource was written, so it exists while the link does; its facts sign for it.
+      const linked = found.files.find((f) => f.fileName.startsWith(`${binaryId}.`));
+      if (linked?.contentType) return { kind: 'file', file: { organizationId, ...linked }, patient };
+      try {
+        return { kind: 'file', file: await this.files.findById(organizationId, binaryId), patient };
+      } catch (e) {
+        if (!(e instanceof StoredFileNotFoundError)) throw e;
+        throw new AttachmentNotFoundError(`${where} links a Binary that has since been deleted`);
+      }
+    }
     const target = attachment.url === undefined ? undefined : STORED_LINKS.resolve(attachment.url);
     if (target === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);
     if (target) {

@@ -12,7 +12,7 @@ export function capabilityStatement(fhirBaseUrl: string, version: string, starte
         type === 'Practitioner'
           ? `The signature is an extension with url ${PRACTITIONER_SIGNATURE_URL} and a valueAttachment.`
           : definition.attachmentField
-            ? `Attachments in ${type}.${definition.attachmentField} may link files of /files or carry inline data, which is stored as a file.`
+            ? `Attachments in ${type}.${definition.attachmentField} may link files of /files or Binary/<id>, or carry inline data, which is stored as a file.`
             : `No attachments: it lists other resources (for example an IHE MHD SubmissionSet), searched by patient and code.`,
       interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({ code })),
       versioning: 'versioned-update',

@@ -48,6 +48,33 @@ describe('FileUrls', () => {
     expect(urls.resolve(url)).toBe('malformed');
   });
 
+  it('names the Binary of a URL however FHIR clients spell it, and nothing else', () => {
+    const urls = new FileUrls(['https://attachments.example.org/api']);
+    const id = '0123456789abcdef0123456789abcdef';
+    for (const url of [
+      `Binary/${id}`,
+      `/fhir/Binary/${id}`,
+      `/FHIR/Binary/${id}`,
+      `https://attachments.example.org/api/fhir/Binary/${id}`,
+      `HTTPS://Attachments.Example.org:443/api/fhir/Binary/${id}`,
+      `https://attachments.example.org/api/fhir/x/../Binary/${id}`,
+    ]) {
+      expect(urls.binaryId(url)).toBe(id);
+    }
+    for (const url of [
+      `Binary/${id}/_history/1`,
+      `Binary/${id.toUpperCase()}`,
+      `/fhir/Binary/${id}?_format=json`,
+      `https://elsewhere.example/fhir/Binary/${id}`,
+      `https://attachments.example.org/fhir/Binary/${id}`,
+      `/files/org/${id}.pdf`,
+      `urn:uuid:${id}`,
+      'Binary/short',
+    ]) {
+      expect(urls.binaryId(url)).toBeUndefined();
+    }
+  });
+
   it('knows only relative URLs without bases', () => {
     expect(new FileUrls([]).resolve(PATH)).toEqual(FILE);
     expect(new FileUrls([]).resolve(`http://localhost:3000${PATH}`)).toBeUndefined();

@@ -54,6 +54,20 @@ export class FileUrls {
     return { organizationId: segments[2]!, fileName: segments[3]! };
   }
 
+  /**
+   * The id of the Binary a URL names, FHIR's way of naming a stored file: `Binary/<id>` (relative to the
+   * FHIR base, as FHIR references are), `/fhir/Binary/<id>`, or that path under one of the service's base
+   * URLs, spelled in any of the ways resolve() accepts. Undefined for any other URL.
+   */
+  binaryId(url: string): string | undefined {
+    const relative = /^Binary\/([0-9a-f]{32})$/.exec(url);
+    if (relative) return relative[1];
+    const path = this.pathUnderBase(url);
+    const parsed = URL.canParse(url, RELATIVE_BASE) ? new URL(url, RELATIVE_BASE) : undefined;
+    if (path === undefined || parsed?.search || parsed?.hash) return undefined;
+    return /^\/fhir\/Binary\/([0-9a-f]{32})$/i.exec(path)?.[1];
+  }
+
   /** The path, dot segments resolved, of a relative URL or of an absolute one under a base; undefined otherwise. */
   private pathUnderBase(url: string): string | undefined {
     if (url.startsWith('/') && !url.startsWith('//')) {
@@ -66,6 +80,11 @@ export class FileUrls {
     );
     return base ? parsed.pathname.slice(base.path.length) : undefined;
   }
+}
+
+/** How an attachment names a file it links as a Binary: relative to the FHIR base, as FHIR references are. */
+export function binaryReference(file: { id: string }): string {
+  return `Binary/${file.id}`;
 }
 
 /** The path this service serves a file under: `/files/<orgId>/<fileName>`. */
