@@ -99,9 +99,38 @@ describe('POST /fhir/Binary', () => {
 
     expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png', data: samples.pdf.toString('base64') }), 415);
     expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png', data: 'not base64!' }), 422, /data is not valid base64/);
+    // Line-wrapped base64 is base64Binary too.
+    const wrapped = samples.png.toString('base64').replace(/(.{20})/g, '$1\n');
+    expect(JSON.parse((await post({ resourceType: 'Binary', contentType: 'image/png', data: wrapped }).expect(201)).text).contentType).toBe('image/png');
+    // What it would not keep is refused, not dropped: securityContext above all, which would restrict who reads it.
+    expectOperationOutcome(
+      await post({ resourceType: 'Binary', contentType: 'image/png', data: samples.png.toString('base64'), securityContext: { reference: 'Patient/p-1' } }),
+      422,
+      /securityContext is not supported/,
+    );
+    expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png', data: samples.png.toString('base64'), foo: 1 }), 422, /Binary\.foo is not taken/);
     expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png' }), 422, /data is required/);
     expectOperationOutcome(await post({ resourceType: 'Observation', status: 'final' }), 422, /must be a Binary/);
-    expect(await t.rowsOf(org)).toHaveLength(1);
+    expect(await t.rowsOf(org)).toHaveLength(2);
+  });
+
+  it('reads names as RFC 6266 says, and refuses a body without a type or name, or of a type not stored, before reading it', async () => {
+    const utf8 = idOf(await createRaw(samples.text, 'text/plain', { 'Content-Disposition': `attachment; filename="note.txt"; filename*=UTF-8''n%C3%B6te.txt` }).expect(201));
+    const quoted = idOf(await createRaw(samples.text, 'text/plain', { 'Content-Disposition': 'attachment; filename="a\\"b.txt"' }).expect(201));
+    const nameOf = async (id: string) => (await request(t.baseUrl).get(`/files/${org}/${id}.txt/metadata`).set(auth()).expect(200)).body.originalName;
+    expect([await nameOf(utf8), await nameOf(quoted)]).toEqual(['nöte.txt', 'a"b.txt']);
+    expectOperationOutcome(await request(t.baseUrl).post('/fhir/Binary').set(auth()).set('Content-Type', 'application/octet-stream').send(samples.pdf), 415, /Send the file with its Content-Type/);
+    expectOperationOutcome(await createRaw(Buffer.from('<html></html>'), 'text/html'), 415, /Files of type text\/html are not accepted/);
+    expect(await t.rowsOf(org)).toHaveLength(2);
+  });
+
+  it('routes /FHIR/binary as Express does: plain JSON there is content too, and errors are OperationOutcomes', async () => {
+    const document = '{"kept": "as sent"}';
+    const res = await request(t.baseUrl).post('/FHIR/binary').set(auth()).set('Content-Type', 'application/json').send(document).expect(201);
+    const id = idOf({ headers: { location: res.headers.location } } as never);
+    const bytes = await fetch(`${t.baseUrl}/fhir/Binary/${id}`, { headers: { ...auth(), Accept: 'application/json' } });
+    expect(await bytes.text()).toBe(document);
+    expect(JSON.parse((await request(t.baseUrl).get('/FHIR/Binary/nothing').set(auth())).text).resourceType).toBe('OperationOutcome');
   });
 
   it('answers no body with Prefer: return=minimal', async () => {
@@ -207,7 +236,7 @@ describe('attachments that reference a Binary', () => {
 
   it('link it as Binary/<id> however it is spelled, with the file\'s facts, and redirect to its bytes', async () => {
     const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
-    for (const url of [`Binary/${id}`, `/fhir/Binary/${id}`, `${t.baseUrl}/fhir/Binary/${id}`]) {
+    for (const url of [`Binary/${id}`, `/fhir/Binary/${id}`, `${t.baseUrl}/fhir/Binary/${id}`, `/fhir/Binary/${id}/`, `./Binary/${id}`]) {
       const created = JSON.parse((await postDocument(url).expect(201)).text);
       // The client's contentType and size are wrong on purpose: the stored file's facts win.
       expect(created.content[0].attachment).toEqual({
@@ -230,6 +259,10 @@ describe('attachments that reference a Binary', () => {
     const mine = await t.tokenFor(newOrganizationId());
     expectOperationOutcome(await postDocument(`Binary/${theirs}`, mine), 422, new RegExp(`Binary/${theirs} is not a Binary of this organization`));
     expectOperationOutcome(await postDocument('Binary/0123456789abcdef0123456789abcdef'), 422, /is not a Binary of this organization/);
+    // Spellings the Binary route would serve but that name no Binary: refused, never kept as an external link.
+    for (const url of [`/fhir/Binary/${theirs}?x=1`, `Binary/${theirs.toUpperCase()}`, `Binary/${theirs}/_history/1`]) {
+      expectOperationOutcome(await postDocument(url), 422, /is not a Binary of this service/);
+    }
     const documents = await request(t.baseUrl).get('/fhir/DocumentReference').set(auth()).expect(200);
     expect(JSON.parse(documents.text).total).toBe(0);
   });

@@ -39,7 +39,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   // (Nest's useBodyParser keeps verify for itself; its own JSON parser stays off once this one is in.)
   // On POST /fhir/Binary, plain JSON is a file's content, streamed like any upload; only FHIR's own
   // type there is a resource (a Binary with base64 data).
-  const binaryCreate = /^\/fhir\/Binary\/?(?:[?#]|$)/;
+  // Case-insensitive and with a trailing slash, as Express routes it.
+  const binaryCreate = /^\/fhir\/binary\/?(?:[?#]|$)/i;
   const parseJson = json({
     type: ['application/json', 'application/fhir+json'],
     limit: config.fhir.maxBodyBytes,

@@ -38,4 +38,4 @@ export {
   type ResourceIssue,
 } from './domain/errors.js';
 export { PLAIN_DATE, PLAIN_DATE_ELEMENTS } from './domain/product-api.js';
-export { BASE64, decodeBase64 } from './domain/base64.js';
+export { compactBase64, decodeBase64 } from './domain/base64.js';

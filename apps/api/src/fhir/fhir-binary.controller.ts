@@ -5,7 +5,7 @@ import type { CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
-import { BASE64, decodeBase64, FileLinks, InvalidResourceError, type FhirJson } from '@app/fhir';
+import { compactBase64, decodeBase64, FileLinks, InvalidResourceError, type FhirJson } from '@app/fhir';
 import { canonicalExtensionFor, FileStorage, representationOf, UnsupportedContentError, type AvailableFile } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
 import { AccessAudit, noteAccess } from '../audit/access-audit.js';
@@ -14,6 +14,9 @@ import { AcceptsRawBody, UploadInterceptor, uploadOf } from '../files/upload.int
 import { publicBaseUrl } from '../http/public-base-url.js';
 import { negotiateBinary } from './binary-negotiation.js';
 import { FHIR_JSON } from './fhir-media-types.js';
+
+/** The elements a created Binary may carry: the server assigns id and meta, and ignores the client's. */
+const BINARY_ELEMENTS = new Set(['resourceType', 'id', 'meta', 'contentType', 'data']);
 
 /** The extension on `_data` that points at the bytes of a Binary too large to carry them inline. */
 export const BINARY_CONTENT_URL = 'https://clinical-attachments.example/fhir/StructureDefinition/binary-content-url';
@@ -190,12 +193,22 @@ export class FhirBinaryController {
         'resourceType',
       );
     }
-    const { contentType, data } = resource;
+    // Fail closed: what this service would not keep is refused, never dropped. securityContext grants
+    // access in FHIR's model, and silently ignoring it would serve the bytes to whoever it meant to exclude.
+    if (resource.securityContext !== undefined) {
+      throw InvalidResourceError.single('Binary.securityContext is not supported: a Binary is readable by its whole organization', 'Binary.securityContext');
+    }
+    const unknown = Object.keys(resource).filter((key) => !BINARY_ELEMENTS.has(key));
+    if (unknown.length > 0) {
+      throw new InvalidResourceError(unknown.map((key) => ({ message: `Binary.${key} is not taken: a Binary is its contentType and data`, expression: `Binary.${key}` })));
+    }
+    const { contentType, data: given } = resource;
     if (typeof contentType !== 'string' || contentType === '') throw InvalidResourceError.single('contentType is required', 'Binary.contentType');
-    if (typeof data !== 'string' || data === '') {
+    if (typeof given !== 'string' || given.trim() === '') {
       throw InvalidResourceError.single('data is required: a Binary is created with its bytes (or post them raw)', 'Binary.data');
     }
-    if (!BASE64.test(data) || data.length % 4 !== 0) throw InvalidResourceError.single('data is not valid base64', 'Binary.data');
+    const data = compactBase64(given);
+    if (data === undefined) throw InvalidResourceError.single('data is not valid base64', 'Binary.data');
     const extension = canonicalExtensionFor(contentType);
     if (!extension) throw new UnsupportedContentError('media_type_not_accepted', `Files of type ${contentType} are not accepted`);
     return this.files.upload(organizationId, { content: decodeBase64(data), fileName: `binary.${extension}`, declaredType: contentType });

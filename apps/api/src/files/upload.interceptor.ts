@@ -13,7 +13,8 @@ import type { Request, Response } from 'express';
 import { from, mergeMap, type Observable } from 'rxjs';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
-import { canonicalExtensionFor, FileStorage, FileTooLargeError, InvalidUploadError, type AvailableFile } from '@app/file-storage';
+import { canonicalExtensionFor, FileStorage, FileTooLargeError, InvalidUploadError, UnsupportedContentError, type AvailableFile } from '@app/file-storage';
+import { parse as parseContentDisposition } from 'content-disposition';
 import { AuthenticationError, principalOf, type OrganizationId } from '@app/tenancy';
 import { answeredReason } from '../http/request-context.js';
 import { ClientGoneError, UploadCapacityError, UploadStalledError } from './errors.js';
@@ -60,20 +61,26 @@ function declaredTypeOf(info: busboy.FileInfo): string | undefined {
  * name from `Content-Disposition: ...; filename=` or `?_filename=` (as FHIR clients send it), else
  * `binary` with the declared type's extension, so the name witnesses no other type than the one declared.
  */
-function rawFileOf(req: Request): { fileName: string; declaredType?: string } {
+type RawFile = { fileName: string; declaredType?: string };
+
+function rawFileOf(req: Request): RawFile {
   const type = req.header('content-type')?.split(';')[0]!.trim().toLowerCase();
   const declaredType = type && type !== 'application/octet-stream' ? type : undefined;
-  const disposition = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(req.header('content-disposition') ?? '')?.[1];
-  const query = typeof req.query._filename === 'string' ? req.query._filename : undefined;
+  const disposition = req.header('content-disposition');
   let named: string | undefined;
   try {
-    named = disposition ? decodeURIComponent(disposition) : query;
+    // RFC 6266 (filename* over filename, quoting, percent-encoding), as the content-disposition package reads it.
+    named = disposition ? parseContentDisposition(disposition).parameters.filename : undefined;
   } catch {
-    named = disposition;
+    throw new InvalidUploadError('The Content-Disposition header cannot be read; send attachment; filename="<name>"');
   }
+  named ??= typeof req.query._filename === 'string' ? req.query._filename : undefined;
+  if (named) return { fileName: named, declaredType };
   // Without a name, the declared type's extension: a witness that agrees with the declaration by construction.
-  const extension = declaredType ? canonicalExtensionFor(declaredType) : undefined;
-  return { fileName: named ?? `binary${extension ? `.${extension}` : ''}`, declaredType };
+  if (!declaredType) throw new UnsupportedContentError('no_extension', "Send the file with its Content-Type (or its name in Content-Disposition: attachment; filename=\"...\")");
+  const extension = canonicalExtensionFor(declaredType);
+  if (!extension) throw new UnsupportedContentError('media_type_not_accepted', `Files of type ${declaredType} are not accepted`);
+  return { fileName: `binary.${extension}`, declaredType };
 }
 
 /** Small form fields around the file are tolerated (and ignored); anything bigger is not an upload of ours. */
@@ -123,6 +130,8 @@ export class UploadInterceptor implements NestInterceptor {
     const { maxBytes, maxRequestBytes, maxConcurrent } = this.config.uploads;
     // A raw body is the file alone; a multipart one has its boundaries and headers around it.
     if (Number(req.header('content-length')) > (raw ? maxBytes : maxRequestBytes)) throw new FileTooLargeError(maxBytes);
+    // A raw body's name and type are refused, if at all, before a byte of it is read.
+    const rawFile = raw ? rawFileOf(req) : undefined;
     // Gone while the token was being checked: no slot for it, nobody to answer.
     if (req.socket.destroyed) throw new ClientGoneError();
     if (this.active >= maxConcurrent) throw new UploadCapacityError();
@@ -130,7 +139,7 @@ export class UploadInterceptor implements NestInterceptor {
     // abandoned upload's cleanup included for as long as the domain waits for it
     // (CLEANUP_WAIT_MS; not at all for a store that is out).
     this.active++;
-    const received = this.receive(principal.organizationId, req, res, raw);
+    const received = this.receive(principal.organizationId, req, res, rawFile);
     // finished() also reports a response that closed before this line.
     const answered = new Promise((resolve) => finished(res, resolve));
     void Promise.allSettled([received, answered]).then(() => this.active--);
@@ -146,7 +155,8 @@ export class UploadInterceptor implements NestInterceptor {
    * Resolves with the stored file once the whole body has been read: a multipart body found to hold
    * exactly one file, or (`raw`) a body that is the file.
    */
-  private receive(organizationId: OrganizationId, req: Request, res: Response, raw: boolean): Promise<AvailableFile> {
+  private receive(organizationId: OrganizationId, req: Request, res: Response, rawFile: RawFile | undefined): Promise<AvailableFile> {
+    const raw = rawFile !== undefined;
     return new Promise((resolve, reject) => {
       let parser: Writable;
       try {
@@ -209,7 +219,7 @@ export class UploadInterceptor implements NestInterceptor {
       };
       if (raw) {
         // The body is the file: the parser is a plain pipe, whose end is the body's.
-        store(parser as PassThrough, rawFileOf(req));
+        store(parser as PassThrough, rawFile);
         parser.on('finish', () => {
           parsed = true;
           succeedIfDone();

@@ -19,7 +19,8 @@ const ISSUE_TYPE: Record<number, OperationOutcomeIssue['code']> = {
 
 /** Whether a request is answered the FHIR way (errors as OperationOutcome). */
 export function isFhirRequest(originalUrl: string): boolean {
-  return /^\/fhir(?:[/?#]|$)/.test(originalUrl);
+  // Case-insensitive, as Express routes: /FHIR/Binary is the same route and gets the same error body.
+  return /^\/fhir(?:[/?#]|$)/i.test(originalUrl);
 }
 
 /** An error as FHIR says: one issue per problem, with the element it is about when known. */

@@ -13,7 +13,7 @@ import {
   type AvailableFile,
 } from '@app/file-storage';
 import { CrossOrganizationAccessError, type OrganizationId } from '@app/tenancy';
-import { BASE64, decodeBase64 } from '../domain/base64.js';
+import { compactBase64, decodeBase64 } from '../domain/base64.js';
 import { InvalidResourceError, type ResourceIssue } from '../domain/errors.js';
 import { walkJson } from '../domain/resource-json.js';
 import { definitionOf, type FhirJson, type LocatedAttachment, type ResourceType } from '../domain/resource-types.js';
@@ -112,6 +112,9 @@ export class AttachmentLinker {
     }
     if (attachment.url === undefined) return undefined;
     const binaryId = urls.binaryId(attachment.url);
+    if (binaryId === 'malformed') {
+      throw InvalidResourceError.single(`${attachment.url} is not a Binary of this service: Binary/<id>, the id a create answered`, `${where}.url`);
+    }
     if (binaryId !== undefined) {
       // A Binary's id names no organization: only the caller's own Binaries exist for it.
       try {
@@ -138,9 +141,9 @@ export class AttachmentLinker {
   }
 
   private async upload(organizationId: OrganizationId, attachment: Attachment, where: string): Promise<AvailableFile> {
-    const data = attachment.data!.replace(/\s+/g, '');
     if (!attachment.contentType) throw InvalidResourceError.single('An attachment with data needs a contentType', `${where}.contentType`);
-    if (!BASE64.test(data) || data.length % 4 !== 0) throw InvalidResourceError.single('data is not valid base64', `${where}.data`);
+    const data = compactBase64(attachment.data!);
+    if (data === undefined) throw InvalidResourceError.single('data is not valid base64', `${where}.data`);
     const extension = canonicalExtensionFor(attachment.contentType);
     if (!extension) throw new UnsupportedContentError('media_type_not_accepted', `Attachments of type ${attachment.contentType} are not accepted`);
     // The title names the file for downloads; the extension is one witness of the type, as for any upload.

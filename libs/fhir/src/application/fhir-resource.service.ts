@@ -114,6 +114,7 @@ export class FhirResourceService extends FhirResources {
     const attachment = definition.attachmentsOf(resource)[index]?.attachment;
     if (!attachment) throw new AttachmentNotFoundError(`${resourceType}/${id} has no ${field}[${index}]`);
     const binaryId = attachment.url === undefined ? undefined : STORED_LINKS.binaryId(attachment.url);
+    if (binaryId === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);
     if (binaryId !== undefined) {
       // Linked when the resource was written, so it exists while the link does; its facts sign for it.
       const linked = found.files.find((f) => f.fileName.startsWith(`${binaryId}.`));

@@ -58,19 +58,17 @@ describe('FileUrls', () => {
       `https://attachments.example.org/api/fhir/Binary/${id}`,
       `HTTPS://Attachments.Example.org:443/api/fhir/Binary/${id}`,
       `https://attachments.example.org/api/fhir/x/../Binary/${id}`,
+      `./Binary/${id}`,
+      `/fhir/Binary/${id}/`,
+      `/fhir/binary/%30${id.slice(1)}`,
     ]) {
       expect(urls.binaryId(url)).toBe(id);
     }
-    for (const url of [
-      `Binary/${id}/_history/1`,
-      `Binary/${id.toUpperCase()}`,
-      `/fhir/Binary/${id}?_format=json`,
-      `https://elsewhere.example/fhir/Binary/${id}`,
-      `https://attachments.example.org/fhir/Binary/${id}`,
-      `/files/org/${id}.pdf`,
-      `urn:uuid:${id}`,
-      'Binary/short',
-    ]) {
+    // Under the FHIR base's Binary/ but no file's id: refused when linked, never taken for an external link.
+    for (const url of [`Binary/${id}/_history/1`, `Binary/${id.toUpperCase()}`, `/fhir/Binary/${id}?_format=json`, `/fhir/Binary/${id}#x`, 'Binary/short', '/fhir/Binary/%zz']) {
+      expect(urls.binaryId(url)).toBe('malformed');
+    }
+    for (const url of [`https://elsewhere.example/fhir/Binary/${id}`, `https://attachments.example.org/fhir/Binary/${id}`, `/files/org/${id}.pdf`, `urn:uuid:${id}`, `/fhir/Binaryx/${id}`]) {
       expect(urls.binaryId(url)).toBeUndefined();
     }
   });

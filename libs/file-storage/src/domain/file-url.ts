@@ -1,3 +1,5 @@
+import { FILE_ID } from './stored-file.js';
+
 /** The organization and file a URL of this service's files names. */
 export interface FileTarget {
   organizationId: string;
@@ -57,15 +59,28 @@ export class FileUrls {
   /**
    * The id of the Binary a URL names, FHIR's way of naming a stored file: `Binary/<id>` (relative to the
    * FHIR base, as FHIR references are), `/fhir/Binary/<id>`, or that path under one of the service's base
-   * URLs, spelled in any of the ways resolve() accepts. Undefined for any other URL.
+   * URLs, spelled in any of the ways resolve() accepts (a trailing slash too, as the route takes it).
+   * 'malformed' for any other URL under the FHIR base's `Binary/` (an id that is no file's, a query, a
+   * version): a link to it must be refused, never taken for an external one. Undefined otherwise.
    */
-  binaryId(url: string): string | undefined {
-    const relative = /^Binary\/([0-9a-f]{32})$/.exec(url);
-    if (relative) return relative[1];
-    const path = this.pathUnderBase(url);
-    const parsed = URL.canParse(url, RELATIVE_BASE) ? new URL(url, RELATIVE_BASE) : undefined;
-    if (path === undefined || parsed?.search || parsed?.hash) return undefined;
-    return /^\/fhir\/Binary\/([0-9a-f]{32})$/i.exec(path)?.[1];
+  binaryId(url: string): string | 'malformed' | undefined {
+    const relative = /^(?:\.\/)?Binary\/(.*)$/s.exec(url);
+    let id: string | undefined;
+    if (relative) {
+      id = relative[1];
+    } else {
+      const path = this.pathUnderBase(url);
+      if (path === undefined || !/^\/fhir\/binary(?:\/|$)/i.test(path)) return undefined;
+      const parsed = URL.canParse(url, RELATIVE_BASE) ? new URL(url, RELATIVE_BASE) : undefined;
+      if (parsed?.search || parsed?.hash) return 'malformed';
+      id = path.slice('/fhir/Binary/'.length).replace(/\/$/, '');
+    }
+    try {
+      id = decodeURIComponent(id ?? '');
+    } catch {
+      return 'malformed';
+    }
+    return FILE_ID.test(id) ? id : 'malformed';
   }
 
   /** The path, dot segments resolved, of a relative URL or of an absolute one under a base; undefined otherwise. */
