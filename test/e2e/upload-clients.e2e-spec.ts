@@ -37,7 +37,7 @@ const errorLog = {
 };
 
 beforeAll(async () => {
-  t = await startTestApp({ MAX_CONCURRENT_UPLOADS: '1', UPLOAD_IDLE_TIMEOUT_SECONDS: '2' }, 'fs', { logger: errorLog });
+  t = await startTestApp({ MAX_CONCURRENT_UPLOADS: '1', UPLOAD_IDLE_TIMEOUT_SECONDS: '2', DOWNLOAD_IDLE_TIMEOUT_SECONDS: '2' }, 'fs', { logger: errorLog });
   dir = tempDir('clients-');
   const file = (name: string, size: number, content: (offset: number, chunk: Buffer) => void) => {
     const bytes = Buffer.alloc(size);
@@ -173,6 +173,32 @@ describe('a client that sends its whole body before it reads (python-requests wi
     expect(JSON.parse(stdout)).toEqual({ status: 413, code: 'file_too_large' });
     expect(await t.rowsOf(org)).toEqual([]);
   }, 60_000);
+});
+
+describe('a client that stops reading a download', () => {
+  it('is cut after DOWNLOAD_IDLE_TIMEOUT_SECONDS, and the file serves on', async () => {
+    const up = await sendUpload(t.baseUrl, { fileName: 'procedure.mp4', contentType: 'video/mp4', size: 20 * MiB, content: mp4With() }, { token });
+    expect(up.status).toBe(201);
+    const { url } = JSON.parse(up.body) as { url: string };
+    const { port } = new URL(t.baseUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.on('error', () => undefined);
+    socket.write(`GET ${url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    // Take the headers and a little, then nothing for 5 s: the kernel's buffers fill and the server's writes wait.
+    let received = 0;
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (c: Buffer) => (received += c.length));
+    await new Promise((r) => socket.once('data', r));
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 5000));
+    // Reading again drains what the kernel holds, then meets the cut: far less than the file.
+    socket.resume();
+    await closed;
+    expect(received).toBeLessThan(20 * MiB);
+    const again = await fetch(`${t.baseUrl}${url}`, { headers: { Authorization: `Bearer ${token}` } });
+    expect((await again.arrayBuffer()).byteLength).toBe(20 * MiB);
+  }, 30_000);
 });
 
 describe('a client that stops sending', () => {

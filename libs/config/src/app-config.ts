@@ -64,6 +64,8 @@ export class AppConfig {
     allowedContentTypes: readonly SupportedContentType[];
     pendingTtlSeconds: number;
   };
+  /** Longest a download waits for its client to take a byte before it is cut (DOWNLOAD_IDLE_TIMEOUT_SECONDS). */
+  readonly downloadIdleTimeoutMs!: number;
   readonly auth!: AuthConfig;
   readonly fhir!: {
     /** Unset: never-linked files are kept until deleted. */
@@ -203,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES, binaryInlineMaxBytes: e.FHIR_BINARY_INLINE_MAX_BYTES, requireIfMatch: e.FHIR_REQUIRE_IF_MATCH },
     audit: { enabled: e.AUDIT_ENABLED, required: e.AUDIT_REQUIRED, log: e.AUDIT_LOG, scopeClaim: e.AUDIT_SCOPE_CLAIM, readScope: e.AUDIT_READ_SCOPE },
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
+    downloadIdleTimeoutMs: e.DOWNLOAD_IDLE_TIMEOUT_SECONDS * 1000,
     urlSigningSecret: e.URL_SIGNING_SECRET,
     trustProxy: e.TRUST_PROXY,
     shutdown: { drainMs: e.SHUTDOWN_DRAIN_SECONDS * 1000, timeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000 },

@@ -222,6 +222,13 @@ export class Environment {
   @Max(300)
   UPLOAD_IDLE_TIMEOUT_SECONDS: number = 30;
 
+  /** Seconds a download may wait for its client to take a single byte before it is cut, so a reader that stopped frees its file and buffers. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  DOWNLOAD_IDLE_TIMEOUT_SECONDS: number = 60;
+
   @Transform(toList)
   @IsIn(SUPPORTED_CONTENT_TYPES, {
     each: true,

@@ -159,7 +159,9 @@ export class FhirBinaryController {
       this.metrics.redirects.inc({ resource_type: 'Binary', target: 'signed', disposition: inline ? 'inline' : 'attachment' });
       return;
     }
-    await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger, (status) => this.audit.success(req, status));
+    await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger, (status) => this.audit.success(req, status), {
+      idleTimeoutMs: this.config.downloadIdleTimeoutMs,
+    });
   }
 
   /** The Binary with its bytes as base64 `data` when small enough, else an extension on `_data` that points at them. */

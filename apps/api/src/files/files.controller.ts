@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, Head, HttpCode, Logger, Param, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { AppConfig } from '@app/config';
 import { FileLinks } from '@app/fhir';
 import { InvalidRequestError } from '@app/common';
 import { FileStorage, representationOf, type AvailableFile } from '@app/file-storage';
@@ -23,6 +24,7 @@ export class FilesController {
     private readonly files: FileStorage,
     private readonly links: FileLinks,
     private readonly audit: AccessAudit,
+    private readonly config: AppConfig,
   ) {}
 
   @Get()
@@ -109,7 +111,9 @@ export class FilesController {
   ): Promise<void> {
     const inline = wantsInline(disposition);
     const file = await this.files.find(organizationId, fileName);
-    await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger, (status) => this.audit.success(req, status));
+    await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger, (status) => this.audit.success(req, status), {
+      idleTimeoutMs: this.config.downloadIdleTimeoutMs,
+    });
   }
 
   @Get(':orgId/:fileName/metadata')

@@ -42,7 +42,7 @@ export async function sendFile(
   res: Response,
   logger: Logger,
   recordAccess: (status: number) => Promise<void>,
-  crossOrigin?: CrossOriginUse,
+  { idleTimeoutMs, crossOrigin }: { idleTimeoutMs: number; crossOrigin?: CrossOriginUse },
 ): Promise<void> {
   setRepresentationHeaders(res, file, representation);
   if (crossOrigin) allowCrossOriginUse(res, crossOrigin);
@@ -63,6 +63,12 @@ export async function sendFile(
     res.end();
     return;
   }
+  // A client that stops reading holds the open file and the copy's buffers: cut it once the socket
+  // has taken nothing for this long (the copy then stops at the close).
+  res.setTimeout(idleTimeoutMs, () => {
+    logger.warn(`Download of ${file.fileName} cut: its client took nothing for ${idleTimeoutMs / 1000} s`);
+    res.destroy();
+  });
   try {
     await files.writeTo(file, res, range);
   } catch (e) {

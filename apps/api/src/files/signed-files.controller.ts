@@ -28,7 +28,7 @@ export class SignedFilesController {
     private readonly files: FileStorage,
     private readonly metrics: ServiceMetrics,
     private readonly audit: AccessAudit,
-    config: AppConfig,
+    private readonly config: AppConfig,
   ) {
     this.crossOrigin = { frameAncestors: config.frameAncestors };
   }
@@ -51,6 +51,9 @@ export class SignedFilesController {
     this.metrics.signedUrls.inc({ outcome: 'redeemed', reason: '' });
     const { file, representation } = opened;
     res.setHeader('Referrer-Policy', 'no-referrer');
-    await sendFile(this.files, file, representation, req, res, this.logger, (status) => this.audit.success(req, status), this.crossOrigin);
+    await sendFile(this.files, file, representation, req, res, this.logger, (status) => this.audit.success(req, status), {
+      idleTimeoutMs: this.config.downloadIdleTimeoutMs,
+      crossOrigin: this.crossOrigin,
+    });
   }
 }
