@@ -202,6 +202,14 @@ describe('GET /fhir/Binary/<id>', () => {
     }
   });
 
+  it('answers HEAD of the resource with the GET\'s headers, and 304 to the version the client holds', async () => {
+    const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
+    const get = await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', FHIR_JSON).expect(200);
+    const head = await request(t.baseUrl).head(`/fhir/Binary/${id}`).set(auth()).set('Accept', FHIR_JSON).expect(200);
+    for (const name of ['content-type', 'content-length', 'etag', 'last-modified', 'vary']) expect(head.headers[name]).toBe(get.headers[name]);
+    await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', FHIR_JSON).set('If-None-Match', 'W/"1"').expect(304);
+  });
+
   it('answers 406 to an Accept it cannot meet and to a _format it does not serve', async () => {
     const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
     expectOperationOutcome(await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', 'image/png'), 406, /This Binary is application\/pdf/);

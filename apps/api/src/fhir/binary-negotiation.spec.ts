@@ -23,6 +23,7 @@ describe('negotiateBinary', () => {
     ['application/fhir+json', '*/*', 'application/pdf', 'resource'],
     ['application/fhir json', '*/*', 'application/pdf', 'resource'],
     ['JSON', undefined, 'image/png', 'resource'],
+    [['json', 'json'], 'application/pdf', 'application/pdf', 'resource'],
   ])('_format %s, Accept %s, a %s file: the %s', (format, accept, type, expected) => {
     expect(negotiateBinary(format, acceptsOf(accept), type)).toBe(expected);
   });

@@ -30,8 +30,9 @@ export function negotiateBinary(
   contentType: string,
 ): BinaryRepresentation {
   if (format !== undefined) {
-    // An unencoded '+' in a query is a space: `_format=application/fhir+json` sent as typed.
-    if (typeof format === 'string' && JSON_FORMATS.has(format.toLowerCase().replaceAll(' ', '+'))) return 'resource';
+    // An unencoded '+' in a query is a space: `_format=application/fhir+json` sent as typed. Repeated, every value must name JSON.
+    const formats = Array.isArray(format) ? format : [format];
+    if (formats.length > 0 && formats.every((f) => typeof f === 'string' && JSON_FORMATS.has(f.toLowerCase().replaceAll(' ', '+')))) return 'resource';
     throw new NotAcceptableError(`_format ${String(format)} is not served: use _format=json for the Binary resource, or leave it out for its content`);
   }
   const chosen = accepts([contentType, ...FHIR_TYPES, 'application/json']);

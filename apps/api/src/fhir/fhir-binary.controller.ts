@@ -137,13 +137,21 @@ export class FhirBinaryController {
     res.vary('Accept');
     const representation = negotiateBinary(format, (offered) => req.accepts(offered), file.contentType);
     if (representation === 'resource') {
-      const binary = req.method === 'HEAD' ? binaryOf(file) : await this.withContent(file, req);
-      await this.audit.success(req, 200);
-      res.status(200).setHeader('Content-Type', FHIR_JSON);
       res.setHeader('ETag', 'W/"1"');
       res.setHeader('Last-Modified', file.createdAt.toUTCString());
       res.setHeader('Cache-Control', 'private, no-store');
-      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(binary));
+      // A file never changes, so its one version is still the one the client holds.
+      if (req.fresh) {
+        await this.audit.success(req, 304);
+        res.status(304).end();
+        return;
+      }
+      // The same body for HEAD as for GET, so that its Content-Length is the GET's.
+      const body = Buffer.from(JSON.stringify(await this.withContent(file, req)));
+      await this.audit.success(req, 200);
+      res.status(200).setHeader('Content-Type', FHIR_JSON);
+      res.setHeader('Content-Length', body.length);
+      res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
     if (this.config.storage.driver === 's3') {
