@@ -118,8 +118,8 @@ async function curl(args: string[]): Promise<Answer> {
   return { status, code: body.code };
 }
 
-/** Holds the one upload slot with an upload that sends its first bytes, then nothing. */
-async function occupySlot(): Promise<Socket> {
+/** A socket that has sent an upload's headers and the file part's head, announcing 10 MB, and nothing more. */
+async function startUpload(fileName: string): Promise<Socket> {
   const { port } = new URL(t.baseUrl);
   const socket = connect(Number(port), '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
@@ -127,8 +127,14 @@ async function occupySlot(): Promise<Socket> {
   socket.write(
     `POST /files/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
       `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: 10000000\r\n\r\n` +
-      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="slow.mp4"\r\n\r\n`,
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${fileName}"\r\n\r\n`,
   );
+  return socket;
+}
+
+/** Holds the one upload slot with an upload that sends its first bytes, then nothing. */
+async function occupySlot(): Promise<Socket> {
+  const socket = await startUpload('slow.mp4');
   // The server holds the slot once it reads the part; give it that moment.
   await new Promise((r) => setTimeout(r, 300));
   return socket;
@@ -221,18 +227,7 @@ describe('a client that stops sending', () => {
 
   it('that leaves while its token is still being checked takes no slot for good', async () => {
     // Reset right after the headers: the response has closed before the upload interceptor runs.
-    for (let i = 0; i < 5; i++) {
-      const { port } = new URL(t.baseUrl);
-      const socket = connect(Number(port), '127.0.0.1');
-      await new Promise((r) => socket.once('connect', r));
-      socket.on('error', () => undefined);
-      socket.write(
-        `POST /files/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
-          `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: 10000000\r\n\r\n` +
-          `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="gone.mp4"\r\n\r\n`,
-      );
-      socket.resetAndDestroy();
-    }
+    for (let i = 0; i < 5; i++) (await startUpload('gone.mp4')).resetAndDestroy();
     await eventually(async () => expect((await sendUpload(t.baseUrl, { fileName: 'a.mp4', contentType: 'video/mp4', size: 64 * 1024, content: mp4With() }, { token })).status).toBe(201), 5000);
     expect((await t.rowsOf(org)).map((r) => r.status)).toEqual(['available']);
   });

@@ -1,7 +1,7 @@
 export { FhirModule } from './fhir.module.js';
 export { FileLinks } from './ports/file-links.port.js';
 export { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from './ports/fhir-resources.port.js';
-export { capabilityStatement } from './domain/capability-statement.js';
+export { capabilityStatement, NO_HISTORY_OR_CONDITIONS } from './domain/capability-statement.js';
 export {
   dateConditionSql,
   DEFAULT_PAGE_SIZE,

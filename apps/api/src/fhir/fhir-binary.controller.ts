@@ -1,11 +1,11 @@
 import { Writable } from 'node:stream';
-import { Controller, Delete, Get, Head, HttpCode, Logger, Param, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Logger, Param, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
-import { compactBase64, decodeBase64, FileLinks, InvalidResourceError, type FhirJson } from '@app/fhir';
+import { compactBase64, decodeBase64, FileLinks, InvalidResourceError, NO_HISTORY_OR_CONDITIONS, type FhirJson } from '@app/fhir';
 import { canonicalExtensionFor, FileStorage, representationOf, UnsupportedContentError, type AvailableFile } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
 import { AccessAudit, noteAccess } from '../audit/access-audit.js';
@@ -34,12 +34,7 @@ export function binaryCapability(config: AppConfig): CapabilityStatementRestReso
       'Delete: 409 while resources link the file.',
     interaction: (['read', 'create', 'delete'] as const).map((code) => ({ code })),
     versioning: 'no-version',
-    readHistory: false,
-    updateCreate: false,
-    conditionalCreate: false,
-    conditionalRead: 'not-supported',
-    conditionalUpdate: false,
-    conditionalDelete: 'not-supported',
+    ...NO_HISTORY_OR_CONDITIONS,
   };
 }
 
@@ -51,6 +46,12 @@ function binaryOf(file: AvailableFile): FhirJson {
     meta: { versionId: '1', lastUpdated: file.createdAt.toISOString() },
     contentType: file.contentType,
   };
+}
+
+/** The one version of a Binary (binaryOf's meta), as HTTP headers. */
+function setVersionHeaders(res: Response, file: AvailableFile): void {
+  res.setHeader('ETag', 'W/"1"');
+  res.setHeader('Last-Modified', file.createdAt.toUTCString());
 }
 
 /**
@@ -86,26 +87,14 @@ export class FhirBinaryController {
     const binary = binaryOf(file);
     noteAccess(req, { file: `${organizationId}/${file.fileName}` });
     res.setHeader('Location', `${this.fhirBase(req)}/Binary/${file.id}`);
-    res.setHeader('ETag', 'W/"1"');
-    res.setHeader('Last-Modified', file.createdAt.toUTCString());
+    setVersionHeaders(res, file);
     res.setHeader('Content-Type', FHIR_JSON);
     return /\breturn=minimal\b/.test(req.header('prefer') ?? '') ? undefined : binary;
   }
 
+  /** GET and HEAD: Express routes a HEAD to the GET route, and the answers below tell them apart. */
   @Get(':id')
   read(
-    @CurrentOrganization() organizationId: OrganizationId,
-    @Param('id') id: string,
-    @Query('_format') format: unknown,
-    @Query('disposition') disposition: unknown,
-    @Req() req: Request,
-    @Res() res: Response,
-  ): Promise<void> {
-    return this.answer(organizationId, id, format, disposition, req, res);
-  }
-
-  @Head(':id')
-  head(
     @CurrentOrganization() organizationId: OrganizationId,
     @Param('id') id: string,
     @Query('_format') format: unknown,
@@ -137,8 +126,7 @@ export class FhirBinaryController {
     res.vary('Accept');
     const representation = negotiateBinary(format, (offered) => req.accepts(offered), file.contentType);
     if (representation === 'resource') {
-      res.setHeader('ETag', 'W/"1"');
-      res.setHeader('Last-Modified', file.createdAt.toUTCString());
+      setVersionHeaders(res, file);
       res.setHeader('Cache-Control', 'private, no-store');
       // A file never changes, so its one version is still the one the client holds.
       if (req.fresh) {

@@ -41,7 +41,7 @@ export const StoredUpload = createParamDecorator((_: unknown, ctx: ExecutionCont
  * Whether a request's body is a FHIR resource the JSON parser has read (application/fhir+json): on a
  * raw-body route it is a resource for the handler (a Binary with base64 data), not the file itself.
  */
-export function isFhirResourceBody(req: Request): boolean {
+function isFhirResourceBody(req: Request): boolean {
   return req.is('application/fhir+json') === 'application/fhir+json';
 }
 

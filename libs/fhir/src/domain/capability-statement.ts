@@ -2,6 +2,16 @@ import type { CapabilityStatement, CapabilityStatementRestResource } from '@medp
 import { definitionOf, PRACTITIONER_SIGNATURE_URL, SUPPORTED_RESOURCE_TYPES } from './resource-types.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, searchParametersOf, SEARCH_PARAMETERS } from './search.js';
 
+/** What no resource type here does: history reads, update-as-create and conditional interactions. */
+export const NO_HISTORY_OR_CONDITIONS = {
+  readHistory: false,
+  updateCreate: false,
+  conditionalCreate: false,
+  conditionalRead: 'not-supported',
+  conditionalUpdate: false,
+  conditionalDelete: 'not-supported',
+} as const satisfies Partial<CapabilityStatementRestResource>;
+
 /** What this server really does, for GET /fhir/metadata. `fhirBaseUrl` is the absolute URL of /fhir. */
 export function capabilityStatement(fhirBaseUrl: string, version: string, startedAt: Date): CapabilityStatement {
   const resources: CapabilityStatementRestResource[] = SUPPORTED_RESOURCE_TYPES.map((type) => {
@@ -16,12 +26,7 @@ export function capabilityStatement(fhirBaseUrl: string, version: string, starte
             : `No attachments: it lists other resources (for example an IHE MHD SubmissionSet), searched by patient and code.`,
       interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({ code })),
       versioning: 'versioned-update',
-      readHistory: false,
-      updateCreate: false,
-      conditionalCreate: false,
-      conditionalRead: 'not-supported',
-      conditionalUpdate: false,
-      conditionalDelete: 'not-supported',
+      ...NO_HISTORY_OR_CONDITIONS,
       searchParam: searchParametersOf(type).map((name) => ({
         name,
         type: SEARCH_PARAMETERS[name].type,
