@@ -152,6 +152,38 @@ describe('row-level security', () => {
     expect(inRequest).toEqual([{ n: 2 }]);
   });
 
+  it("joins the open transaction of the same organization, whose rollback takes the inner work's writes too", async () => {
+    const names = () => admin.query('SELECT original_name FROM stored_files WHERE organization_id = $1 ORDER BY id', [orgA]).then((r) => r.rows);
+    const before = await names();
+    const backends = new Set<number>();
+    await expect(
+      scope.forOrganization(orgA, async (m) => {
+        backends.add((await m.query('SELECT pg_backend_pid() AS pid'))[0].pid);
+        // Both ways in: a statement of its own and a transaction of its own would otherwise commit apart.
+        const [row] = await scope.statementForOrganization<{ pid: number }>(orgA, () => `UPDATE stored_files SET original_name = 'inner.pdf' RETURNING pg_backend_pid() AS pid`);
+        backends.add(row!.pid);
+        await scope.forOrganization(orgA, async (inner) => backends.add((await inner.query('SELECT pg_backend_pid() AS pid'))[0].pid));
+        expect((await names()).every((r: { original_name: string }) => r.original_name !== 'inner.pdf')).toBe(true);
+        throw new Error('the outer work failed');
+      }),
+    ).rejects.toThrow('the outer work failed');
+    expect(backends.size).toBe(1);
+    expect(await names()).toEqual(before);
+  });
+
+  it("refuses another organization's work inside a transaction, and lets work that outlives one start its own", async () => {
+    await expect(scope.forOrganization(orgA, () => scope.forOrganization(orgB, (m) => m.query('SELECT 1')))).rejects.toThrow(/another organization/);
+    let later: Promise<unknown> | undefined;
+    let outerPid = 0;
+    await scope.forOrganization(orgA, async (m) => {
+      outerPid = (await m.query('SELECT pg_backend_pid() AS pid'))[0].pid;
+      later = new Promise((resolve) => setTimeout(resolve, 50)).then(() => scope.statementForOrganization<{ n: number }>(orgA, () => 'SELECT count(*)::int AS n FROM stored_files'));
+    });
+    // Started inside, run after the commit: a transaction of its own, still confined to the organization.
+    expect(await later).toEqual([{ n: 2 }]);
+    expect(outerPid).toBeGreaterThan(0);
+  });
+
   it('rolls back the work of a failed transaction, and keeps nested transactions inside it', async () => {
     const names = () => admin.query('SELECT id, original_name FROM stored_files WHERE organization_id = $1 ORDER BY id', [orgA]).then((r) => r.rows);
     const before = await names();

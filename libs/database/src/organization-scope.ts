@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable, Logger } from '@nestjs/common';
 import { escapeLiteral, type Pool, type QueryResult } from 'pg';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
@@ -17,12 +18,22 @@ import { CROSS_ORGANIZATION_SETTING, ORGANIZATION_SETTING } from './row-level-se
 @Injectable()
 export class OrganizationScope {
   private readonly logger = new Logger('OrganizationScope');
+  /** The transaction `work` of forOrganization runs in, for the calls it makes to join (see forOrganization). */
+  private readonly open = new AsyncLocalStorage<OpenTransaction>();
 
   constructor(private readonly db: DataSource) {}
 
-  /** `work` in a transaction that sees and writes only `organizationId`'s rows. */
+  /**
+   * `work` in a transaction that sees and writes only `organizationId`'s rows.
+   * Called from within another `work` of the same organization, it joins that
+   * transaction: what the inner call writes commits or rolls back with the
+   * outer one (how a FHIR transaction confirms its uploads with its
+   * resources). Another organization's work inside one is a bug, refused.
+   */
   async forOrganization<T>(organizationId: string, work: (m: EntityManager) => Promise<T>): Promise<T> {
-    return this.transaction(organizationSetting(organizationId), work);
+    const joined = this.joinable(organizationId);
+    if (joined) return work(joined.runner.manager);
+    return this.transaction(organizationSetting(organizationId), work, organizationId);
   }
 
   /**
@@ -35,6 +46,9 @@ export class OrganizationScope {
    * forOrganization.
    */
   async statementForOrganization<R>(organizationId: string, sql: (literal: (value: string) => string) => string): Promise<R[]> {
+    const joined = this.joinable(organizationId);
+    // Structured: TypeORM's plain result of an UPDATE or DELETE is [rows, count], not the rows.
+    if (joined) return (await joined.runner.query(sql(escapeLiteral), undefined, true)).records as R[];
     const pool = (this.db.driver as unknown as { master: Pool }).master;
     const results = (await pool.query(`${organizationSetting(organizationId)}; ${sql(escapeLiteral)}`)) as unknown as QueryResult[];
     return results[1]!.rows as R[];
@@ -53,7 +67,17 @@ export class OrganizationScope {
     return this.transaction(`SELECT set_config('${CROSS_ORGANIZATION_SETTING}', 'on', true)`, work);
   }
 
-  private async transaction<T>(setting: string, work: (m: EntityManager) => Promise<T>): Promise<T> {
+  /** The still-open transaction of the caller's forOrganization, if it is for this organization. */
+  private joinable(organizationId: string): OpenTransaction | undefined {
+    const current = this.open.getStore();
+    if (!current?.active) return undefined;
+    if (current.organizationId !== organizationId) {
+      throw new Error(`Refused to act for another organization inside a transaction of ${current.organizationId}`);
+    }
+    return current;
+  }
+
+  private async transaction<T>(setting: string, work: (m: EntityManager) => Promise<T>, organizationId?: string): Promise<T> {
     const runner = this.db.createQueryRunner();
     try {
       try {
@@ -64,11 +88,15 @@ export class OrganizationScope {
         throw e;
       }
       markTransactionOpen(runner);
+      // Work it starts that outlives it (a promise not awaited) must not find it open: `active` ends with it.
+      const open: OpenTransaction | undefined = organizationId === undefined ? undefined : { organizationId, runner, active: true };
       try {
-        const result = await work(runner.manager);
+        const result = open ? await this.open.run(open, () => work(runner.manager)) : await work(runner.manager);
+        if (open) open.active = false;
         await runner.commitTransaction();
         return result;
       } catch (e) {
+        if (open) open.active = false;
         await runner.rollbackTransaction().catch(() => undefined);
         throw e;
       }
@@ -76,6 +104,12 @@ export class OrganizationScope {
       await runner.release();
     }
   }
+}
+
+interface OpenTransaction {
+  organizationId: string;
+  runner: QueryRunner;
+  active: boolean;
 }
 
 function organizationSetting(organizationId: string): string {
