@@ -146,6 +146,24 @@ describe('UnfinishedUploadSweeper', () => {
     expect(paths.map((p) => existsSync(p))).toEqual([false, false, true, true]);
   });
 
+  it('lets a held upload, checked but pending, be confirmed all or none, never after the sweeper took one', async () => {
+    const a = org();
+    const [held, stale] = [pendingRecord(a), pendingRecord(a)];
+    for (const r of [held, stale]) {
+      await repository.insertPending(r);
+      expect(await repository.markChecked(a, r.id, facts)).toMatchObject({ id: r.id, status: 'pending', size: 42 });
+    }
+    expect(await repository.findAvailable(a, held.fileName)).toBeNull();
+    await ageRow(a, stale.id, 2);
+    expect(await sweeper.sweep()).toBeGreaterThanOrEqual(1);
+
+    await expect(repository.confirm(a, [held.id, stale.id])).rejects.toBeInstanceOf(UploadExpiredError);
+    // Refused as a whole: the caller's transaction rolls back what its statement changed.
+    await expect(repository.confirm(org(), [held.id])).rejects.toBeInstanceOf(UploadExpiredError);
+    await repository.confirm(a, [held.id]);
+    expect(await repository.findAvailable(a, held.fileName)).toMatchObject({ id: held.id, size: 42 });
+  });
+
   it('claims a stale upload so that it can no longer become available', async () => {
     const a = org();
     const slow = pendingRecord(a);

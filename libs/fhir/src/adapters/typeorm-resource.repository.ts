@@ -33,6 +33,11 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     super();
   }
 
+  transaction<T>(organizationId: OrganizationId, work: () => Promise<T>): Promise<T> {
+    // OrganizationScope hands the open transaction to every call of this organization inside `work`.
+    return this.scope.forOrganization(organizationId, () => work());
+  }
+
   async find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null> {
     // One round trip, the organization's setting included: every read and every attachment 307 starts here.
     const rows = await this.scope.statementForOrganization<{ resource: FhirJson }>(

@@ -11,6 +11,7 @@ import {
   StoredFileNotFoundError,
   UnsupportedContentError,
   type AvailableFile,
+  type HeldFile,
 } from '@app/file-storage';
 import { CrossOrganizationAccessError, type OrganizationId } from '@app/tenancy';
 import { compactBase64, decodeBase64 } from '../domain/base64.js';
@@ -25,8 +26,11 @@ const BYTES_ELEMENT = /^(data|value[Bb]ase64Binary)$/;
 export interface LinkedFiles {
   /** Every file of this service the resource links, once each. */
   files: LinkedFile[];
-  /** Files stored from inline data by this call: to delete if the resource is not stored after all. */
-  uploaded: string[];
+  /**
+   * Files stored from inline data by this call, held: the write confirms them
+   * with the resource, or abandons them if the resource is not stored after all.
+   */
+  uploaded: HeldFile[];
 }
 
 /**
@@ -47,8 +51,17 @@ export class AttachmentLinker {
     private readonly files: FileStorage,
   ) {}
 
-  /** `baseUrl`: the base URL the client reached this service at (PUBLIC_BASE_URL, or the request's origin). */
-  async link(organizationId: OrganizationId, type: ResourceType, resource: FhirJson, baseUrl: string): Promise<LinkedFiles> {
+  /**
+   * `baseUrl`: the base URL the client reached this service at (PUBLIC_BASE_URL, or the request's origin).
+   * `bundled`: Binaries held by the same FHIR transaction, by id, which the resource may link.
+   */
+  async link(
+    organizationId: OrganizationId,
+    type: ResourceType,
+    resource: FhirJson,
+    baseUrl: string,
+    bundled: ReadonlyMap<string, HeldFile> = new Map(),
+  ): Promise<LinkedFiles> {
     const urls = new FileUrls([this.config.publicBaseUrl ?? baseUrl, ...this.config.publicBaseUrlAliases]);
     const located = definitionOf(type).attachmentsOf(resource);
     const issues = this.refuseElsewhere(resource, type, located, urls);
@@ -57,7 +70,7 @@ export class AttachmentLinker {
     const linked: LinkedFiles = { files: [], uploaded: [] };
     try {
       for (const { attachment, expression } of located) {
-        const resolved = await this.resolve(organizationId, attachment, expression, urls, linked);
+        const resolved = await this.resolve(organizationId, attachment, expression, urls, linked, bundled);
         if (!resolved) continue;
         const { file, url } = resolved;
         if (attachment.hash !== undefined && file.sha1 && attachment.hash !== file.sha1) {
@@ -79,17 +92,11 @@ export class AttachmentLinker {
     }
   }
 
-  /**
-   * Deletes files uploaded for a resource that was not stored after all. A
-   * deletion that fails leaves the file marked for deletion, and the
-   * unfinished-upload sweeper finishes it.
-   */
-  async discard(organizationId: OrganizationId, fileNames: readonly string[]): Promise<void> {
-    for (const fileName of fileNames) {
-      await this.files.delete(organizationId, fileName).catch((e: Error) => {
-        this.logger.warn(`Could not delete ${organizationId}/${fileName} of a refused resource (${e.message})`);
-      });
-    }
+  /** Removes files held for a resource that was not stored after all; what fails stays pending for the sweeper. */
+  async discard(organizationId: OrganizationId, uploaded: readonly HeldFile[]): Promise<void> {
+    if (uploaded.length === 0) return;
+    this.logger.log(`Removing ${uploaded.length} file(s) held for a resource that was not stored`);
+    await this.files.abandon(organizationId, uploaded);
   }
 
   /**
@@ -103,11 +110,12 @@ export class AttachmentLinker {
     where: string,
     urls: FileUrls,
     linked: LinkedFiles,
-  ): Promise<{ file: AvailableFile; url: string } | undefined> {
+    bundled: ReadonlyMap<string, HeldFile>,
+  ): Promise<{ file: AvailableFile | HeldFile; url: string } | undefined> {
     if (attachment.data !== undefined) {
       if (attachment.url !== undefined) throw InvalidResourceError.single('Give either data or url, not both', where);
       const file = await this.upload(organizationId, attachment, where);
-      linked.uploaded.push(file.fileName);
+      linked.uploaded.push(file);
       return { file, url: filePath(file) };
     }
     if (attachment.url === undefined) return undefined;
@@ -116,6 +124,8 @@ export class AttachmentLinker {
       throw InvalidResourceError.single(`${attachment.url} is not a Binary of this service: Binary/<id>, the id a create answered`, `${where}.url`);
     }
     if (binaryId !== undefined) {
+      const held = bundled.get(binaryId);
+      if (held) return { file: held, url: binaryReference(held) };
       // A Binary's id names no organization: only the caller's own Binaries exist for it.
       try {
         const file = await this.files.findById(organizationId, binaryId);
@@ -140,7 +150,7 @@ export class AttachmentLinker {
     }
   }
 
-  private async upload(organizationId: OrganizationId, attachment: Attachment, where: string): Promise<AvailableFile> {
+  private async upload(organizationId: OrganizationId, attachment: Attachment, where: string): Promise<HeldFile> {
     if (!attachment.contentType) throw InvalidResourceError.single('An attachment with data needs a contentType', `${where}.contentType`);
     const data = compactBase64(attachment.data!);
     if (data === undefined) throw InvalidResourceError.single('data is not valid base64', `${where}.data`);
@@ -149,7 +159,7 @@ export class AttachmentLinker {
     // The title names the file for downloads; the extension is one witness of the type, as for any upload.
     const title = attachment.title?.trim() || 'attachment';
     const fileName = title.toLowerCase().endsWith(`.${extension}`) ? title : `${title}.${extension}`;
-    return this.files.upload(organizationId, { content: decodeBase64(data), fileName, declaredType: attachment.contentType });
+    return this.files.hold(organizationId, { content: decodeBase64(data), fileName, declaredType: attachment.contentType });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { FileStorage, FileUrls, StoredFileNotFoundError } from '@app/file-storage';
+import { FileStorage, FileUrls, StoredFileNotFoundError, type HeldFile } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import {
   AttachmentNotFoundError,
@@ -22,7 +22,7 @@ import { fromProductApi } from '../domain/product-api.js';
 import { jsonIssues } from '../domain/resource-json.js';
 import { parseSearch } from '../domain/search.js';
 import { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from '../ports/fhir-resources.port.js';
-import { ResourceRepository } from '../ports/resource.repository.port.js';
+import { ResourceRepository, type ResourceWrite } from '../ports/resource.repository.port.js';
 import { ResourceValidator } from '../ports/resource-validator.port.js';
 import { AttachmentLinker } from './attachment-linker.js';
 import { ReleasedFiles } from './released-files.js';
@@ -42,6 +42,12 @@ const DATA_PLACEHOLDER = 'AAAA';
 
 /** Links stored in resources are always relative: `/files/<orgId>/<fileName>`. */
 const STORED_LINKS = new FileUrls([]);
+
+/** A resource checked and linked, ready to be written: the files it stored from inline data are held until it is. */
+export interface PreparedWrite {
+  write: ResourceWrite;
+  uploaded: HeldFile[];
+}
 
 /**
  * FHIR interactions for the supported types. A write validates first, then
@@ -63,9 +69,10 @@ export class FhirResourceService extends FhirResources {
     super();
   }
 
-  create(organizationId: OrganizationId, type: string, body: unknown, context: WriteContext): Promise<FhirJson> {
+  async create(organizationId: OrganizationId, type: string, body: unknown, context: WriteContext): Promise<FhirJson> {
     const resourceType = this.typeOf(type);
-    return this.store(organizationId, resourceType, randomUUID(), this.incoming(resourceType, body), 'create', context);
+    const id = randomUUID();
+    return this.store(organizationId, await this.prepare(organizationId, resourceType, id, this.incoming(resourceType, body), 'create', context));
   }
 
   async read(organizationId: OrganizationId, type: string, id: string): Promise<FhirJson> {
@@ -87,8 +94,13 @@ export class FhirResourceService extends FhirResources {
     // Unknown (or another organization's) ids are 404 whatever the body says; the write checks again.
     if (!FHIR_ID.test(id) || !(await this.repository.find(organizationId, resourceType, id))) throw new ResourceNotFoundError(resourceType, id);
     const resource = this.incoming(resourceType, body);
+    this.requireId(resource, id);
+    return this.store(organizationId, await this.prepare(organizationId, resourceType, id, resource, expectedVersion, context));
+  }
+
+  /** A PUT's resource must carry the id its URL names. */
+  requireId(resource: FhirJson, id: string): void {
     if (resource.id !== id) throw new MalformedResourceError(`The resource's id (${resource.id ?? 'none'}) must be the id in the URL (${id})`);
-    return this.store(organizationId, resourceType, id, resource, expectedVersion, context);
   }
 
   async delete(organizationId: OrganizationId, type: string, id: string, expectedVersion?: number): Promise<void> {
@@ -154,34 +166,46 @@ export class FhirResourceService extends FhirResources {
     return { query, page: await this.repository.search(organizationId, resourceType, query) };
   }
 
-  private typeOf(type: string): ResourceType {
+  typeOf(type: string): ResourceType {
     if (!isSupportedResourceType(type)) throw new UnknownResourceTypeError(type);
     return type;
   }
 
-  private async store(
+  /**
+   * Validates a resource and links its attachments, storing their inline data
+   * as held files; nothing is written yet. `bundled`: Binaries held by the same
+   * FHIR transaction, which it may link. On failure nothing it held is kept.
+   */
+  async prepare(
     organizationId: OrganizationId,
     type: ResourceType,
     id: string,
     resource: FhirJson,
     expected: 'create' | number | undefined,
     context: WriteContext,
-  ): Promise<FhirJson> {
+    bundled?: ReadonlyMap<string, HeldFile>,
+  ): Promise<PreparedWrite> {
     const issues = [...jsonIssues(resource), ...this.validateWithoutData(type, resource)];
     if (issues.length > 0) throw new InvalidResourceError(issues);
-    const linked = await this.linker.link(organizationId, type, resource, context.baseUrl);
+    const linked = await this.linker.link(organizationId, type, resource, context.baseUrl, bundled);
+    return {
+      write: { type, id, resource, subject: subjectKeyOf(resource, definitionOf(type)), files: linked.files, expected },
+      uploaded: linked.uploaded,
+    };
+  }
+
+  /** Writes a prepared resource and makes its held files available in the same transaction: both or neither. */
+  private async store(organizationId: OrganizationId, prepared: PreparedWrite): Promise<FhirJson> {
+    const { type, id } = prepared.write;
     let result;
     try {
-      result = await this.repository.write(organizationId, {
-        type,
-        id,
-        resource,
-        subject: subjectKeyOf(resource, definitionOf(type)),
-        files: linked.files,
-        expected,
+      result = await this.repository.transaction(organizationId, async () => {
+        const written = await this.repository.write(organizationId, prepared.write);
+        await this.files.confirm(organizationId, prepared.uploaded);
+        return written;
       });
     } catch (e) {
-      await this.linker.discard(organizationId, linked.uploaded);
+      await this.linker.discard(organizationId, prepared.uploaded);
       throw e;
     }
     await this.released.delete(organizationId, result.released, `${type}/${id} no longer links it, nor does any other resource`);
@@ -213,7 +237,7 @@ export class FhirResourceService extends FhirResources {
    * the body does not name one, server-managed meta removed, and the product
    * API's conventions (flat subjectId, plain dates) turned into standard FHIR.
    */
-  private incoming(type: ResourceType, body: unknown): FhirJson {
+  incoming(type: ResourceType, body: unknown): FhirJson {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new MalformedResourceError('The body must be a FHIR resource (a JSON object)');
     }

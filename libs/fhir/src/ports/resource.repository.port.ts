@@ -44,6 +44,14 @@ export interface ReleasedFile {
  * organization's data takes its id.
  */
 export abstract class ResourceRepository {
+  /**
+   * `work` in one database transaction of the organization: every call it
+   * makes for that organization, to this repository or any other of the
+   * service's (a held upload's confirm), joins it, and commits or rolls back
+   * with it. How a FHIR transaction is all or nothing.
+   */
+  abstract transaction<T>(organizationId: OrganizationId, work: () => Promise<T>): Promise<T>;
+
   abstract find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null>;
 
   /**

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { In, type EntityManager } from 'typeorm';
 import { OrganizationScope } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
-import type { AvailableFile, FileListing, StoredFile } from '../domain/stored-file.js';
+import type { AvailableFile, FileListing, HeldFile, StoredFile } from '../domain/stored-file.js';
 import { UploadExpiredError } from '../domain/errors.js';
 import {
   FileRecordRepository,
@@ -25,7 +25,7 @@ const STORED_FILE_COLUMNS = `organization_id AS "organizationId", id, file_name 
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** bigint arrives as a string; sizes are far below 2^53. */
-function withNumericSize(row: AvailableFile & { size: string }): AvailableFile {
+function withNumericSize<F extends AvailableFile | HeldFile>(row: F & { size: string }): F {
   return { ...row, size: Number(row.size) };
 }
 
@@ -50,12 +50,44 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     );
   }
 
-  async markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
-    const [row] = await this.scope.statementForOrganization<AvailableFile & { size: string }>(
+  markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
+    return this.completed<AvailableFile>(organizationId, id, facts, 'available');
+  }
+
+  markChecked(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<HeldFile> {
+    return this.completed<HeldFile>(organizationId, id, facts, 'pending');
+  }
+
+  async confirm(organizationId: OrganizationId, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const wanted = new Set(ids);
+    // One statement, all or none even outside a caller's transaction: it changes nothing unless every one is still pending.
+    const rows = await this.scope.statementForOrganization<{ id: string }>(
+      organizationId,
+      (literal) =>
+        `WITH held AS (
+           SELECT id FROM stored_files
+            WHERE organization_id = ${literal(organizationId)} AND id IN (${[...wanted].map(literal).join(', ')}) AND status = 'pending'
+            FOR UPDATE)
+         UPDATE stored_files s SET status = 'available', updated_at = now()
+           FROM held
+          WHERE s.organization_id = ${literal(organizationId)} AND s.id = held.id AND (SELECT count(*) FROM held) = ${wanted.size}
+          RETURNING s.id`,
+    );
+    if (rows.length !== wanted.size) throw new UploadExpiredError();
+  }
+
+  private async completed<F extends AvailableFile | HeldFile>(
+    organizationId: OrganizationId,
+    id: string,
+    facts: CompletedUpload,
+    status: F['status'],
+  ): Promise<F> {
+    const [row] = await this.scope.statementForOrganization<F & { size: string }>(
       organizationId,
       (literal) =>
         `UPDATE stored_files
-            SET status = 'available', size = ${literal(String(facts.size))}::bigint, sha256 = ${literal(facts.sha256)}, sha1 = ${literal(facts.sha1)},
+            SET status = ${literal(status)}, size = ${literal(String(facts.size))}::bigint, sha256 = ${literal(facts.sha256)}, sha1 = ${literal(facts.sha1)},
                 scan_status = ${literal(facts.scanStatus)}, scan_engine = ${facts.scanEngine === null ? 'NULL' : literal(facts.scanEngine)}, updated_at = now()
           WHERE organization_id = ${literal(organizationId)} AND id = ${literal(id)} AND status = 'pending'
           RETURNING ${STORED_FILE_COLUMNS}`,

@@ -5,7 +5,7 @@ import { loadConfig } from '@app/config';
 import { VirusScanner, type ScanVerdict } from '@app/scanning';
 import { parseOrganizationId } from '@app/tenancy';
 import { FileTooLargeError, InfectedFileError, ScanIncompleteError, StorageUnavailableError, UnsupportedContentError } from '../domain/errors.js';
-import type { AvailableFile } from '../domain/stored-file.js';
+import type { AvailableFile, HeldFile } from '../domain/stored-file.js';
 import { FileRecordRepository } from '../ports/file-record.repository.port.js';
 import { ObjectStore } from '../ports/object-store.port.js';
 import { FileStorageService } from './file-storage.service.js';
@@ -42,6 +42,8 @@ function setup(
   const records = strict<FileRecordRepository>('records', {
     insertPending: jest.fn(async () => undefined),
     markAvailable: jest.fn(async (organizationId, id, facts) => ({ organizationId, id, ...(facts as object) }) as unknown as AvailableFile),
+    markChecked: jest.fn(async (organizationId, id, facts) => ({ organizationId, id, status: 'pending', ...(facts as object) }) as unknown as HeldFile),
+    confirm: jest.fn(async () => undefined),
     remove: jest.fn(async () => undefined),
   });
   const scanner = opts.scanner ?? strict<VirusScanner>('scanner', { enabled: false });
@@ -63,6 +65,30 @@ function scannerAnswering(verdict: () => Promise<ScanVerdict>): VirusScanner {
     }),
   });
 }
+
+describe('FileStorageService.hold, confirm and abandon', () => {
+  it('stores and checks like an upload but leaves the record pending; confirm makes it available, abandon removes bytes and record', async () => {
+    const { service, store, records, written } = setup();
+    const facts = await service.hold(ORG, { content: Readable.from([PDF]), fileName: 'lab.pdf', declaredType: 'application/pdf' });
+    const { fileName } = (records.insertPending as jest.Mock).mock.calls[0]![0] as { fileName: string };
+    const held = { ...facts, fileName };
+    const key = `${ORG}/${fileName}`;
+    expect(written[key]!.equals(PDF)).toBe(true);
+    expect(records.markAvailable).not.toHaveBeenCalled();
+    expect(records.markChecked).toHaveBeenCalledWith(ORG, held.id, expect.objectContaining({ size: PDF.length }));
+    await service.confirm(ORG, [held]);
+    expect(records.confirm).toHaveBeenCalledWith(ORG, [held.id]);
+    await service.abandon(ORG, [held]);
+    expect(store.delete).toHaveBeenCalledWith(key);
+    expect(records.remove).toHaveBeenCalledWith(ORG, held.id);
+  });
+
+  it('refuses held content as any upload, keeping nothing', async () => {
+    const { service, records } = setup();
+    await expect(service.hold(ORG, { content: Readable.from([PDF]), fileName: 'lab.png', declaredType: 'image/png' })).rejects.toThrow(/declared type/);
+    expect(records.markChecked).not.toHaveBeenCalled();
+  });
+});
 
 describe('FileStorageService.upload', () => {
   it('records pending, writes the bytes, then marks available with size and hash', async () => {

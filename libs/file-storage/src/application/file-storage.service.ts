@@ -14,7 +14,7 @@ import {
 } from '../domain/errors.js';
 import { sanitizeFileName } from '../domain/file-name.js';
 import { representationOf } from '../domain/representation.js';
-import { FILE_ID, isFileName, newFileId, storageKey, type AvailableFile, type FileListing, type ServableFile } from '../domain/stored-file.js';
+import { FILE_ID, isFileName, newFileId, storageKey, type AvailableFile, type FileListing, type HeldFile, type ServableFile } from '../domain/stored-file.js';
 import { FileRecordRepository, type CompletedUpload, type FilePosition, type NewFileRecord } from '../ports/file-record.repository.port.js';
 import { FileStorage, type FileListPage, type SignedFile, type SignedUrlRequest, type UploadRequest } from '../ports/file-storage.port.js';
 import { ObjectStore, type ByteRange } from '../ports/object-store.port.js';
@@ -71,7 +71,28 @@ export class FileStorageService extends FileStorage {
     this.inspector = new ContentInspector(config.uploads.allowedContentTypes);
   }
 
-  async upload(organizationId: OrganizationId, request: UploadRequest): Promise<AvailableFile> {
+  upload(organizationId: OrganizationId, request: UploadRequest): Promise<AvailableFile> {
+    return this.receive(organizationId, request, (id, facts) => this.records.markAvailable(organizationId, id, facts));
+  }
+
+  hold(organizationId: OrganizationId, request: UploadRequest): Promise<HeldFile> {
+    return this.receive(organizationId, request, (id, facts) => this.records.markChecked(organizationId, id, facts));
+  }
+
+  async confirm(organizationId: OrganizationId, files: readonly HeldFile[]): Promise<void> {
+    await this.records.confirm(organizationId, files.map((f) => f.id));
+  }
+
+  async abandon(organizationId: OrganizationId, files: readonly HeldFile[]): Promise<void> {
+    await Promise.all(files.map((f) => this.forget(organizationId, f.id, storageKey(f))));
+  }
+
+  /** Checks, stores and scans `request`, then records it as `finish` says; on any failure nothing of it is kept. */
+  private async receive<F extends AvailableFile | HeldFile>(
+    organizationId: OrganizationId,
+    request: UploadRequest,
+    finish: (id: string, facts: CompletedUpload) => Promise<F>,
+  ): Promise<F> {
     const started = Date.now();
     const originalName = sanitizeFileName(request.fileName);
     const peeked = await peek(request.content, SNIFF_BYTES);
@@ -99,8 +120,8 @@ export class FileStorageService extends FileStorage {
     try {
       const measured = measure(peeked.body, this.maxUploadBytes, decision.bodyCheck);
       const scan = await this.write(key, record.contentType, measured, recorded);
-      const file = await this.records.markAvailable(organizationId, id, { ...measured.result(), ...scan });
-      this.logger.log(`Stored ${key} (${file.contentType}, ${file.size} bytes) in ${Date.now() - started} ms`);
+      const file = await finish(id, { ...measured.result(), ...scan });
+      this.logger.log(`Stored ${key} (${file.contentType}, ${file.size} bytes${file.status === 'pending' ? ', held for its transaction' : ''}) in ${Date.now() - started} ms`);
       this.metrics.storedBytes.inc(file.size);
       return file;
     } catch (e) {

@@ -31,6 +31,12 @@ export interface StoredFile {
 export type AvailableFile = StoredFile & { status: 'available'; size: number; sha256: string };
 
 /**
+ * A file that has passed every check and is stored, held back until the work it
+ * came with commits (FileStorage.hold): neither served nor linkable before.
+ */
+export type HeldFile = Omit<AvailableFile, 'status'> & { status: 'pending' };
+
+/**
  * What serving a file by a signed URL needs: its key and how it is presented.
  * All of it is fixed when the file is stored, so a copy taken from an
  * available file (a resource's link to it) stays true for the file's life.

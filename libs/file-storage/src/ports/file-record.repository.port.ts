@@ -1,5 +1,5 @@
 import type { OrganizationId } from '@app/tenancy';
-import type { AvailableFile, FileListing, ScanStatus, StoredFile } from '../domain/stored-file.js';
+import type { AvailableFile, FileListing, HeldFile, ScanStatus, StoredFile } from '../domain/stored-file.js';
 
 export type NewFileRecord = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'originalName' | 'contentType'>;
 
@@ -35,6 +35,15 @@ export abstract class FileRecordRepository {
 
   /** `pending` → `available`. Throws UploadExpiredError if the sweeper reclaimed it meanwhile. */
   abstract markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile>;
+
+  /** Records the facts of a checked upload and leaves it `pending`. Throws UploadExpiredError as markAvailable does. */
+  abstract markChecked(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<HeldFile>;
+
+  /**
+   * `pending` → `available` for checked uploads, all or none: UploadExpiredError
+   * when the sweeper reclaimed one. Joins the caller's open transaction.
+   */
+  abstract confirm(organizationId: OrganizationId, ids: readonly string[]): Promise<void>;
 
   /** An `available` file, or null (pending, deleting and other organizations' files are invisible). */
   abstract findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null>;

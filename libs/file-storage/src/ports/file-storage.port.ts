@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { OrganizationId } from '@app/tenancy';
-import type { AvailableFile, FileListing, ServableFile } from '../domain/stored-file.js';
+import type { AvailableFile, FileListing, HeldFile, ServableFile } from '../domain/stored-file.js';
 import type { Representation } from '../domain/representation.js';
 import type { ByteRange } from './object-store.port.js';
 
@@ -45,6 +45,21 @@ export abstract class FileStorage {
    * file is available; on any failure nothing of it is kept.
    */
   abstract upload(organizationId: OrganizationId, request: UploadRequest): Promise<AvailableFile>;
+
+  /**
+   * The same checks, scan and storage as upload, for a file that belongs to
+   * work not yet committed (a FHIR transaction): the file stays pending,
+   * neither served nor linkable, until `confirm` makes it available in that
+   * work's own database transaction, or `abandon` removes it. One never
+   * confirmed within PENDING_UPLOAD_TTL_SECONDS is removed by the sweeper.
+   */
+  abstract hold(organizationId: OrganizationId, request: UploadRequest): Promise<HeldFile>;
+
+  /** Held files → available, all or none (UploadExpiredError, 503); joins the caller's open database transaction. */
+  abstract confirm(organizationId: OrganizationId, files: readonly HeldFile[]): Promise<void>;
+
+  /** Removes held files whose work did not commit: bytes and record. Never fails; what it cannot remove the sweeper does. */
+  abstract abandon(organizationId: OrganizationId, files: readonly HeldFile[]): Promise<void>;
 
   /** One page of the organization's available files, newest first; InvalidRequestError for a cursor it did not hand out. */
   abstract list(organizationId: OrganizationId, page: { limit: number; cursor?: string }): Promise<FileListPage>;
