@@ -26,7 +26,7 @@ export default {
       ...common,
       displayName: 'e2e-s3-clamav',
       globals: { E2E_PROFILE: 's3-clamav' },
-      testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir,fhir-attachments,fhir-binary,fhir-writes,refusals,crash,audit}.e2e-spec.ts'],
+      testMatch: ['<rootDir>/test/e2e/{files,scanning,fhir,fhir-attachments,fhir-binary,fhir-bundles,fhir-writes,refusals,crash,audit}.e2e-spec.ts'],
     },
     {
       // Three replicas of the built service behind haproxy, restarted one by one under traffic.

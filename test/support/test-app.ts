@@ -56,6 +56,8 @@ export interface TestApp {
   removeObject(key: string): Promise<void>;
   /** Rows of stored_files for an organization, whatever their status. */
   rowsOf(organizationId: string): Promise<Array<{ file_name: string; status: string }>>;
+  /** An organization's resources (`Type/id`) and their links to files (`Type/id -> fileName`), sorted. */
+  resourcesOf(organizationId: string): Promise<{ resources: string[]; links: string[] }>;
   close(): Promise<void>;
 }
 
@@ -151,6 +153,12 @@ export async function startTestApp(
     removeObject: async (key) => (s3 ? s3.deleteObject(bucket!, key) : rm(join(dataDir, 'objects', key))),
     rowsOf: async (organizationId) =>
       (await db.query('SELECT file_name, status FROM stored_files WHERE organization_id = $1', [organizationId])).rows,
+    resourcesOf: async (organizationId) => ({
+      resources: (await db.query(`SELECT resource_type || '/' || id AS r FROM fhir_resources WHERE organization_id = $1 ORDER BY 1`, [organizationId])).rows.map((r) => r.r),
+      links: (
+        await db.query(`SELECT resource_type || '/' || resource_id || ' -> ' || file_name AS l FROM fhir_file_links WHERE organization_id = $1 ORDER BY 1`, [organizationId])
+      ).rows.map((r) => r.l),
+    }),
     close: async () => {
       await app.close();
       await db.end();

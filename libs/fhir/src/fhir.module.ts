@@ -5,9 +5,11 @@ import { MedplumResourceValidator } from './adapters/medplum-resource-validator.
 import { TypeOrmResourceRepository } from './adapters/typeorm-resource.repository.js';
 import { AttachmentLinker } from './application/attachment-linker.js';
 import { FileLinksService } from './application/file-links.service.js';
+import { FhirBundleService } from './application/fhir-bundle.service.js';
 import { FhirResourceService } from './application/fhir-resource.service.js';
 import { OrphanFileSweeper } from './application/orphan-file.sweeper.js';
 import { ReleasedFiles } from './application/released-files.js';
+import { FhirBundles } from './ports/fhir-bundles.port.js';
 import { FhirResources } from './ports/fhir-resources.port.js';
 import { FileLinks } from './ports/file-links.port.js';
 import { ResourceRepository } from './ports/resource.repository.port.js';
@@ -15,7 +17,7 @@ import { ResourceValidator } from './ports/resource-validator.port.js';
 
 /**
  * FHIR R4 resources with attachments. Talks to files only through the
- * FileStorage port; exports only its ports: FhirResources, and FileLinks
+ * FileStorage port; exports only its ports: FhirResources, FhirBundles (POST /fhir), and FileLinks
  * (which resources link which files) for the file API.
  */
 @Module({
@@ -23,12 +25,14 @@ import { ResourceValidator } from './ports/resource-validator.port.js';
   providers: [
     { provide: ResourceValidator, useClass: MedplumResourceValidator },
     { provide: ResourceRepository, useClass: TypeOrmResourceRepository },
-    { provide: FhirResources, useClass: FhirResourceService },
+    FhirResourceService,
+    { provide: FhirResources, useExisting: FhirResourceService },
+    { provide: FhirBundles, useClass: FhirBundleService },
     { provide: FileLinks, useClass: FileLinksService },
     AttachmentLinker,
     ReleasedFiles,
     OrphanFileSweeper,
   ],
-  exports: [FhirResources, FileLinks],
+  exports: [FhirResources, FhirBundles, FileLinks],
 })
 export class FhirModule {}

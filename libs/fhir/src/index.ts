@@ -1,5 +1,10 @@
 export { FhirModule } from './fhir.module.js';
 export { FileLinks } from './ports/file-links.port.js';
+export { FhirBundles, type BundleOutcome, type EntryOutcome } from './ports/fhir-bundles.port.js';
+export { MAX_BUNDLE_ENTRIES, type BundleKind } from './domain/bundle.js';
+export { BINARY_CONTENT_URL, binaryOf, binaryUploadOf } from './domain/binary.js';
+export { binaryWithContent } from './application/binary-content.js';
+export { versionFromIfMatch } from './domain/if-match.js';
 export { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from './ports/fhir-resources.port.js';
 export { capabilityStatement, NO_HISTORY_OR_CONDITIONS } from './domain/capability-statement.js';
 export {

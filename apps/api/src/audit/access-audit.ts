@@ -16,6 +16,7 @@ const AUDITED: Record<string, AuditAction> = {
   'GET /files/:orgId/:fileName/metadata': 'read',
   'DELETE /files/:orgId/:fileName': 'delete',
   'GET /signed-files/:orgId/:fileName': 'read',
+  'POST /fhir': 'create',
   'GET /fhir/AuditEvent': 'search',
   'GET /fhir/AuditEvent/:id': 'read',
   'POST /fhir/Binary': 'create',
@@ -38,6 +39,13 @@ const RECORDED = Symbol('auditRecorded');
 
 type Notes = AuditEntities & { organizationId?: string };
 type Audited = Request & { [NOTES]?: Notes; [RECORDED]?: true };
+
+/** One entry of a transaction or batch, audited as the single interaction it stands for. */
+export interface EntryAudit {
+  action: AuditAction;
+  status: number;
+  entities: AuditEntities;
+}
 
 /** What a handler learned about the access (the resource, the file, the patient) for its audit record. */
 export function noteAccess(req: Request, notes: Notes): void {
@@ -76,6 +84,19 @@ export class AccessAudit {
   async success(req: Request, status: number): Promise<void> {
     const record = this.claim(req, status);
     if (record) await this.trail.record(record);
+  }
+
+  /**
+   * Records each entry of a Bundle that was carried out, before the answer
+   * leaves: one record per entry, with the request's agent and id, so that
+   * who saw or changed which resource reads the same as for single requests.
+   */
+  async successEach(req: Request, entries: readonly EntryAudit[]): Promise<void> {
+    const request = this.claim(req, 200);
+    if (!request) return;
+    for (const entry of entries) {
+      await this.trail.record({ ...request, action: entry.action, outcome: { status: entry.status }, entities: entry.entities });
+    }
   }
 
   /** Records a refused or failed access; never fails, never holds the answer up. */

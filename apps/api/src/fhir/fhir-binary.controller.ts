@@ -1,12 +1,11 @@
-import { Writable } from 'node:stream';
 import { Controller, Delete, Get, HttpCode, Logger, Param, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
-import { compactBase64, decodeBase64, FileLinks, InvalidResourceError, NO_HISTORY_OR_CONDITIONS, type FhirJson } from '@app/fhir';
-import { canonicalExtensionFor, FileStorage, representationOf, UnsupportedContentError, type AvailableFile } from '@app/file-storage';
+import { BINARY_CONTENT_URL, binaryOf, binaryUploadOf, binaryWithContent, FileLinks, NO_HISTORY_OR_CONDITIONS, type FhirJson } from '@app/fhir';
+import { FileStorage, representationOf, type AvailableFile } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
 import { AccessAudit, noteAccess } from '../audit/access-audit.js';
 import { sendFile, wantsInline } from '../files/send-file.js';
@@ -14,12 +13,6 @@ import { AcceptsRawBody, UploadInterceptor, uploadOf } from '../files/upload.int
 import { publicBaseUrl } from '../http/public-base-url.js';
 import { negotiateBinary } from './binary-negotiation.js';
 import { FHIR_JSON } from './fhir-media-types.js';
-
-/** The elements a created Binary may carry: the server assigns id and meta, and ignores the client's. */
-const BINARY_ELEMENTS = new Set(['resourceType', 'id', 'meta', 'contentType', 'data']);
-
-/** The extension on `_data` that points at the bytes of a Binary too large to carry them inline. */
-export const BINARY_CONTENT_URL = 'https://clinical-attachments.example/fhir/StructureDefinition/binary-content-url';
 
 /** The Binary entry of the CapabilityStatement: what FhirBinaryController does, in FHIR's terms. */
 export function binaryCapability(config: AppConfig): CapabilityStatementRestResource {
@@ -35,16 +28,6 @@ export function binaryCapability(config: AppConfig): CapabilityStatementRestReso
     interaction: (['read', 'create', 'delete'] as const).map((code) => ({ code })),
     versioning: 'no-version',
     ...NO_HISTORY_OR_CONDITIONS,
-  };
-}
-
-/** A Binary's JSON as FHIR reads it: its stored file, one version for life (a file never changes). */
-function binaryOf(file: AvailableFile): FhirJson {
-  return {
-    resourceType: 'Binary',
-    id: file.id,
-    meta: { versionId: '1', lastUpdated: file.createdAt.toISOString() },
-    contentType: file.contentType,
   };
 }
 
@@ -83,7 +66,7 @@ export class FhirBinaryController {
   @UseInterceptors(UploadInterceptor)
   async create(@CurrentOrganization() organizationId: OrganizationId, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FhirJson | undefined> {
     // Raw bytes were stored by the interceptor; a FHIR JSON Binary carries them as base64.
-    const file = uploadOf(req) ?? (await this.createFromResource(organizationId, req.body as unknown));
+    const file = uploadOf(req) ?? (await this.files.upload(organizationId, binaryUploadOf(req.body as unknown)));
     const binary = binaryOf(file);
     noteAccess(req, { file: `${organizationId}/${file.fileName}` });
     res.setHeader('Location', `${this.fhirBase(req)}/Binary/${file.id}`);
@@ -135,7 +118,7 @@ export class FhirBinaryController {
         return;
       }
       // The same body for HEAD as for GET, so that its Content-Length is the GET's.
-      const body = Buffer.from(JSON.stringify(await this.withContent(file, req)));
+      const body = Buffer.from(JSON.stringify(await binaryWithContent(this.files, file, this.config.fhir.binaryInlineMaxBytes, this.fhirBase(req))));
       await this.audit.success(req, 200);
       res.status(200).setHeader('Content-Type', FHIR_JSON);
       res.setHeader('Content-Length', body.length);
@@ -158,58 +141,6 @@ export class FhirBinaryController {
     await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger, (status) => this.audit.success(req, status), {
       idleTimeoutMs: this.config.downloadIdleTimeoutMs,
     });
-  }
-
-  /** The Binary with its bytes as base64 `data` when small enough, else an extension on `_data` that points at them. */
-  private async withContent(file: AvailableFile, req: Request): Promise<FhirJson> {
-    const binary = binaryOf(file);
-    if (file.size > this.config.fhir.binaryInlineMaxBytes) {
-      return { ...binary, _data: { extension: [{ url: BINARY_CONTENT_URL, valueUrl: `${this.fhirBase(req)}/Binary/${file.id}` }] } };
-    }
-    const chunks: Buffer[] = [];
-    // A destination done with each chunk once called back, as writeTo asks: it copies.
-    const collector = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        chunks.push(Buffer.from(chunk));
-        done();
-      },
-    });
-    await this.files.writeTo(file, collector);
-    return { ...binary, data: Buffer.concat(chunks).toString('base64') };
-  }
-
-  /**
-   * A FHIR JSON Binary (`application/fhir+json`): its `contentType` declares the type and its `data`
-   * goes through the upload's checks as any file. Other FHIR JSON is not taken as content here: send a
-   * document's bytes with their own type (application/json for JSON).
-   */
-  private createFromResource(organizationId: OrganizationId, body: unknown): Promise<AvailableFile> {
-    const resource = (body ?? {}) as Record<string, unknown>;
-    if (resource.resourceType !== 'Binary') {
-      throw InvalidResourceError.single(
-        'A FHIR JSON body posted to /fhir/Binary must be a Binary; send other content as it is, with its own Content-Type',
-        'resourceType',
-      );
-    }
-    // Fail closed: what this service would not keep is refused, never dropped. securityContext grants
-    // access in FHIR's model, and silently ignoring it would serve the bytes to whoever it meant to exclude.
-    if (resource.securityContext !== undefined) {
-      throw InvalidResourceError.single('Binary.securityContext is not supported: a Binary is readable by its whole organization', 'Binary.securityContext');
-    }
-    const unknown = Object.keys(resource).filter((key) => !BINARY_ELEMENTS.has(key));
-    if (unknown.length > 0) {
-      throw new InvalidResourceError(unknown.map((key) => ({ message: `Binary.${key} is not taken: a Binary is its contentType and data`, expression: `Binary.${key}` })));
-    }
-    const { contentType, data: given } = resource;
-    if (typeof contentType !== 'string' || contentType === '') throw InvalidResourceError.single('contentType is required', 'Binary.contentType');
-    if (typeof given !== 'string' || given.trim() === '') {
-      throw InvalidResourceError.single('data is required: a Binary is created with its bytes (or post them raw)', 'Binary.data');
-    }
-    const data = compactBase64(given);
-    if (data === undefined) throw InvalidResourceError.single('data is not valid base64', 'Binary.data');
-    const extension = canonicalExtensionFor(contentType);
-    if (!extension) throw new UnsupportedContentError('media_type_not_accepted', `Files of type ${contentType} are not accepted`);
-    return this.files.upload(organizationId, { content: decodeBase64(data), fileName: `binary.${extension}`, declaredType: contentType });
   }
 
   private fhirBase(req: Request): string {

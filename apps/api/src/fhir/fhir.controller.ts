@@ -1,33 +1,39 @@
+import { STATUS_CODES } from 'node:http';
 import {
-  Body, Controller, Delete, Get, Header, Headers, HttpCode, Param, Post, Put, Req, Res,
+  Body, Controller, Delete, Get, Header, Headers, HttpCode, Logger, Param, Post, Put, Req, Res,
 } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import {
-  capabilityStatement, FhirResources, IfMatchRequiredError, MalformedResourceError, searchsetBundle, type FhirJson, type WriteContext,
+  capabilityStatement, FhirBundles, FhirResources, patientOf, searchsetBundle, versionFromIfMatch, type EntryOutcome, type FhirJson, type WriteContext,
 } from '@app/fhir';
-import { auditEventCapability } from '@app/audit';
+import { auditEventCapability, type AuditAction } from '@app/audit';
 import { AppConfig } from '@app/config';
 import { CurrentOrganization, Public, type OrganizationId } from '@app/tenancy';
 import { UnsupportedContentError } from '@app/file-storage';
+import { AccessAudit, recordedQuery, type EntryAudit } from '../audit/access-audit.js';
+import { renderException } from '../http/exception.filter.js';
+import { operationOutcome } from '../http/operation-outcome.js';
 import { publicBaseUrl } from '../http/public-base-url.js';
 import { SERVICE_VERSION } from '../version.js';
 import { FHIR_JSON, FHIR_MEDIA_TYPES } from './fhir-media-types.js';
 import { binaryCapability } from './fhir-binary.controller.js';
 
-/**
- * `W/"3"` or `"3"` → 3. Absent, or `*` ("whichever version exists", RFC 9110;
- * the resource must exist anyway) → undefined, or IfMatchRequiredError when
- * the operator requires the version read.
- */
-function versionFromIfMatch(ifMatch: string | undefined, required: boolean): number | undefined {
-  if (ifMatch === undefined || ifMatch.trim() === '*') {
-    if (required) throw new IfMatchRequiredError();
-    return undefined;
-  }
-  const m = /^(?:W\/)?"(\d{1,9})"$/.exec(ifMatch.trim());
-  if (!m) throw new MalformedResourceError('If-Match must be a version ETag such as W/"3"');
-  return Number(m[1]);
+/** The status line a done entry answers with, as the single interaction would. */
+const ENTRY_STATUS = { created: 201, updated: 200, deleted: 204, read: 200, searched: 200 } as const;
+
+const ENTRY_ACTION: Record<keyof typeof ENTRY_STATUS, AuditAction> = {
+  created: 'create',
+  updated: 'update',
+  deleted: 'delete',
+  read: 'read',
+  searched: 'search',
+};
+
+const METHOD_ACTION: Record<'GET' | 'POST' | 'PUT' | 'DELETE', AuditAction> = { GET: 'read', POST: 'create', PUT: 'update', DELETE: 'delete' };
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 }
 
 function requireFhirJson(req: Request): void {
@@ -45,10 +51,13 @@ function requireFhirJson(req: Request): void {
 @Controller('fhir')
 export class FhirController {
   private readonly startedAt = new Date();
+  private readonly logger = new Logger('FhirBundles');
 
   constructor(
     private readonly resources: FhirResources,
+    private readonly bundles: FhirBundles,
     private readonly config: AppConfig,
+    private readonly audit: AccessAudit,
   ) {}
 
   @Get('metadata')
@@ -58,6 +67,37 @@ export class FhirController {
     const statement = capabilityStatement(this.fhirBase(req), SERVICE_VERSION, this.startedAt);
     statement.rest?.[0]?.resource?.push(binaryCapability(this.config), auditEventCapability(this.config.audit.readScope));
     return statement;
+  }
+
+  /**
+   * A transaction or batch Bundle. The answer is a transaction-response or
+   * batch-response: per entry its status, location (`Type/id`), version and,
+   * unless Prefer: return=minimal, the resource; a batch entry that failed
+   * carries its OperationOutcome. A transaction that fails answers that
+   * entry's error for the whole of it, and nothing of it is kept. Each entry
+   * is audited on its own, under the request's id.
+   */
+  @Post()
+  @HttpCode(200)
+  async bundle(
+    @CurrentOrganization() organizationId: OrganizationId,
+    @Body() body: unknown,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<object> {
+    requireFhirJson(req);
+    const { kind, entries } = await this.bundles.process(organizationId, body, this.writeContext(req));
+    const fhirBase = this.fhirBase(req);
+    const minimal = /\breturn=minimal\b/.test(req.header('prefer') ?? '');
+    const audits: EntryAudit[] = [];
+    const answered = entries.map((entry) => {
+      const answer = this.entryAnswer(entry, fhirBase, minimal);
+      audits.push({ ...this.entryAudit(entry), status: answer.status });
+      return answer.entry;
+    });
+    await this.audit.successEach(req, audits);
+    res.setHeader('Content-Type', FHIR_JSON);
+    return { resourceType: 'Bundle', type: `${kind}-response`, entry: answered };
   }
 
   @Get(':type')
@@ -124,6 +164,37 @@ export class FhirController {
     @Headers('if-match') ifMatch: string | undefined,
   ): Promise<void> {
     await this.resources.delete(organizationId, type, id, this.expectedVersion(ifMatch));
+  }
+
+  /** A response entry: what the single interaction's answer would say, in Bundle.entry.response. */
+  private entryAnswer(entry: EntryOutcome, fhirBase: string, minimal: boolean): { status: number; entry: object } {
+    if ('failed' in entry) {
+      const rendered = renderException(entry.failed, this.logger);
+      return { status: rendered.status, entry: { response: { status: statusLine(rendered.status), outcome: operationOutcome(rendered.status, rendered.message, rendered.issues) } } };
+    }
+    const status = ENTRY_STATUS[entry.done];
+    const { resource, location } = entry;
+    const meta = entry.done === 'searched' ? undefined : resource?.meta;
+    return {
+      status,
+      entry: {
+        ...(resource && !minimal && { ...(location && { fullUrl: `${fhirBase}/${location}` }), resource }),
+        response: {
+          status: statusLine(status),
+          ...(location && entry.done !== 'deleted' && { location }),
+          ...(meta?.versionId && { etag: `W/"${meta.versionId}"` }),
+          ...(meta?.lastUpdated && { lastModified: meta.lastUpdated }),
+        },
+      },
+    };
+  }
+
+  /** What an entry's audit record names: the interaction, the resource (or Binary's file) and its patient. */
+  private entryAudit(entry: EntryOutcome): Omit<EntryAudit, 'status'> {
+    if ('failed' in entry) return { action: METHOD_ACTION[entry.method], entities: {} };
+    if (entry.search) return { action: 'search', entities: { query: recordedQuery(entry.search.params, entry.search.type) } };
+    const patient = entry.resource ? patientOf(entry.resource) : undefined;
+    return { action: ENTRY_ACTION[entry.done], entities: { ...(entry.location && { resource: entry.location }), ...(patient && { patient }) } };
   }
 
   /** The resource with its version headers, or no body for Prefer: return=minimal. */

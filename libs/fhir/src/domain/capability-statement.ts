@@ -51,6 +51,15 @@ export function capabilityStatement(fhirBaseUrl: string, version: string, starte
           'Unknown search parameters are ignored unless the request says Prefer: handling=strict.',
         security: { description: 'Every request needs a Bearer JWT naming the organization; each organization sees only its own resources.' },
         resource: resources,
+        interaction: [
+          {
+            code: 'transaction',
+            documentation:
+              'POST a transaction Bundle to the base: all or nothing, files included (an IHE MHD ITI-65 Provide Document Bundle is one); ' +
+              'urn:uuid fullUrls become the assigned ids in references and attachment urls.',
+          },
+          { code: 'batch', documentation: 'POST a batch Bundle to the base: each entry on its own, with its own status or OperationOutcome.' },
+        ],
       },
     ],
   };

@@ -1,4 +1,4 @@
-import { DomainError } from '@app/common';
+import { DomainError, type DomainErrorKind } from '@app/common';
 
 /** One problem found in a resource, where FHIRPath-like `expression` says where. */
 export interface ResourceIssue {
@@ -81,4 +81,31 @@ export class IfMatchRequiredError extends DomainError {
 export class InvalidSearchError extends DomainError {
   readonly kind = 'invalid_input';
   readonly code = 'invalid_search';
+}
+
+/**
+ * A Bundle entry's error, saying which entry: for a transaction, the answer to
+ * the whole of it. Keeps the error's kind (its status), code and retry advice,
+ * and moves its issues' expressions under the entry (`Bundle.entry[2].resource.content[0]`).
+ */
+export class BundleEntryError extends DomainError {
+  readonly kind: DomainErrorKind;
+  readonly code: string;
+  override readonly retryAfterSeconds?: number;
+  override readonly reason?: string;
+  readonly issues?: ResourceIssue[];
+
+  constructor(index: number, cause: DomainError) {
+    const entry = `Bundle.entry[${index}]`;
+    super(`${entry}: ${cause.message}`, { cause });
+    this.kind = cause.kind;
+    this.code = cause.code;
+    this.retryAfterSeconds = cause.retryAfterSeconds;
+    this.reason = cause.reason;
+    const issues = (cause as { issues?: ResourceIssue[] }).issues;
+    this.issues = issues?.map((i) => ({
+      message: i.message,
+      expression: i.expression?.startsWith('Bundle.') ? i.expression : `${entry}.resource${i.expression?.replace(/^[A-Z][A-Za-z]*/, '') ?? ''}`,
+    }));
+  }
 }

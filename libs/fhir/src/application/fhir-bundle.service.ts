@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { DomainError } from '@app/common';
+import { AppConfig } from '@app/config';
+import { FileStorage, type HeldFile } from '@app/file-storage';
+import type { OrganizationId } from '@app/tenancy';
+import { binaryOf, binaryUploadOf } from '../domain/binary.js';
+import { linksToEntries, parseBundle, rewriteLinks, type BundleEntryRequest } from '../domain/bundle.js';
+import { BundleEntryError, MalformedResourceError } from '../domain/errors.js';
+import { versionFromIfMatch } from '../domain/if-match.js';
+import type { FhirJson } from '../domain/resource-types.js';
+import { searchsetBundle } from '../domain/search.js';
+import { FhirBundles, type BundleOutcome, type EntryOutcome } from '../ports/fhir-bundles.port.js';
+import type { WriteContext } from '../ports/fhir-resources.port.js';
+import { FileLinks } from '../ports/file-links.port.js';
+import { ResourceRepository } from '../ports/resource.repository.port.js';
+import { binaryWithContent } from './binary-content.js';
+import { FhirResourceService, type PreparedWrite } from './fhir-resource.service.js';
+import { ReleasedFiles } from './released-files.js';
+
+type Done = Exclude<EntryOutcome, { failed: unknown }>;
+
+/** The order a transaction carries its entries out in (R4 http.html#trules): their order in the Bundle does not matter. */
+const WRITE_ORDER = ['DELETE', 'POST', 'PUT'] as const;
+
+/**
+ * Transactions and batches (`POST /fhir`) over the same checks as single
+ * interactions. A transaction holds every file it stores (its Binaries, the
+ * inline data of its resources) pending, writes every resource in one
+ * database transaction, and makes the files available in that same
+ * transaction: the resources, their links and the bytes commit together, or
+ * the files are removed and nothing is kept. A batch carries out each entry
+ * on its own, exactly as the single request would be.
+ */
+@Injectable()
+export class FhirBundleService extends FhirBundles {
+  private readonly logger = new Logger('FhirBundles');
+
+  constructor(
+    private readonly resources: FhirResourceService,
+    private readonly repository: ResourceRepository,
+    private readonly released: ReleasedFiles,
+    private readonly files: FileStorage,
+    private readonly links: FileLinks,
+    private readonly config: AppConfig,
+  ) {
+    super();
+  }
+
+  async process(organizationId: OrganizationId, body: unknown, context: WriteContext): Promise<BundleOutcome> {
+    const { kind, entries } = parseBundle(body);
+    const started = Date.now();
+    const outcome: BundleOutcome = {
+      kind,
+      entries: kind === 'transaction' ? await this.transaction(organizationId, entries, context) : await this.batch(organizationId, entries, context),
+    };
+    const failed = outcome.entries.filter((e) => 'failed' in e).length;
+    this.logger.log(`${kind} of ${entries.length} entries for ${organizationId} in ${Date.now() - started} ms${failed ? `; ${failed} failed` : ''}`);
+    return outcome;
+  }
+
+  private async transaction(organizationId: OrganizationId, entries: BundleEntryRequest[], context: WriteContext): Promise<Done[]> {
+    this.refuseOverlaps(entries);
+    const results: Done[] = [];
+    // Each POST's fullUrl → the Type/id it gets; a Binary's id is its file's, known once it is held.
+    const assigned = new Map<string, string>();
+    const ids = new Map<number, string>();
+    for (const e of entries) {
+      if (e.method !== 'POST' || e.type === 'Binary') continue;
+      const id = randomUUID();
+      ids.set(e.index, id);
+      if (e.fullUrl !== undefined) assigned.set(e.fullUrl, `${e.type}/${id}`);
+    }
+    const held: HeldFile[] = [];
+    const binaries = new Map<string, HeldFile>();
+    const prepared = new Map<number, PreparedWrite>();
+    const released: string[] = [];
+    try {
+      // The bytes first, held: the resources that link them are checked against them.
+      for (const e of entries.filter((x) => x.type === 'Binary' && x.method !== 'GET')) {
+        await atEntry(e, async () => {
+          if (e.method !== 'POST') {
+            throw new MalformedResourceError('A transaction can create (POST) and read (GET) a Binary; delete one with DELETE /fhir/Binary/<id>');
+          }
+          const file = await this.files.hold(organizationId, binaryUploadOf(e.resource, `Bundle.entry[${e.index}].resource`));
+          held.push(file);
+          binaries.set(file.id, file);
+          if (e.fullUrl !== undefined) assigned.set(e.fullUrl, `Binary/${file.id}`);
+          results[e.index] = { done: 'created', resource: binaryOf(file), location: `Binary/${file.id}` };
+        });
+      }
+      for (const e of entries.filter((x) => x.type !== 'Binary' && (x.method === 'POST' || x.method === 'PUT'))) {
+        await atEntry(e, async () => {
+          const type = this.resources.typeOf(e.type);
+          const resource = this.resources.incoming(type, e.resource);
+          rewriteLinks(resource, type, assigned);
+          const id = e.method === 'POST' ? ids.get(e.index)! : e.id!;
+          if (e.method === 'PUT') this.resources.requireId(resource, id);
+          const expected = e.method === 'POST' ? 'create' : this.expectedVersion(e.ifMatch);
+          const p = await this.resources.prepare(organizationId, type, id, resource, expected, context, binaries);
+          held.push(...p.uploaded);
+          prepared.set(e.index, p);
+        });
+      }
+      await this.repository.transaction(organizationId, async () => {
+        for (const method of WRITE_ORDER) {
+          for (const e of entries.filter((x) => x.method === method && x.type !== 'Binary')) {
+            await atEntry(e, async () => {
+              if (method === 'DELETE') {
+                const type = this.resources.typeOf(e.type);
+                released.push(...(await this.repository.remove(organizationId, type, e.id!, this.expectedVersion(e.ifMatch))));
+                results[e.index] = { done: 'deleted', location: `${type}/${e.id}` };
+                return;
+              }
+              const written = await this.repository.write(organizationId, prepared.get(e.index)!.write);
+              released.push(...written.released);
+              results[e.index] = { done: method === 'POST' ? 'created' : 'updated', resource: written.resource, location: `${e.type}/${written.resource.id}` };
+            });
+          }
+        }
+        await this.files.confirm(organizationId, held);
+        // Reads see what the transaction wrote.
+        for (const e of entries.filter((x) => x.method === 'GET')) {
+          results[e.index] = await atEntry(e, () => this.read(organizationId, e, context));
+        }
+      });
+    } catch (e) {
+      if (held.length > 0) {
+        this.logger.log(`Transaction refused: removing the ${held.length} file(s) it stored`);
+        await this.files.abandon(organizationId, held);
+      }
+      throw e;
+    }
+    await this.released.delete(organizationId, released, 'a transaction deleted or changed the last resource linking it');
+    return results;
+  }
+
+  /** Each entry on its own, as its single request; a failure is that entry's answer only. */
+  private async batch(organizationId: OrganizationId, entries: BundleEntryRequest[], context: WriteContext): Promise<EntryOutcome[]> {
+    const fullUrls = new Set(entries.flatMap((e) => (e.fullUrl === undefined ? [] : [e.fullUrl])));
+    const results: EntryOutcome[] = [];
+    for (const e of entries) {
+      try {
+        results.push(await this.batchEntry(organizationId, e, fullUrls, context));
+      } catch (error) {
+        results.push({ failed: error, method: e.method });
+      }
+    }
+    return results;
+  }
+
+  private async batchEntry(organizationId: OrganizationId, e: BundleEntryRequest, fullUrls: Set<string>, context: WriteContext): Promise<Done> {
+    const linked = e.resource && linksToEntries(e.resource, e.type, fullUrls);
+    if (linked) {
+      throw new MalformedResourceError(`${linked} names another entry of the batch; entries of a batch stand alone: send a transaction to link them`);
+    }
+    if (e.method === 'GET') return this.read(organizationId, e, context);
+    if (e.type === 'Binary') {
+      if (e.method === 'POST') {
+        const file = await this.files.upload(organizationId, binaryUploadOf(e.resource));
+        return { done: 'created', resource: binaryOf(file), location: `Binary/${file.id}` };
+      }
+      if (e.method === 'DELETE') {
+        const file = await this.files.findById(organizationId, e.id!);
+        await this.links.deleteUnlinked(organizationId, file.fileName);
+        return { done: 'deleted', location: `Binary/${file.id}` };
+      }
+      throw new MalformedResourceError('A Binary is never updated: create a new one');
+    }
+    if (e.method === 'DELETE') {
+      await this.resources.delete(organizationId, e.type, e.id!, this.expectedVersion(e.ifMatch));
+      return { done: 'deleted', location: `${e.type}/${e.id}` };
+    }
+    const resource =
+      e.method === 'POST'
+        ? await this.resources.create(organizationId, e.type, e.resource, context)
+        : await this.resources.update(organizationId, e.type, e.id!, e.resource, this.expectedVersion(e.ifMatch), context);
+    return { done: e.method === 'POST' ? 'created' : 'updated', resource, location: `${e.type}/${resource.id}` };
+  }
+
+  /** A read or search entry: a Binary reads as FHIR JSON, its bytes inline when small (as GET with a FHIR Accept). */
+  private async read(organizationId: OrganizationId, e: BundleEntryRequest, context: WriteContext): Promise<Done> {
+    const fhirBase = `${context.baseUrl}/fhir`;
+    if (e.search) {
+      if (e.type === 'Binary') throw new MalformedResourceError('Binary has no search');
+      const { page, query } = await this.resources.search(organizationId, e.type, e.search, false);
+      return { done: 'searched', resource: searchsetBundle(page, query, `${fhirBase}/${e.type}`) as unknown as FhirJson, search: { type: e.type, params: e.search } };
+    }
+    if (e.type === 'Binary') {
+      const file = await this.files.findById(organizationId, e.id!);
+      return { done: 'read', resource: await binaryWithContent(this.files, file, this.config.fhir.binaryInlineMaxBytes, fhirBase), location: `Binary/${file.id}` };
+    }
+    const resource = await this.resources.read(organizationId, e.type, e.id!);
+    return { done: 'read', resource, location: `${resource.resourceType}/${resource.id}` };
+  }
+
+  private expectedVersion(ifMatch: string | undefined): number | undefined {
+    return versionFromIfMatch(ifMatch, this.config.fhir.requireIfMatch);
+  }
+
+  /** Two writes to one resource in a transaction have no order to settle them (R4 http.html#trules): refused. */
+  private refuseOverlaps(entries: BundleEntryRequest[]): void {
+    const written = new Map<string, number>();
+    for (const e of entries) {
+      if (e.method !== 'PUT' && e.method !== 'DELETE') continue;
+      const target = `${e.type}/${e.id}`;
+      const earlier = written.get(target);
+      if (earlier !== undefined) {
+        throw new BundleEntryError(e.index, new MalformedResourceError(`${target} is also changed by Bundle.entry[${earlier}]; a transaction changes a resource once`));
+      }
+      written.set(target, e.index);
+    }
+  }
+}
+
+/** Runs one entry's work; its error, if a refusal, says which entry it was. */
+async function atEntry<T>(e: BundleEntryRequest, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof DomainError && !(error instanceof BundleEntryError)) throw new BundleEntryError(e.index, error);
+    throw error;
+  }
+}

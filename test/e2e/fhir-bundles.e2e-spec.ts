@@ -1,0 +1,358 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Client } from 'fhir-kit-client';
+import request from 'supertest';
+import { UnfinishedUploadSweeper } from '../../libs/file-storage/src/application/unfinished-upload.sweeper.js';
+import { newOrganizationId, scratchDatabase } from '../support/environment.js';
+import { eventually } from '../support/http.js';
+import { expectOperationOutcome, FHIR_JSON, type Json } from '../support/fhir.js';
+import { mp4OfSize, pdfOfSize, samples } from '../support/sample-files.js';
+import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
+
+/**
+ * Transaction and batch Bundles at POST /fhir, and the IHE MHD flow on them:
+ * ITI-65 (Provide Document Bundle, sent with fhir-kit-client), ITI-67 (find
+ * the document) and ITI-68 (its bytes at attachment.url, following the 307 on
+ * S3). On both stacks, every file scanned by a real clamd. A transaction is
+ * all or nothing: whichever entry is refused, and whenever, no resource, no
+ * link, no row and no byte of it stays.
+ */
+const onS3 = storeProfile() === 's3-clamav';
+const MiB = 1024 * 1024;
+const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*');
+const MHD = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition';
+const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('base64');
+
+let t: TestApp;
+let org: string;
+let token: string;
+let client: Client;
+
+beforeAll(async () => {
+  t = await startTestApp({}, storeProfile(), { clamd: true });
+}, 60_000);
+afterAll(() => t.close());
+
+beforeEach(async () => {
+  org = newOrganizationId();
+  token = await t.tokenFor(org);
+  client = new Client({ baseUrl: `${t.baseUrl}/fhir`, bearerToken: token });
+});
+
+const auth = () => ({ Authorization: `Bearer ${token}` });
+const urn = () => `urn:uuid:${randomUUID()}`;
+
+function postBundle(bundle: Json, headers: Record<string, string> = {}) {
+  return request(t.baseUrl).post('/fhir').set(auth()).set('Content-Type', FHIR_JSON).set(headers).send(JSON.stringify(bundle));
+}
+
+/** Everything an organization has: resources, their links to files, file rows and stored objects. */
+async function everything(): Promise<{ resources: string[]; links: string[]; rows: string[]; keys: string[] }> {
+  const { resources, links } = await t.resourcesOf(org);
+  return { resources, links, rows: (await t.rowsOf(org)).map((r) => `${r.file_name} ${r.status}`), keys: await t.storedKeys(org) };
+}
+
+async function expectNothingKept(): Promise<void> {
+  expect(await everything()).toEqual({ resources: [], links: [], rows: [], keys: [] });
+}
+
+/** An ITI-65 Provide Document Bundle (Minimal): SubmissionSet List, DocumentReference, and the document as a Binary. */
+function provideDocumentBundle(document: { bytes: Buffer; contentType: string }, patient = 'p-mhd-1') {
+  const [list, doc, binary] = [urn(), urn(), urn()];
+  return {
+    urns: { list, doc, binary },
+    bundle: {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      meta: { profile: [`${MHD}/IHE.MHD.Minimal.ProvideBundle`] },
+      entry: [
+        {
+          fullUrl: list,
+          resource: {
+            resourceType: 'List',
+            meta: { profile: [`${MHD}/IHE.MHD.Minimal.SubmissionSet`] },
+            extension: [{ url: `${MHD}/ihe-sourceId`, valueIdentifier: { value: 'urn:oid:1.3.6.1.4.1.21367.2026.1' } }],
+            identifier: [
+              { use: 'usual', system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.3.6.1.4.1.21367.2026.1.1' },
+              { use: 'official', system: 'urn:ietf:rfc:3986', value: list },
+            ],
+            status: 'current',
+            mode: 'working',
+            code: { coding: [{ system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code: 'submissionset' }] },
+            subject: { reference: `Patient/${patient}` },
+            date: '2026-11-30T08:00:00Z',
+            entry: [{ item: { reference: doc } }],
+          },
+          request: { method: 'POST', url: 'List' },
+        },
+        {
+          fullUrl: doc,
+          resource: {
+            resourceType: 'DocumentReference',
+            meta: { profile: [`${MHD}/IHE.MHD.Minimal.DocumentReference`] },
+            masterIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.3.6.1.4.1.21367.2026.1.2' },
+            identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: doc }],
+            status: 'current',
+            subject: { reference: `Patient/${patient}` },
+            content: [{ attachment: { contentType: document.contentType, url: binary, title: 'Discharge summary' } }],
+          },
+          request: { method: 'POST', url: 'DocumentReference' },
+        },
+        {
+          fullUrl: binary,
+          resource: { resourceType: 'Binary', contentType: document.contentType, data: document.bytes.toString('base64') },
+          request: { method: 'POST', url: 'Binary' },
+        },
+      ],
+    } as Json,
+  };
+}
+
+/** GET on attachment.url as an ITI-68 Document Consumer does: with the token, following a 307 to the signed URL without it. */
+async function retrieve(url: string): Promise<{ status: number; body: Buffer; contentType: string | null; redirected: boolean }> {
+  const absolute = /^https?:/.test(url) ? url : `${t.baseUrl}/fhir/${url}`;
+  const first = await fetch(absolute, { headers: auth(), redirect: 'manual' });
+  const redirected = first.status === 307;
+  const res = redirected ? await fetch(first.headers.get('location')!) : first;
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()), contentType: res.headers.get('content-type'), redirected };
+}
+
+describe('IHE MHD', () => {
+  it('ITI-65 through fhir-kit-client: stores the submission atomically; ITI-67 finds the document; ITI-68 returns its bytes', async () => {
+    const pdf = pdfOfSize(3 * MiB);
+    const { bundle, urns } = provideDocumentBundle({ bytes: pdf, contentType: 'application/pdf' });
+    const response = (await client.transaction({ body: bundle as never })) as Json;
+
+    expect(response.resourceType).toBe('Bundle');
+    expect(response.type).toBe('transaction-response');
+    expect(response.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '201 Created', '201 Created']);
+    const [listEntry, docEntry, binaryEntry] = response.entry as Json[];
+    expect(listEntry!.response.location).toMatch(/^List\/[0-9a-f-]{36}$/);
+    expect(docEntry!.response.location).toMatch(/^DocumentReference\/[0-9a-f-]{36}$/);
+    expect(binaryEntry!.response.location).toMatch(/^Binary\/[0-9a-f]{32}$/);
+    for (const e of response.entry as Json[]) expect(e.response.etag).toBe('W/"1"');
+
+    // urn:uuid links became the assigned ids; the entryUUID identifiers kept their urns.
+    const doc = docEntry!.resource;
+    expect(doc.content[0].attachment).toEqual({
+      contentType: 'application/pdf',
+      url: binaryEntry!.response.location,
+      title: 'Discharge summary',
+      size: pdf.length,
+      hash: sha1(pdf),
+    });
+    expect(doc.identifier[0].value).toBe(urns.doc);
+    expect(listEntry!.resource.entry[0].item.reference).toBe(docEntry!.response.location);
+    expect(listEntry!.resource.identifier[1].value).toBe(urns.list);
+    const binaryId = binaryEntry!.response.location.split('/')[1];
+    expect(await t.storedKeys(org)).toEqual([`${org}/${binaryId}.pdf`]);
+    expect((await t.rowsOf(org)).map((r) => r.status)).toEqual(['available']);
+
+    // ITI-67: the Consumer sends patient and status.
+    const found = (await client.search({ resourceType: 'DocumentReference', searchParams: { patient: 'Patient/p-mhd-1', status: 'current' } })) as Json;
+    expect(found.total).toBe(1);
+    expect(found.entry[0].resource.id).toBe(doc.id);
+    const submission = (await client.search({ resourceType: 'List', searchParams: { patient: 'p-mhd-1', code: 'submissionset' } })) as Json;
+    expect(submission.entry.map((e: Json) => e.resource.id)).toEqual([listEntry!.resource.id]);
+
+    // ITI-68: GET on attachment.url; on S3 a 307 to a signed URL, followed without the token.
+    const retrieved = await retrieve(found.entry[0].resource.content[0].attachment.url);
+    expect(retrieved).toMatchObject({ status: 200, contentType: 'application/pdf', redirected: onS3 });
+    expect(retrieved.body.equals(pdf)).toBe(true);
+    // And through the attachment route of the DocumentReference.
+    const viaRoute = await request(t.baseUrl).get(`/fhir/DocumentReference/${doc.id}/files/content`).set(auth()).expect(307);
+    expect((await fetch(new URL(viaRoute.headers.location!, t.baseUrl))).status).toBe(200);
+  });
+
+  it.each([
+    ['a mistyped Binary (a PDF declared as a PNG)', { bytes: samples.pdf, contentType: 'image/png' }, 415, /declared type/],
+    ['an infected Binary (EICAR in a video)', { bytes: Buffer.concat([mp4OfSize(64 * 1024), EICAR]), contentType: 'video/mp4' }, 422, /infected/i],
+  ])('refuses a Provide Document Bundle with %s, keeping nothing of it', async (_name, document, status, text) => {
+    const { bundle } = provideDocumentBundle(document);
+    const res = await postBundle(bundle);
+    const outcome = expectOperationOutcome(res, status, text);
+    expect(outcome.issue[0].details.text).toMatch(/^Bundle\.entry\[2\]/);
+    await expectNothingKept();
+  });
+});
+
+describe('a transaction', () => {
+  // FHIR_MAX_BODY_BYTES (16 MiB) takes a Binary of about 11 MiB as base64.
+  const large = 11 * MiB;
+
+  it.each([
+    ['a NUL byte near the end of an 11 MiB text', () => textWithByteAt(large, large - 100, 0), 'text/plain', 415],
+    ['a virus near the end of an 11 MiB video', () => Buffer.concat([mp4OfSize(large - EICAR.length - 100), EICAR, Buffer.alloc(100, 0x20)]), 'video/mp4', 422],
+  ])('with %s in its Binary is refused and keeps nothing', async (_name, bytes, contentType, status) => {
+    const { bundle } = provideDocumentBundle({ bytes: bytes(), contentType });
+    expectOperationOutcome(await postBundle(bundle), status);
+    await expectNothingKept();
+  });
+
+  it('refused for a resource after its Binary was stored removes the Binary again (422)', async () => {
+    const { bundle } = provideDocumentBundle({ bytes: pdfOfSize(2 * MiB), contentType: 'application/pdf' });
+    bundle.entry[1].resource.status = 'not-a-status';
+    const outcome = expectOperationOutcome(await postBundle(bundle), 422);
+    expect(outcome.issue.some((i: Json) => /^Bundle\.entry\[1\]\.resource\.status/.test(i.expression?.[0] ?? ''))).toBe(true);
+    await expectNothingKept();
+  });
+
+  it('refused by its database writes (a PUT of an unknown resource) rolls back the resources already written and removes the bytes', async () => {
+    const { bundle } = provideDocumentBundle({ bytes: pdfOfSize(MiB), contentType: 'application/pdf' });
+    // Inline data of another resource, stored as a held file, goes too.
+    bundle.entry.push({
+      fullUrl: urn(),
+      resource: { resourceType: 'Media', status: 'completed', content: { contentType: 'image/png', data: samples.png.toString('base64') } },
+      request: { method: 'POST', url: 'Media' },
+    });
+    bundle.entry.push({ resource: { resourceType: 'Patient', id: 'nobody' }, request: { method: 'PUT', url: 'Patient/nobody' } });
+    expectOperationOutcome(await postBundle(bundle), 404, /^Bundle\.entry\[4\]: Patient\/nobody is not known/);
+    await expectNothingKept();
+  });
+
+  it('refused for a stale If-Match (412) keeps nothing, and carries out DELETE, POST, PUT and GET whatever their order', async () => {
+    const patient = (await request(t.baseUrl).post('/fhir/Patient').set(auth()).set('Content-Type', FHIR_JSON).send({ resourceType: 'Patient', active: true }).expect(201)).body;
+    const gone = (await request(t.baseUrl).post('/fhir/Patient').set(auth()).set('Content-Type', FHIR_JSON).send({ resourceType: 'Patient' }).expect(201)).body;
+    const newPatient = urn();
+    const entries = (ifMatch: string) => [
+      { request: { method: 'GET', url: `Patient/${patient.id}` } },
+      { resource: { ...patient, active: false }, request: { method: 'PUT', url: `Patient/${patient.id}`, ifMatch } },
+      { fullUrl: newPatient, resource: { resourceType: 'Patient', link: [{ other: { reference: `Patient/${patient.id}` }, type: 'seealso' }] }, request: { method: 'POST', url: 'Patient' } },
+      { request: { method: 'DELETE', url: `Patient/${gone.id}` } },
+      { request: { method: 'GET', url: `Patient?_id=${gone.id}` } },
+    ];
+    expectOperationOutcome(await postBundle({ resourceType: 'Bundle', type: 'transaction', entry: entries('W/"7"') }), 412, /^Bundle\.entry\[1\]/);
+    expect((await t.resourcesOf(org)).resources.sort()).toEqual([`Patient/${gone.id}`, `Patient/${patient.id}`].sort());
+
+    const res = await postBundle({ resourceType: 'Bundle', type: 'transaction', entry: entries('W/"1"') }).expect(200);
+    const answer = JSON.parse(res.text);
+    expect(answer.entry.map((e: Json) => e.response.status)).toEqual(['200 OK', '200 OK', '201 Created', '204 No Content', '200 OK']);
+    // The reads come after the writes: the updated Patient, and no deleted one.
+    expect(answer.entry[0].resource).toMatchObject({ id: patient.id, active: false, meta: { versionId: '2' } });
+    expect(answer.entry[1].response).toMatchObject({ location: `Patient/${patient.id}`, etag: 'W/"2"' });
+    expect(answer.entry[4].resource).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 0 });
+    expect(answer.entry[2].resource.link[0].other.reference).toBe(`Patient/${patient.id}`);
+  });
+
+  it('refuses two changes of one resource, conditional requests and entries it cannot read, before doing anything (400)', async () => {
+    const one = { request: { method: 'DELETE', url: 'Patient/a' } };
+    const cases: Array<[Json[], RegExp]> = [
+      [[one, { resource: { resourceType: 'Patient', id: 'a' }, request: { method: 'PUT', url: 'Patient/a' } }], /Patient\/a is also changed by Bundle\.entry\[0\]/],
+      [[{ resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=x' } }], /conditional/],
+      [[{ request: { method: 'PATCH', url: 'Patient/a' } }], /GET, POST, PUT or DELETE/],
+      [[{ request: { method: 'GET', url: 'https://elsewhere.example/Patient/a' } }], /relative/],
+      [[{ resource: { resourceType: 'Patient' } }], /needs request/],
+    ];
+    for (const [entry, text] of cases) {
+      expectOperationOutcome(await postBundle({ resourceType: 'Bundle', type: 'transaction', entry }), 400, text);
+    }
+    expectOperationOutcome(await postBundle({ resourceType: 'Bundle', type: 'collection', entry: [] }), 400, /transaction' or 'batch/);
+    expectOperationOutcome(await postBundle({ resourceType: 'Patient' }), 400, /Bundle/);
+    await expectNothingKept();
+  });
+
+  it('answers with the ids only under Prefer: return=minimal, and records one audit event per entry', async () => {
+    const { bundle } = provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' });
+    const res = await postBundle(bundle, { Prefer: 'return=minimal' }).expect(200);
+    const answer = JSON.parse(res.text);
+    expect(answer.entry.every((e: Json) => e.resource === undefined && e.response.location)).toBe(true);
+    const auditor = await t.tokenFor(org, { sub: 'privacy-officer', scope: 'audit/AuditEvent.read' });
+    const events = (await request(t.baseUrl).get('/fhir/AuditEvent').query({ _count: 50 }).set('Authorization', `Bearer ${auditor}`).expect(200)).body;
+    const created = (events.entry as Json[]).map((e) => e.resource).filter((e) => e.action === 'C');
+    const named = created.map((e: Json) => (e.entity as Json[]).map((x) => x.what?.reference).filter(Boolean));
+    // One event per entry, each naming its resource; the DocumentReference's names its patient too.
+    expect(named.map((n) => n.find((r: string) => !r.startsWith('Patient/')) ?? n[0]).sort()).toEqual(answer.entry.map((e: Json) => e.response.location).sort());
+    expect(named.some((n) => n.includes('Patient/p-mhd-1'))).toBe(true);
+  });
+});
+
+describe('a batch', () => {
+  it('carries out each entry on its own: what is refused answers its own OperationOutcome, the rest is kept', async () => {
+    const ok = await postBundle({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { resource: { resourceType: 'Binary', contentType: 'application/pdf', data: samples.pdf.toString('base64') }, request: { method: 'POST', url: 'Binary' } },
+        { resource: { resourceType: 'Binary', contentType: 'image/png', data: samples.pdf.toString('base64') }, request: { method: 'POST', url: 'Binary' } },
+        { resource: { resourceType: 'Patient', gender: 'unknown-ish' }, request: { method: 'POST', url: 'Patient' } },
+        { resource: { resourceType: 'Patient', gender: 'female' }, request: { method: 'POST', url: 'Patient' } },
+        { request: { method: 'GET', url: 'Patient/none' } },
+      ],
+    }).expect(200);
+    const answer = JSON.parse(ok.text);
+    expect(answer.type).toBe('batch-response');
+    expect(answer.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '415 Unsupported Media Type', '422 Unprocessable Entity', '201 Created', '404 Not Found']);
+    expect(answer.entry[1].response.outcome.resourceType).toBe('OperationOutcome');
+    expect(answer.entry[2].response.outcome.issue[0].expression[0]).toMatch(/^Patient\.gender/);
+    const binary = answer.entry[0].response.location;
+    const read = await postBundle({ resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: binary } }] }).expect(200);
+    expect(JSON.parse(read.text).entry[0].resource).toMatchObject({ resourceType: 'Binary', contentType: 'application/pdf', data: samples.pdf.toString('base64') });
+    const { resources } = await t.resourcesOf(org);
+    expect(resources).toEqual([answer.entry[3].response.location]);
+    expect((await t.rowsOf(org)).map((r) => r.status)).toEqual(['available']);
+  });
+
+  it('refuses an entry that links another entry by its fullUrl (entries of a batch stand alone)', async () => {
+    const { bundle } = provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' });
+    bundle.type = 'batch';
+    const answer = JSON.parse((await postBundle(bundle).expect(200)).text);
+    expect(answer.entry.map((e: Json) => e.response.status)).toEqual(['400 Bad Request', '400 Bad Request', '201 Created']);
+    expect(answer.entry[1].response.outcome.issue[0].details.text).toMatch(/send a transaction/);
+  });
+});
+
+describe('a dependency failing while a transaction stores its Binary', () => {
+  // An app of its own: faults between it and each dependency, short timeouts, and a database of its own for the sweeper.
+  let f: TestApp;
+  let database: { url: string; drop(): Promise<void> };
+  beforeAll(async () => {
+    database = await scratchDatabase();
+    f = await startTestApp(
+      { CLAMAV_TIMEOUT_SECONDS: '3', DATABASE_TIMEOUT_SECONDS: '3', S3_TIMEOUT_SECONDS: '3', DATABASE_URL: database.url },
+      storeProfile(),
+      { clamd: true, faults: true },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await f.close();
+    await database.drop();
+  });
+
+  const cases: Array<[string, 'database' | 'scanner' | 'objectStore', 'down' | 'hang']> = [
+    ['Postgres going away', 'database', 'down'],
+    ['Postgres hanging', 'database', 'hang'],
+    ['clamd going away', 'scanner', 'down'],
+    ...(onS3 ? [['the S3 server going away', 'objectStore', 'down'] as [string, 'objectStore', 'down']] : []),
+  ];
+
+  it.each(cases)('%s: answered 503 in bounded time, and nothing of the transaction is kept', async (_name, which, mode) => {
+    const ownOrg = newOrganizationId();
+    const ownToken = await f.tokenFor(ownOrg);
+    const { bundle } = provideDocumentBundle({ bytes: mp4OfSize(11 * MiB), contentType: 'video/mp4' });
+    const started = Date.now();
+    const answer = request(f.baseUrl).post('/fhir').set('Authorization', `Bearer ${ownToken}`).set('Content-Type', FHIR_JSON).send(JSON.stringify(bundle)).then((r) => r);
+    // The moment the Binary's row exists, its bytes are on their way to the store and the scanner.
+    await eventually(async () => expect((await f.rowsOf(ownOrg)).length).toBe(1), 10_000);
+    f.faults![which]!.set(mode);
+    const res = await answer.finally(() => f.faults![which]!.set('pass'));
+    const outcome = expectOperationOutcome(res, 503);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(outcome.issue[0].details.text).not.toMatch(/\b\d{1,3}(\.\d{1,3}){3}\b|localhost/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    // What the failed cleanup left pending is the sweeper's; nothing is ever available.
+    expect((await f.rowsOf(ownOrg)).filter((r) => r.status === 'available')).toEqual([]);
+    await f.app.get(UnfinishedUploadSweeper, { strict: false }).sweep(new Date(Date.now() + f.config.uploads.pendingTtlSeconds * 1000 + 1000));
+    await eventually(async () => {
+      expect(await f.resourcesOf(ownOrg)).toEqual({ resources: [], links: [] });
+      expect(await f.rowsOf(ownOrg)).toEqual([]);
+      expect(await f.storedKeys(ownOrg)).toEqual([]);
+      expect(await f.unfinishedWrites(ownOrg)).toBe(0);
+    }, 15_000);
+  });
+});
+
+/** Text of `size` bytes with `byte` at `at`. */
+function textWithByteAt(size: number, at: number, byte: number): Buffer {
+  const text = Buffer.alloc(size, 'a');
+  text[at] = byte;
+  return text;
+}
