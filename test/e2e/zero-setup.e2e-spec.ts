@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess, type ExecFileOptions } from 'node:child_process';
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,6 +90,39 @@ describe('zero-setup start (built service, embedded defaults)', () => {
     expect((await fetch(`${baseUrl}${url}`, { headers: auth })).status).toBe(404);
   });
 
+  it('carries out a FHIR transaction that stores a Binary on the embedded database, and keeps nothing of a refused one', async () => {
+    // The embedded database lets one connection in at a time during a transaction: every step of it must join it.
+    const org = newOrganizationId();
+    const { stdout } = await promisify(execFile)('node', [tokenCli, '--org', org], { env: { PATH: process.env.PATH, DATA_DIR: dataDir } });
+    const headers = { Authorization: `Bearer ${stdout.trim()}`, 'Content-Type': 'application/fhir+json' };
+    const bundle = (status: string) => ({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl: 'urn:uuid:5f0c1e7a-3f7c-4a53-9c1e-0d6c2b1f9a01',
+          resource: { resourceType: 'DocumentReference', status, content: [{ attachment: { url: 'urn:uuid:5f0c1e7a-3f7c-4a53-9c1e-0d6c2b1f9a02' } }] },
+          request: { method: 'POST', url: 'DocumentReference' },
+        },
+        {
+          fullUrl: 'urn:uuid:5f0c1e7a-3f7c-4a53-9c1e-0d6c2b1f9a02',
+          resource: { resourceType: 'Binary', contentType: 'application/pdf', data: samples.pdf.toString('base64') },
+          request: { method: 'POST', url: 'Binary' },
+        },
+      ],
+    });
+    const refused = await fetch(`${baseUrl}/fhir`, { method: 'POST', headers, body: JSON.stringify(bundle('not-a-status')) });
+    expect(refused.status).toBe(422);
+    const done = await fetch(`${baseUrl}/fhir`, { method: 'POST', headers, body: JSON.stringify(bundle('current')) });
+    expect(done.status).toBe(200);
+    const answer = (await done.json()) as { entry: Array<{ response: { status: string; location: string } }> };
+    expect(answer.entry.map((e) => e.response.status)).toEqual(['201 Created', '201 Created']);
+    const binaryId = answer.entry[1]!.response.location.split('/')[1];
+    expect(readdirSync(join(dataDir, 'objects', org))).toEqual([`${binaryId}.pdf`]);
+    const found = await fetch(`${baseUrl}/fhir/DocumentReference?_count=0`, { headers });
+    expect(((await found.json()) as { total: number }).total).toBe(1);
+  });
+
   describe.each(['bash', 'zsh'] as const)("the README's walk-through, pasted in order into %s", (shell) => {
     it('runs to its end, and every example answers what the README says', async () => {
       // The reader's folder: the repository (for `npm run token`), where the examples write their files.
@@ -113,7 +146,8 @@ describe('zero-setup start (built service, embedded defaults)', () => {
         // curl prints JSON answers without a final newline, so the next output follows on the same line.
         const count = (text: string) => stdout.split(text).length - 1;
         expect(stdout).toContain('{"organizationId":"demo-org"}');
-        expect(count('same bytes\n')).toBe(2);
+        expect(count('same bytes\n')).toBe(3);
+        expect(stdout).toMatch(/201 Created List\/[0-9a-f-]{36}\n201 Created DocumentReference\/[0-9a-f-]{36}\n201 Created Binary\/[0-9a-f]{32}\n/);
         expect(count('200 image/png\n')).toBe(1);
         expect(count('200 48 bytes\n')).toBe(2); // Node's fetch and Python's requests
         expect(count('307 signed URL received: true\n')).toBe(1);
