@@ -3,7 +3,7 @@ import request from 'supertest';
 import { newOrganizationId } from '../support/environment.js';
 import { eventually } from '../support/http.js';
 import { expectOperationOutcome, FHIR_JSON, resourceWith, type Json } from '../support/fhir.js';
-import { mp4OfSize, samples } from '../support/sample-files.js';
+import { mp4OfSize, pdfOfSize, samples } from '../support/sample-files.js';
 import { startTestApp, storeProfile, type TestApp } from '../support/test-app.js';
 
 /**
@@ -102,11 +102,11 @@ describe('POST /fhir/Binary', () => {
     // Line-wrapped base64 is base64Binary too.
     const wrapped = samples.png.toString('base64').replace(/(.{20})/g, '$1\n');
     expect(JSON.parse((await post({ resourceType: 'Binary', contentType: 'image/png', data: wrapped }).expect(201)).text).contentType).toBe('image/png');
-    // What it would not keep is refused, not dropped: securityContext above all, which would restrict who reads it.
+    // What it would not keep is refused, not dropped; a securityContext must name a resource of the organization.
     expectOperationOutcome(
       await post({ resourceType: 'Binary', contentType: 'image/png', data: samples.png.toString('base64'), securityContext: { reference: 'Patient/p-1' } }),
       422,
-      /securityContext is not supported/,
+      /securityContext Patient\/p-1 is not a resource of this organization/,
     );
     expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png', data: samples.png.toString('base64'), foo: 1 }), 422, /Binary\.foo is not taken/);
     expectOperationOutcome(await post({ resourceType: 'Binary', contentType: 'image/png' }), 422, /data is required/);
@@ -137,6 +137,82 @@ describe('POST /fhir/Binary', () => {
     const res = await createRaw(samples.pdf, 'application/pdf', { Prefer: 'return=minimal' }).expect(201);
     expect(res.text).toBe('');
     idOf(res);
+  });
+});
+
+describe('Binary.securityContext', () => {
+  const createResource = async (type: string, body: Json) =>
+    JSON.parse((await request(t.baseUrl).post(`/fhir/${type}`).set(auth()).set('Content-Type', FHIR_JSON).send(JSON.stringify(body)).expect(201)).text);
+  /** Every way to read the Binary's bytes or resource: each must answer `status`. */
+  async function readsAnswer(id: string, fileName: string, status: number): Promise<void> {
+    const answers = [
+      await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()).set('Accept', FHIR_JSON),
+      await request(t.baseUrl).get(`/fhir/Binary/${id}`).set(auth()),
+      await request(t.baseUrl).get(`/files/${org}/${fileName}`).set(auth()),
+      await request(t.baseUrl).get(`/files/${org}/${fileName}/metadata`).set(auth()),
+    ];
+    const expected = status === 200 ? (onS3 ? [200, 307, 200, 200] : [200, 200, 200, 200]) : [status, status, status, status];
+    expect(answers.map((r) => r.status)).toEqual(expected);
+  }
+
+  it('is kept from X-Security-Context or the JSON, shown on read, and makes the Binary readable only while that resource exists', async () => {
+    const doc = await createResource('DocumentReference', {
+      resourceType: 'DocumentReference', status: 'current', subject: { reference: 'Patient/p-7' }, content: [{ attachment: { url: 'https://archive.example.org/d/1' } }],
+    });
+    const raw = idOf(await createRaw(samples.pdf, 'application/pdf', { 'X-Security-Context': `DocumentReference/${doc.id}` }).expect(201));
+    const json = JSON.parse(
+      (
+        await request(t.baseUrl).post('/fhir/Binary').set(auth()).set('Content-Type', FHIR_JSON)
+          .send(JSON.stringify({ resourceType: 'Binary', contentType: 'image/png', data: samples.png.toString('base64'), securityContext: { reference: `DocumentReference/${doc.id}` } }))
+          .expect(201)
+      ).text,
+    );
+    expect(json.securityContext).toEqual({ reference: `DocumentReference/${doc.id}` });
+    const read = JSON.parse((await request(t.baseUrl).get(`/fhir/Binary/${raw}`).set(auth()).set('Accept', FHIR_JSON).expect(200)).text);
+    expect(read.securityContext).toEqual({ reference: `DocumentReference/${doc.id}` });
+    await readsAnswer(raw, `${raw}.pdf`, 200);
+    await readsAnswer(json.id, `${json.id}.png`, 200);
+    // Another resource linking the Binary reaches it through its attachment route while the context exists.
+    const linking = await createResource('DocumentReference', { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { url: `Binary/${raw}` } }] });
+    await request(t.baseUrl).get(`/fhir/DocumentReference/${linking.id}/files/content`).set(auth()).expect(307);
+
+    await request(t.baseUrl).delete(`/fhir/DocumentReference/${doc.id}`).set(auth()).expect(204);
+    await readsAnswer(raw, `${raw}.pdf`, 403);
+    expectOperationOutcome(await request(t.baseUrl).get(`/fhir/DocumentReference/${linking.id}/files/content`).set(auth()), 403, /readable only with access/);
+    const denied = await request(t.baseUrl).get(`/fhir/Binary/${raw}`).set(auth()).set('Accept', FHIR_JSON);
+    expect(expectOperationOutcome(denied, 403, /readable only with access to DocumentReference\/.+, which no longer exists/).issue[0].code).toBe('forbidden');
+    // Another organization's Binary stays unknown, whatever its context.
+    const other = await t.tokenFor(newOrganizationId());
+    await request(t.baseUrl).get(`/fhir/Binary/${raw}`).set('Authorization', `Bearer ${other}`).expect(404);
+  });
+
+  it('refuses a context that is not an existing resource of the organization, before a byte is stored (422)', async () => {
+    const foreign = await createResource('Patient', { resourceType: 'Patient' });
+    const elsewhere = await t.tokenFor(newOrganizationId());
+    for (const context of ['Patient/nobody', 'Observation/1', 'http://example.org/fhir/Patient/1', 'Patient', 'Binary/0123']) {
+      expectOperationOutcome(await createRaw(pdfOfSize(2 * 1024 * 1024), 'application/pdf', { 'X-Security-Context': context }), 422, /securityContext/);
+    }
+    const res = await request(t.baseUrl).post('/fhir/Binary').set('Authorization', `Bearer ${elsewhere}`).set('Content-Type', 'application/pdf')
+      .set('X-Security-Context', `Patient/${foreign.id}`).send(samples.pdf);
+    expectOperationOutcome(res, 422, /not a resource of this organization/);
+    expect(await t.rowsOf(org)).toEqual([]);
+    expect(await t.storedKeys(org)).toEqual([]);
+  });
+
+  it('may name a resource of the same transaction, by its urn; a link from that resource reaches the Binary through its attachment route', async () => {
+    const [docUrn, binUrn] = ['urn:uuid:1f6e7c4a-9a51-4d8e-b5f2-3c1d2e4f5a60', 'urn:uuid:1f6e7c4a-9a51-4d8e-b5f2-3c1d2e4f5a61'];
+    const res = await request(t.baseUrl).post('/fhir').set(auth()).set('Content-Type', FHIR_JSON).send(JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: docUrn, resource: { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { url: binUrn } }] }, request: { method: 'POST', url: 'DocumentReference' } },
+        { fullUrl: binUrn, resource: { resourceType: 'Binary', contentType: 'application/pdf', data: samples.pdf.toString('base64'), securityContext: { reference: docUrn } }, request: { method: 'POST', url: 'Binary' } },
+      ],
+    })).expect(200);
+    const [docEntry, binEntry] = JSON.parse(res.text).entry;
+    expect(binEntry.resource.securityContext).toEqual({ reference: docEntry.response.location });
+    const route = await request(t.baseUrl).get(`/fhir/${docEntry.response.location}/files/content`).set(auth()).expect(307);
+    expect((await fetch(new URL(route.headers.location!, t.baseUrl))).status).toBe(200);
   });
 });
 

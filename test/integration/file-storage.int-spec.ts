@@ -51,7 +51,7 @@ const org = (): OrganizationId => parseOrganizationId(newOrganizationId())!;
 
 function pendingRecord(organizationId: OrganizationId) {
   const id = newFileId();
-  return { organizationId, id, fileName: `${id}.pdf`, originalName: 'lab.pdf', contentType: 'application/pdf' };
+  return { organizationId, id, fileName: `${id}.pdf`, originalName: 'lab.pdf', contentType: 'application/pdf', securityContext: null };
 }
 
 const facts = { size: 42, sha256: 'ab'.repeat(32), sha1: 'q6urq6urq6urq6urq6urq6urq6s=', scanStatus: 'not_scanned' as const, scanEngine: null };

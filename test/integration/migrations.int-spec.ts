@@ -69,7 +69,8 @@ describe('keeping linked files\' facts (1764500000000)', () => {
       return source;
     };
     try {
-      const before = await migrate(MIGRATIONS.slice(0, -1));
+      // Every migration before this one: the later ones change tables it does not touch.
+      const before = await migrate(MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.name === 'KeepLinkedFileFacts1764500000000')));
       await before.transaction(async (m) => {
         await m.query("SELECT set_config('app.cross_organization', 'on', true)");
         await m.query(`INSERT INTO stored_files (organization_id, id, file_name, original_name, content_type, status, size, sha256, scan_status)

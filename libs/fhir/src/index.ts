@@ -2,7 +2,7 @@ export { FhirModule } from './fhir.module.js';
 export { FileLinks } from './ports/file-links.port.js';
 export { FhirBundles, type BundleOutcome, type EntryOutcome } from './ports/fhir-bundles.port.js';
 export { MAX_BUNDLE_ENTRIES, type BundleKind } from './domain/bundle.js';
-export { BINARY_CONTENT_URL, binaryOf, binaryUploadOf } from './domain/binary.js';
+export { BINARY_CONTENT_URL, binaryOf, binaryUploadOf, parseSecurityContext } from './domain/binary.js';
 export { binaryWithContent } from './application/binary-content.js';
 export { versionFromIfMatch } from './domain/if-match.js';
 export { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from './ports/fhir-resources.port.js';
@@ -40,6 +40,7 @@ export {
   InvalidSearchError,
   ResourceNotFoundError,
   MalformedResourceError,
+  SecurityContextDeniedError,
   type ResourceIssue,
 } from './domain/errors.js';
 export { PLAIN_DATE, PLAIN_DATE_ELEMENTS } from './domain/product-api.js';

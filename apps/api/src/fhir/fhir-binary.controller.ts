@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, HttpCode, Logger, Param, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Logger, Param, Post, Query, Req, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
@@ -13,6 +13,7 @@ import { AcceptsRawBody, UploadInterceptor, uploadOf } from '../files/upload.int
 import { publicBaseUrl } from '../http/public-base-url.js';
 import { negotiateBinary } from './binary-negotiation.js';
 import { FHIR_JSON } from './fhir-media-types.js';
+import { SecurityContextGuard } from './security-context.guard.js';
 
 /** The Binary entry of the CapabilityStatement: what FhirBinaryController does, in FHIR's terms. */
 export function binaryCapability(config: AppConfig): CapabilityStatementRestResource {
@@ -21,8 +22,10 @@ export function binaryCapability(config: AppConfig): CapabilityStatementRestReso
     type: 'Binary',
     documentation:
       'Every stored file of the organization is a Binary (id = the file id). Create with the bytes as the body and their own ' +
-      'Content-Type (name in Content-Disposition or ?_filename=), or a FHIR JSON Binary with base64 data: the upload\'s checks apply ' +
-      `(415, 413, 422). Read: application/fhir+json (or _format=json) answers the resource, data inline up to ${config.fhir.binaryInlineMaxBytes} ` +
+      'Content-Type (name in Content-Disposition or ?_filename=, securityContext in X-Security-Context), or a FHIR JSON Binary with ' +
+      'base64 data: the upload\'s checks apply (415, 413, 422). A securityContext (Type/id of an existing resource, 422 otherwise) is ' +
+      'kept, and reading the Binary then needs that resource to still exist in the organization (403 otherwise). ' +
+      `Read: application/fhir+json (or _format=json) answers the resource, data inline up to ${config.fhir.binaryInlineMaxBytes} ` +
       `bytes and otherwise an extension ${BINARY_CONTENT_URL} on _data; any other Accept answers ${content}. ` +
       'Delete: 409 while resources link the file.',
     interaction: (['read', 'create', 'delete'] as const).map((code) => ({ code })),
@@ -63,6 +66,7 @@ export class FhirBinaryController {
   @Post()
   @HttpCode(201)
   @AcceptsRawBody()
+  @UseGuards(SecurityContextGuard)
   @UseInterceptors(UploadInterceptor)
   async create(@CurrentOrganization() organizationId: OrganizationId, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FhirJson | undefined> {
     // Raw bytes were stored by the interceptor; a FHIR JSON Binary carries them as base64.
@@ -106,6 +110,7 @@ export class FhirBinaryController {
     const inline = wantsInline(disposition);
     const file = await this.files.findById(organizationId, id);
     noteAccess(req, { file: `${organizationId}/${file.fileName}`, resource: `Binary/${file.id}` });
+    await this.links.requireReadable(organizationId, file);
     res.vary('Accept');
     const representation = negotiateBinary(format, (offered) => req.accepts(offered), file.contentType);
     if (representation === 'resource') {

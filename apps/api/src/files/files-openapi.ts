@@ -9,7 +9,7 @@ import { DISPOSITION_QUERY } from './send-file.js';
 const ERRORS: Record<number, string> = {
   400: 'Malformed request (the message says what)',
   401: 'No bearer token, or one that is not valid',
-  403: 'The file belongs to another organization',
+  403: 'The file belongs to another organization, or is a Binary whose securityContext resource no longer exists',
   404: 'No such file in the organization',
   408: 'The upload stalled: no bytes for UPLOAD_IDLE_TIMEOUT_SECONDS',
   409: 'FHIR resources still link the file (the message names them)',

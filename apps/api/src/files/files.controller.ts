@@ -111,6 +111,7 @@ export class FilesController {
   ): Promise<void> {
     const inline = wantsInline(disposition);
     const file = await this.files.find(organizationId, fileName);
+    await this.links.requireReadable(organizationId, file);
     await sendFile(this.files, file, representationOf(file, inline), req, res, this.logger, (status) => this.audit.success(req, status), {
       idleTimeoutMs: this.config.downloadIdleTimeoutMs,
     });
@@ -128,6 +129,7 @@ export class FilesController {
   @ApiErrors(401, 403, 404, 503)
   async metadata(@CurrentOrganization() organizationId: OrganizationId, @Param('fileName') fileName: string): Promise<FileMetadataDto> {
     const file = await this.files.find(organizationId, fileName);
+    await this.links.requireReadable(organizationId, file);
     const links = await this.links.linkedBy(organizationId, [file.fileName]);
     return FileMetadataDto.of(file, links.get(file.fileName));
   }

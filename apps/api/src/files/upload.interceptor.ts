@@ -13,6 +13,7 @@ import type { Request, Response } from 'express';
 import { from, mergeMap, type Observable } from 'rxjs';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
+import { parseSecurityContext } from '@app/fhir';
 import { canonicalExtensionFor, FileStorage, FileTooLargeError, InvalidUploadError, UnsupportedContentError, type AvailableFile } from '@app/file-storage';
 import { parse as parseContentDisposition } from 'content-disposition';
 import { AuthenticationError, principalOf, type OrganizationId } from '@app/tenancy';
@@ -41,7 +42,7 @@ export const StoredUpload = createParamDecorator((_: unknown, ctx: ExecutionCont
  * Whether a request's body is a FHIR resource the JSON parser has read (application/fhir+json): on a
  * raw-body route it is a resource for the handler (a Binary with base64 data), not the file itself.
  */
-function isFhirResourceBody(req: Request): boolean {
+export function isFhirResourceBody(req: Request): boolean {
   return req.is('application/fhir+json') === 'application/fhir+json';
 }
 
@@ -61,9 +62,16 @@ function declaredTypeOf(info: busboy.FileInfo): string | undefined {
  * name from `Content-Disposition: ...; filename=` or `?_filename=` (as FHIR clients send it), else
  * `binary` with the declared type's extension, so the name witnesses no other type than the one declared.
  */
-type RawFile = { fileName: string; declaredType?: string };
+type RawFile = { fileName: string; declaredType?: string; securityContext?: string };
 
 function rawFileOf(req: Request): RawFile {
+  // FHIR's header for a raw Binary's securityContext; SecurityContextGuard has checked that it exists.
+  const context = req.header('x-security-context');
+  const securityContext = context === undefined ? undefined : parseSecurityContext(context, 'X-Security-Context');
+  return { ...rawNameAndType(req), ...(securityContext && { securityContext }) };
+}
+
+function rawNameAndType(req: Request): RawFile {
   const type = req.header('content-type')?.split(';')[0]!.trim().toLowerCase();
   const declaredType = type && type !== 'application/octet-stream' ? type : undefined;
   const disposition = req.header('content-disposition');
@@ -207,7 +215,7 @@ export class UploadInterceptor implements NestInterceptor {
         resolve(stored);
       };
 
-      const store = (stream: Readable, file: { fileName: string; declaredType?: string }) => {
+      const store = (stream: Readable, file: RawFile) => {
         content = new PassThrough();
         stream.on('error', (e: Error) => content?.destroy(new InvalidUploadError(`The ${raw ? '' : 'multipart '}body is malformed: ${e.message}`)));
         stream.pipe(content);

@@ -19,7 +19,7 @@ const fhirContent = (of: Json) => Object.fromEntries(FHIR_MEDIA_TYPES.map((type)
 const OUTCOMES: Record<number, string> = {
   400: 'Malformed request or resource (the issues say what and where)',
   401: 'No bearer token, or one that is not valid',
-  403: 'The resource links a file of another organization, or the token lacks the audit scope (AuditEvent)',
+  403: 'The resource links a file of another organization; the token lacks the audit scope (AuditEvent); or the resource a Binary\'s securityContext names no longer exists',
   404: 'No such resource in the organization, or no attachment at that field and index',
   412: 'If-Match names a version that is no longer the current one',
   416: 'The Range asks for bytes beyond the end of the file',
@@ -108,7 +108,7 @@ function binaryPaths(): Json {
       206: { description: 'One byte range of the bytes (file store)', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
       304: { description: 'If-None-Match names the current ETag' },
       307: response('SignedRedirect'),
-      ...(method === 'get' ? errors(400, 401, 404, 406, 416, 503) : bodilessErrors(400, 401, 404, 406, 503)),
+      ...(method === 'get' ? errors(400, 401, 403, 404, 406, 416, 503) : bodilessErrors(400, 401, 403, 404, 406, 503)),
     },
   });
   return {
@@ -121,8 +121,18 @@ function binaryPaths(): Json {
           'The body is the file, with its own Content-Type (and a name in Content-Disposition or ?_filename=, optional), as FHIR ' +
           'clients post a Binary; or a FHIR JSON Binary with contentType and base64 data (application/fhir+json). The content, the ' +
           'declared type (and the name\'s extension) must agree (415); with scanning on, it is stored only once found clean (422); ' +
-          'MAX_UPLOAD_BYTES applies (413). The file is also at /files/<org>/<id>.<ext>.',
-        parameters: [parameter('PreferReturn')],
+          'MAX_UPLOAD_BYTES applies (413). The file is also at /files/<org>/<id>.<ext>. A securityContext (X-Security-Context, or ' +
+          'securityContext.reference in the JSON) must be Type/id of an existing resource (422); reads then need it to exist (403).',
+        parameters: [
+          parameter('PreferReturn'),
+          {
+            name: 'X-Security-Context',
+            in: 'header',
+            required: false,
+            description: 'Type/id of a resource of the organization whose readers alone may read the Binary (FHIR Binary.securityContext)',
+            schema: { type: 'string', pattern: '^[A-Z][A-Za-z]+/[A-Za-z0-9\\-.]{1,64}$' },
+          },
+        ],
         // One media range: generated clients send the bytes as they are (a FHIR JSON Binary is such a body too,
         // with Content-Type application/fhir+json); two would give them a body type they cannot send.
         requestBody: {
@@ -215,7 +225,7 @@ function typePaths(type: ResourceType): Json {
           'by default). Follow it without forwarding the Authorization header, or read Location to hand the URL to a browser. ' +
           'An attachment whose url is outside this service is redirected to as it is; inline data is answered directly (200).',
         parameters,
-        responses: { 307: response('SignedRedirect'), 200: response('InlineAttachment'), ...errors(400, 401, 404, 503) },
+        responses: { 307: response('SignedRedirect'), 200: response('InlineAttachment'), ...errors(400, 401, 403, 404, 503) },
       },
       head: {
         operationId: `head${type}${Field}${suffix}`,

@@ -6,6 +6,7 @@ import { ListFilesNewestFirst1764200000000 } from './1764200000000-list-files-ne
 import { RowLevelSecurity1764300000000 } from './1764300000000-row-level-security.js';
 import { CreateAuditEvents1764400000000 } from './1764400000000-create-audit-events.js';
 import { KeepLinkedFileFacts1764500000000 } from './1764500000000-keep-linked-file-facts.js';
+import { KeepBinarySecurityContext1764600000000 } from './1764600000000-keep-binary-security-context.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   RowLevelSecurity1764300000000,
   CreateAuditEvents1764400000000,
   KeepLinkedFileFacts1764500000000,
+  KeepBinarySecurityContext1764600000000,
 ];

@@ -82,7 +82,15 @@ export class FhirBundleService extends FhirBundles {
           if (e.method !== 'POST') {
             throw new MalformedResourceError('A transaction can create (POST) and read (GET) a Binary; delete one with DELETE /fhir/Binary/<id>');
           }
-          const file = await this.files.hold(organizationId, binaryUploadOf(e.resource, `Bundle.entry[${e.index}].resource`));
+          const where = `Bundle.entry[${e.index}].resource`;
+          // Its securityContext may name a resource the transaction creates: that one exists once it commits.
+          rewriteLinks(e.resource!, 'Binary', assigned);
+          const upload = binaryUploadOf(e.resource, where);
+          const created = new Set(assigned.values());
+          if (upload.securityContext && !created.has(upload.securityContext)) {
+            await this.links.requireContext(organizationId, upload.securityContext, `${where}.securityContext.reference`);
+          }
+          const file = await this.files.hold(organizationId, upload);
           held.push(file);
           binaries.set(file.id, file);
           if (e.fullUrl !== undefined) assigned.set(e.fullUrl, `Binary/${file.id}`);
@@ -157,7 +165,9 @@ export class FhirBundleService extends FhirBundles {
     if (e.method === 'GET') return this.read(organizationId, e, context);
     if (e.type === 'Binary') {
       if (e.method === 'POST') {
-        const file = await this.files.upload(organizationId, binaryUploadOf(e.resource));
+        const upload = binaryUploadOf(e.resource);
+        if (upload.securityContext) await this.links.requireContext(organizationId, upload.securityContext, 'Binary.securityContext.reference');
+        const file = await this.files.upload(organizationId, upload);
         return { done: 'created', resource: binaryOf(file), location: `Binary/${file.id}` };
       }
       if (e.method === 'DELETE') {
@@ -188,6 +198,7 @@ export class FhirBundleService extends FhirBundles {
     }
     if (e.type === 'Binary') {
       const file = await this.files.findById(organizationId, e.id!);
+      await this.links.requireReadable(organizationId, file);
       return { done: 'read', resource: await binaryWithContent(this.files, file, this.config.fhir.binaryInlineMaxBytes, fhirBase), location: `Binary/${file.id}` };
     }
     const resource = await this.resources.read(organizationId, e.type, e.id!);

@@ -22,6 +22,7 @@ import { fromProductApi } from '../domain/product-api.js';
 import { jsonIssues } from '../domain/resource-json.js';
 import { parseSearch } from '../domain/search.js';
 import { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from '../ports/fhir-resources.port.js';
+import { FileLinks } from '../ports/file-links.port.js';
 import { ResourceRepository, type ResourceWrite } from '../ports/resource.repository.port.js';
 import { ResourceValidator } from '../ports/resource-validator.port.js';
 import { AttachmentLinker } from './attachment-linker.js';
@@ -65,6 +66,7 @@ export class FhirResourceService extends FhirResources {
     private readonly linker: AttachmentLinker,
     private readonly released: ReleasedFiles,
     private readonly files: FileStorage,
+    private readonly links: FileLinks,
   ) {
     super();
   }
@@ -128,15 +130,16 @@ export class FhirResourceService extends FhirResources {
     const binaryId = attachment.url === undefined ? undefined : STORED_LINKS.binaryId(attachment.url);
     if (binaryId === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);
     if (binaryId !== undefined) {
-      // Linked when the resource was written, so it exists while the link does; its facts sign for it.
-      const linked = found.files.find((f) => f.fileName.startsWith(`${binaryId}.`));
-      if (linked?.contentType) return { kind: 'file', file: { organizationId, ...linked }, patient };
+      // Looked up rather than signed from the link's facts: a Binary may be readable only with access to its securityContext.
+      let file;
       try {
-        return { kind: 'file', file: await this.files.findById(organizationId, binaryId), patient };
+        file = await this.files.findById(organizationId, binaryId);
       } catch (e) {
         if (!(e instanceof StoredFileNotFoundError)) throw e;
         throw new AttachmentNotFoundError(`${where} links a Binary that has since been deleted`);
       }
+      if (file.securityContext !== `${resourceType}/${id}`) await this.links.requireReadable(organizationId, file);
+      return { kind: 'file', file, patient };
     }
     const target = attachment.url === undefined ? undefined : STORED_LINKS.resolve(attachment.url);
     if (target === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);

@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { FileStorage, isFileName, StoredFileNotFoundError } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
-import { FileInUseError } from '../domain/errors.js';
+import { FileInUseError, InvalidResourceError, SecurityContextDeniedError } from '../domain/errors.js';
+import type { ResourceType } from '../domain/resource-types.js';
 import { FileLinks } from '../ports/file-links.port.js';
 import { ResourceRepository } from '../ports/resource.repository.port.js';
 
@@ -38,5 +39,21 @@ export class FileLinksService extends FileLinks {
     }
     await this.repository.markReleaseDone(organizationId, fileName);
     this.logger.log(`Deleted file ${organizationId}/${fileName} on request; no resource linked it`);
+  }
+
+  async requireReadable(organizationId: OrganizationId, file: { securityContext: string | null }): Promise<void> {
+    if (file.securityContext && !(await this.exists(organizationId, file.securityContext))) throw new SecurityContextDeniedError(file.securityContext);
+  }
+
+  async requireContext(organizationId: OrganizationId, securityContext: string, where: string): Promise<void> {
+    if (!(await this.exists(organizationId, securityContext))) {
+      throw InvalidResourceError.single(`securityContext ${securityContext} is not a resource of this organization`, where);
+    }
+  }
+
+  /** A kept securityContext is `Type/id` of a served type (parseSecurityContext made it so). */
+  private async exists(organizationId: OrganizationId, reference: string): Promise<boolean> {
+    const [type, id] = reference.split('/') as [ResourceType, string];
+    return (await this.repository.find(organizationId, type, id)) !== null;
   }
 }

@@ -57,6 +57,18 @@ export class VersionConflictError extends DomainError {
   }
 }
 
+/**
+ * A Binary whose securityContext names a resource the caller cannot read: one
+ * that no longer exists in the organization (access is per organization).
+ */
+export class SecurityContextDeniedError extends DomainError {
+  readonly kind = 'forbidden';
+  readonly code = 'security_context';
+  constructor(reference: string) {
+    super(`This Binary is readable only with access to ${reference}, which no longer exists in the organization`);
+  }
+}
+
 /** A file that resources still link is not deleted behind their back. */
 export class FileInUseError extends DomainError {
   readonly kind = 'conflict';

@@ -18,4 +18,15 @@ export abstract class FileLinks {
    * resource that linked it) counts as deleted now: DELETE is idempotent.
    */
   abstract deleteUnlinked(organizationId: OrganizationId, fileName: string): Promise<void>;
+
+  /**
+   * For a read of a file (a Binary) kept with a securityContext: the caller
+   * must be able to read that resource, that is (access being per
+   * organization) it must still exist in the organization, else
+   * SecurityContextDeniedError (403). Files without one pass.
+   */
+  abstract requireReadable(organizationId: OrganizationId, file: { securityContext: string | null }): Promise<void>;
+
+  /** For a file about to be stored with a securityContext: InvalidResourceError (422) unless that resource exists. */
+  abstract requireContext(organizationId: OrganizationId, securityContext: string, where: string): Promise<void>;
 }

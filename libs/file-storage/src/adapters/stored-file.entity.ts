@@ -23,6 +23,7 @@ export const StoredFileEntity = new EntitySchema<StoredFile>({
     sha1: { type: 'text', nullable: true },
     scanStatus: { name: 'scan_status', type: 'text' },
     scanEngine: { name: 'scan_engine', type: 'text', nullable: true },
+    securityContext: { name: 'security_context', type: 'text', nullable: true },
     createdAt: { name: 'created_at', type: 'timestamptz', createDate: true },
     updatedAt: { name: 'updated_at', type: 'timestamptz', updateDate: true },
   },

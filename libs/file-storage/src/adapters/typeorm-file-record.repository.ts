@@ -22,6 +22,7 @@ import { StoredFileEntity } from './stored-file.entity.js';
  */
 const STORED_FILE_COLUMNS = `organization_id AS "organizationId", id, file_name AS "fileName", original_name AS "originalName",
   content_type AS "contentType", status, size, sha256, sha1, scan_status AS "scanStatus", scan_engine AS "scanEngine",
+  security_context AS "securityContext",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** bigint arrives as a string; sizes are far below 2^53. */
@@ -45,8 +46,9 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     await this.scope.statementForOrganization(
       record.organizationId,
       (literal) =>
-        `INSERT INTO stored_files (organization_id, id, file_name, original_name, content_type, status, scan_status)
-         VALUES (${[record.organizationId, record.id, record.fileName, record.originalName, record.contentType].map(literal).join(', ')}, 'pending', 'pending')`,
+        `INSERT INTO stored_files (organization_id, id, file_name, original_name, content_type, security_context, status, scan_status)
+         VALUES (${[record.organizationId, record.id, record.fileName, record.originalName, record.contentType].map(literal).join(', ')},
+                 ${record.securityContext === null ? 'NULL' : literal(record.securityContext)}, 'pending', 'pending')`,
     );
   }
 

@@ -112,6 +112,7 @@ export class FileStorageService extends FileStorage {
       fileName: `${id}.${decision.rule.canonicalExtension}`,
       originalName,
       contentType: decision.rule.contentType,
+      securityContext: request.securityContext ?? null,
     };
     const key = storageKey(record);
     // The record is made while the bytes are written; the store shows them under the key only once it exists.

@@ -23,6 +23,12 @@ export interface StoredFile {
   sha1: string | null;
   scanStatus: ScanStatus;
   scanEngine: string | null;
+  /**
+   * A reference (`Type/id`) whose readers alone may read the file, as FHIR's
+   * Binary.securityContext says; kept, never interpreted, here: the FHIR
+   * module checks it. Null: the whole organization may read it.
+   */
+  securityContext: string | null;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -1,7 +1,7 @@
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, FileListing, HeldFile, ScanStatus, StoredFile } from '../domain/stored-file.js';
 
-export type NewFileRecord = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'originalName' | 'contentType'>;
+export type NewFileRecord = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'originalName' | 'contentType' | 'securityContext'>;
 
 export type UnfinishedFile = Pick<StoredFile, 'organizationId' | 'id' | 'fileName'>;
 

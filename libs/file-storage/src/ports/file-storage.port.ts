@@ -30,6 +30,8 @@ export interface UploadRequest {
   fileName: string;
   /** The client's declared MIME type, if any. */
   declaredType?: string;
+  /** Kept with the file (StoredFile.securityContext); the caller has checked it. */
+  securityContext?: string;
 }
 
 /**
