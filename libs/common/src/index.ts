@@ -5,3 +5,4 @@ export { JsonDepthLimit, JsonTooDeepError, MAX_JSON_DEPTH } from './json-depth.j
 export { MetricsModule, reasonOf, ServiceMetrics, type PoolState } from './metrics.js';
 export { inRequest, runInRequest } from './request-scope.js';
 export { watchRejection } from './rejection.js';
+export { settledWithin } from './settled-within.js';

@@ -191,10 +191,13 @@ export class FhirController {
 
   /** What an entry's audit record names: the interaction, the resource (or Binary's file) and its patient. */
   private entryAudit(entry: EntryOutcome): Omit<EntryAudit, 'status'> {
-    if ('failed' in entry) return { action: METHOD_ACTION[entry.method], entities: {} };
+    if ('failed' in entry) return { action: METHOD_ACTION[entry.method], entities: entry.target ? { resource: entry.target } : {} };
     if (entry.search) return { action: 'search', entities: { query: recordedQuery(entry.search.params, entry.search.type) } };
     const patient = entry.resource ? patientOf(entry.resource) : undefined;
-    return { action: ENTRY_ACTION[entry.done], entities: { ...(entry.location && { resource: entry.location }), ...(patient && { patient }) } };
+    return {
+      action: ENTRY_ACTION[entry.done],
+      entities: { ...(entry.location && { resource: entry.location }), ...(entry.file && { file: entry.file }), ...(patient && { patient }) },
+    };
   }
 
   /** The resource with its version headers, or no body for Prefer: return=minimal. */

@@ -10,6 +10,7 @@ import {
   type ReleasedFile,
   type ResourceWithFiles,
   type ResourceWrite,
+  type WriteOptions,
   type WriteResult,
 } from '../ports/resource.repository.port.js';
 
@@ -105,7 +106,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     });
   }
 
-  write(organizationId: OrganizationId, w: ResourceWrite): Promise<WriteResult> {
+  write(organizationId: OrganizationId, w: ResourceWrite, options: WriteOptions = {}): Promise<WriteResult> {
     return this.scope.forOrganization(organizationId, async (m) => {
       const current = await this.lockResource(m, organizationId, w.type, w.id);
       if (w.expected === 'create') {
@@ -156,11 +157,11 @@ export class TypeOrmResourceRepository extends ResourceRepository {
         [organizationId, fileNames, w.type, w.id, w.files.map((f) => f.contentType), w.files.map((f) => f.originalName)],
       );
       const dropped = previous.filter((f) => !fileNames.includes(f));
-      return { resource, released: await this.releaseLocked(m, organizationId, dropped) };
+      return { resource, dropped, released: options.releaseLater ? [] : await this.releaseLocked(m, organizationId, dropped) };
     });
   }
 
-  remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number): Promise<string[]> {
+  remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number, options: WriteOptions = {}): Promise<string[]> {
     return this.scope.forOrganization(organizationId, async (m) => {
       const current = await this.lockResource(m, organizationId, type, id);
       if (current === undefined) throw new ResourceNotFoundError(type, id);
@@ -169,7 +170,27 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       await this.lockFiles(m, organizationId, previous);
       // Its links go with it (ON DELETE CASCADE).
       await m.query('DELETE FROM fhir_resources WHERE organization_id = $1 AND resource_type = $2 AND id = $3', [organizationId, type, id]);
-      return this.releaseLocked(m, organizationId, previous);
+      return options.releaseLater ? previous : this.releaseLocked(m, organizationId, previous);
+    });
+  }
+
+  lockForWrites(organizationId: OrganizationId, resources: ReadonlyArray<{ type: ResourceType; id: string }>, fileNames: readonly string[]): Promise<void> {
+    return this.scope.forOrganization(organizationId, async (m) => {
+      const types = resources.map((r) => r.type);
+      const ids = resources.map((r) => r.id);
+      // Rows first, then files, each sorted: the order every single write takes them in too (one row, then its files).
+      await m.query(
+        `SELECT 1 FROM fhir_resources
+          WHERE organization_id = $1 AND (resource_type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+          ORDER BY resource_type, id FOR UPDATE`,
+        [organizationId, types, ids],
+      );
+      const linked: Array<{ file_name: string }> = await m.query(
+        `SELECT file_name FROM fhir_file_links
+          WHERE organization_id = $1 AND (resource_type, resource_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+        [organizationId, types, ids],
+      );
+      await this.lockFiles(m, organizationId, [...fileNames, ...linked.map((l) => l.file_name)]);
     });
   }
 

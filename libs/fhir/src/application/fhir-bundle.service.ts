@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { DomainError } from '@app/common';
+import { DomainError, settledWithin } from '@app/common';
 import { AppConfig } from '@app/config';
-import { FileStorage, type HeldFile } from '@app/file-storage';
+import { FileStorage, type AvailableFile, type HeldFile } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import { binaryOf, binaryUploadOf } from '../domain/binary.js';
-import { linksToEntries, parseBundle, rewriteLinks, type BundleEntryRequest } from '../domain/bundle.js';
-import { BundleEntryError, MalformedResourceError } from '../domain/errors.js';
+import { linksToEntries, parseBundle, rewriteLinks, unresolvedLink, type BundleEntryRequest } from '../domain/bundle.js';
+import { BundleAnswerTooLargeError, BundleEntryError, MalformedResourceError } from '../domain/errors.js';
 import { versionFromIfMatch } from '../domain/if-match.js';
-import type { FhirJson } from '../domain/resource-types.js';
+import type { FhirJson, ResourceType } from '../domain/resource-types.js';
 import { searchsetBundle } from '../domain/search.js';
 import { FhirBundles, type BundleOutcome, type EntryOutcome } from '../ports/fhir-bundles.port.js';
 import type { WriteContext } from '../ports/fhir-resources.port.js';
@@ -18,10 +18,33 @@ import { binaryWithContent } from './binary-content.js';
 import { FhirResourceService, type PreparedWrite } from './fhir-resource.service.js';
 import { ReleasedFiles } from './released-files.js';
 
-type Done = Exclude<EntryOutcome, { failed: unknown }>;
+/** A done entry; a Binary read carries its file until its bytes are added (withBytes). */
+type Done = Exclude<EntryOutcome, { failed: unknown }> & { binary?: AvailableFile };
 
 /** The order a transaction carries its entries out in (R4 http.html#trules): their order in the Bundle does not matter. */
 const WRITE_ORDER = ['DELETE', 'POST', 'PUT'] as const;
+
+/** Longest an answer waits for the files a transaction released to be deleted; the sweeper finishes the rest. */
+const RELEASE_WAIT_MS = 5000;
+
+/**
+ * What a Bundle's answer may hold of read and searched resources and Binary
+ * bytes, in JSON bytes: its request's limit, FHIR_MAX_BODY_BYTES. A few bytes
+ * of request must not make hundreds of megabytes of answer.
+ */
+class AnswerBudget {
+  constructor(private left: number) {}
+
+  /** Base64 grows bytes by 4/3: the most a Binary may still carry inline. */
+  inlineBytesLeft(): number {
+    return Math.max(0, Math.floor((this.left * 3) / 4));
+  }
+
+  take(resource: FhirJson): void {
+    this.left -= Buffer.byteLength(JSON.stringify(resource));
+    if (this.left < 0) throw new BundleAnswerTooLargeError();
+  }
+}
 
 /**
  * Transactions and batches (`POST /fhir`) over the same checks as single
@@ -62,21 +85,48 @@ export class FhirBundleService extends FhirBundles {
   private async transaction(organizationId: OrganizationId, entries: BundleEntryRequest[], context: WriteContext): Promise<Done[]> {
     this.refuseOverlaps(entries);
     const results: Done[] = [];
-    // Each POST's fullUrl → the Type/id it gets; a Binary's id is its file's, known once it is held.
+    // Each POST's fullUrl → the Type/id it gets (a Binary's id is its file's, known once it is held); a PUT's → its own.
     const assigned = new Map<string, string>();
     const ids = new Map<number, string>();
     for (const e of entries) {
+      if (e.method === 'PUT' && e.fullUrl !== undefined) assigned.set(e.fullUrl, `${e.type}/${e.id}`);
       if (e.method !== 'POST' || e.type === 'Binary') continue;
       const id = randomUUID();
       ids.set(e.index, id);
       if (e.fullUrl !== undefined) assigned.set(e.fullUrl, `${e.type}/${id}`);
     }
+    const known = new Set(entries.flatMap((e) => (e.fullUrl !== undefined && (e.method === 'POST' || e.method === 'PUT') ? [e.fullUrl] : [])));
+    // What costs nothing is checked before any file is stored: types, versions, the resources and their links.
+    const versions = new Map<number, number | undefined>();
+    const resources = new Map<number, { type: ResourceType; resource: FhirJson }>();
+    for (const e of entries) {
+      await atEntry(e, async () => {
+        if (e.type !== 'Binary') this.resources.typeOf(e.type);
+        if (e.method === 'PUT' || e.method === 'DELETE') versions.set(e.index, this.expectedVersion(e.ifMatch));
+        if (e.resource === undefined) return;
+        const root = e.type === 'Binary' ? 'Binary' : e.type;
+        const unresolved = unresolvedLink(e.resource, root, known);
+        if (unresolved) {
+          throw new MalformedResourceError(
+            `${unresolved.path} is ${unresolved.value}, which names no entry of the transaction (and conditional references are not supported): ` +
+              'give the entry that fullUrl, or reference the resource as Type/id',
+          );
+        }
+        if (e.type === 'Binary') return;
+        const type = this.resources.typeOf(e.type);
+        const resource = this.resources.incoming(type, e.resource);
+        if (e.method === 'PUT') this.resources.requireId(resource, e.id!);
+        this.resources.validate(type, resource);
+        resources.set(e.index, { type, resource });
+      });
+    }
     const held: HeldFile[] = [];
     const binaries = new Map<string, HeldFile>();
     const prepared = new Map<number, PreparedWrite>();
-    const released: string[] = [];
+    const releasing: string[] = [];
+    let released: string[] = [];
     try {
-      // The bytes first, held: the resources that link them are checked against them.
+      // The bytes next, held: the resources that link them are checked against them.
       for (const e of entries.filter((x) => x.type === 'Binary' && x.method !== 'GET')) {
         await atEntry(e, async () => {
           if (e.method !== 'POST') {
@@ -86,52 +136,55 @@ export class FhirBundleService extends FhirBundles {
           // Its securityContext may name a resource the transaction creates: that one exists once it commits.
           rewriteLinks(e.resource!, 'Binary', assigned);
           const upload = binaryUploadOf(e.resource, where);
-          const created = new Set(assigned.values());
-          if (upload.securityContext && !created.has(upload.securityContext)) {
+          if (upload.securityContext && ![...assigned.values()].includes(upload.securityContext)) {
             await this.links.requireContext(organizationId, upload.securityContext, `${where}.securityContext.reference`);
           }
           const file = await this.files.hold(organizationId, upload);
           held.push(file);
           binaries.set(file.id, file);
           if (e.fullUrl !== undefined) assigned.set(e.fullUrl, `Binary/${file.id}`);
-          results[e.index] = { done: 'created', resource: binaryOf(file), location: `Binary/${file.id}` };
+          results[e.index] = { done: 'created', resource: binaryOf(file), location: `Binary/${file.id}`, file: `${organizationId}/${file.fileName}` };
         });
       }
-      for (const e of entries.filter((x) => x.type !== 'Binary' && (x.method === 'POST' || x.method === 'PUT'))) {
+      for (const e of entries.filter((x) => resources.has(x.index))) {
         await atEntry(e, async () => {
-          const type = this.resources.typeOf(e.type);
-          const resource = this.resources.incoming(type, e.resource);
+          const { type, resource } = resources.get(e.index)!;
           rewriteLinks(resource, type, assigned);
           const id = e.method === 'POST' ? ids.get(e.index)! : e.id!;
-          if (e.method === 'PUT') this.resources.requireId(resource, id);
-          const expected = e.method === 'POST' ? 'create' : this.expectedVersion(e.ifMatch);
-          const p = await this.resources.prepare(organizationId, type, id, resource, expected, context, binaries);
+          const expected = e.method === 'POST' ? 'create' : versions.get(e.index);
+          const p = await this.resources.prepare(organizationId, type, id, resource, expected, context, { bundled: binaries, validated: true });
           held.push(...p.uploaded);
           prepared.set(e.index, p);
         });
       }
+      const budget = new AnswerBudget(this.config.fhir.maxBodyBytes);
       await this.repository.transaction(organizationId, async () => {
+        const changed = entries.flatMap((e) => (e.method === 'PUT' || e.method === 'DELETE') && e.type !== 'Binary' ? [{ type: e.type as ResourceType, id: e.id! }] : []);
+        await this.repository.lockForWrites(organizationId, changed, [...prepared.values()].flatMap((p) => p.write.files.map((f) => f.fileName)));
         for (const method of WRITE_ORDER) {
           for (const e of entries.filter((x) => x.method === method && x.type !== 'Binary')) {
             await atEntry(e, async () => {
               if (method === 'DELETE') {
                 const type = this.resources.typeOf(e.type);
-                released.push(...(await this.repository.remove(organizationId, type, e.id!, this.expectedVersion(e.ifMatch))));
+                releasing.push(...(await this.repository.remove(organizationId, type, e.id!, versions.get(e.index), { releaseLater: true })));
                 results[e.index] = { done: 'deleted', location: `${type}/${e.id}` };
                 return;
               }
-              const written = await this.repository.write(organizationId, prepared.get(e.index)!.write);
-              released.push(...written.released);
+              const written = await this.repository.write(organizationId, prepared.get(e.index)!.write, { releaseLater: true });
+              releasing.push(...written.dropped);
               results[e.index] = { done: method === 'POST' ? 'created' : 'updated', resource: written.resource, location: `${e.type}/${written.resource.id}` };
             });
           }
         }
+        // What no resource links once every entry is written; a file one entry let go of and another linked stays.
+        released = await this.repository.releaseUnlinked(organizationId, releasing);
         await this.files.confirm(organizationId, held);
-        // Reads see what the transaction wrote.
+        // Reads see what the transaction wrote; a Binary's bytes are read after it commits.
         for (const e of entries.filter((x) => x.method === 'GET')) {
-          results[e.index] = await atEntry(e, () => this.read(organizationId, e, context));
+          results[e.index] = await atEntry(e, () => this.read(organizationId, e, context, budget));
         }
       });
+      for (const e of entries.filter((x) => x.method === 'GET')) results[e.index] = await this.withBytes(results[e.index]!, context, budget);
     } catch (e) {
       if (held.length > 0) {
         this.logger.log(`Transaction refused: removing the ${held.length} file(s) it stored`);
@@ -139,41 +192,48 @@ export class FhirBundleService extends FhirBundles {
       }
       throw e;
     }
-    await this.released.delete(organizationId, released, 'a transaction deleted or changed the last resource linking it');
+    await this.deleteReleased(organizationId, released);
     return results;
   }
 
   /** Each entry on its own, as its single request; a failure is that entry's answer only. */
   private async batch(organizationId: OrganizationId, entries: BundleEntryRequest[], context: WriteContext): Promise<EntryOutcome[]> {
     const fullUrls = new Set(entries.flatMap((e) => (e.fullUrl === undefined ? [] : [e.fullUrl])));
+    const budget = new AnswerBudget(this.config.fhir.maxBodyBytes);
     const results: EntryOutcome[] = [];
     for (const e of entries) {
       try {
-        results.push(await this.batchEntry(organizationId, e, fullUrls, context));
+        results.push(await this.batchEntry(organizationId, e, fullUrls, context, budget));
       } catch (error) {
-        results.push({ failed: error, method: e.method });
+        results.push({ failed: error, method: e.method, ...(e.id !== undefined && { target: `${e.type}/${e.id}` }) });
       }
     }
     return results;
   }
 
-  private async batchEntry(organizationId: OrganizationId, e: BundleEntryRequest, fullUrls: Set<string>, context: WriteContext): Promise<Done> {
+  private async batchEntry(
+    organizationId: OrganizationId,
+    e: BundleEntryRequest,
+    fullUrls: Set<string>,
+    context: WriteContext,
+    budget: AnswerBudget,
+  ): Promise<Done> {
     const linked = e.resource && linksToEntries(e.resource, e.type, fullUrls);
     if (linked) {
       throw new MalformedResourceError(`${linked} names another entry of the batch; entries of a batch stand alone: send a transaction to link them`);
     }
-    if (e.method === 'GET') return this.read(organizationId, e, context);
+    if (e.method === 'GET') return this.withBytes(await this.read(organizationId, e, context, budget), context, budget);
     if (e.type === 'Binary') {
       if (e.method === 'POST') {
         const upload = binaryUploadOf(e.resource);
         if (upload.securityContext) await this.links.requireContext(organizationId, upload.securityContext, 'Binary.securityContext.reference');
         const file = await this.files.upload(organizationId, upload);
-        return { done: 'created', resource: binaryOf(file), location: `Binary/${file.id}` };
+        return { done: 'created', resource: binaryOf(file), location: `Binary/${file.id}`, file: `${organizationId}/${file.fileName}` };
       }
       if (e.method === 'DELETE') {
         const file = await this.files.findById(organizationId, e.id!);
         await this.links.deleteUnlinked(organizationId, file.fileName);
-        return { done: 'deleted', location: `Binary/${file.id}` };
+        return { done: 'deleted', location: `Binary/${file.id}`, file: `${organizationId}/${file.fileName}` };
       }
       throw new MalformedResourceError('A Binary is never updated: create a new one');
     }
@@ -188,21 +248,49 @@ export class FhirBundleService extends FhirBundles {
     return { done: e.method === 'POST' ? 'created' : 'updated', resource, location: `${e.type}/${resource.id}` };
   }
 
-  /** A read or search entry: a Binary reads as FHIR JSON, its bytes inline when small (as GET with a FHIR Accept). */
-  private async read(organizationId: OrganizationId, e: BundleEntryRequest, context: WriteContext): Promise<Done> {
+  /**
+   * A read or search entry, its answer counted against the Bundle's budget. A
+   * Binary reads as FHIR JSON; withBytes adds its bytes (for a transaction,
+   * after it commits: no read of the object store holds it open).
+   */
+  private async read(
+    organizationId: OrganizationId,
+    e: BundleEntryRequest,
+    context: WriteContext,
+    budget: AnswerBudget,
+  ): Promise<Done> {
     const fhirBase = `${context.baseUrl}/fhir`;
     if (e.search) {
       if (e.type === 'Binary') throw new MalformedResourceError('Binary has no search');
       const { page, query } = await this.resources.search(organizationId, e.type, e.search, false);
-      return { done: 'searched', resource: searchsetBundle(page, query, `${fhirBase}/${e.type}`) as unknown as FhirJson, search: { type: e.type, params: e.search } };
+      const resource = searchsetBundle(page, query, `${fhirBase}/${e.type}`) as unknown as FhirJson;
+      budget.take(resource);
+      return { done: 'searched', resource, search: { type: e.type, params: e.search } };
     }
     if (e.type === 'Binary') {
       const file = await this.files.findById(organizationId, e.id!);
       await this.links.requireReadable(organizationId, file);
-      return { done: 'read', resource: await binaryWithContent(this.files, file, this.config.fhir.binaryInlineMaxBytes, fhirBase), location: `Binary/${file.id}` };
+      return { done: 'read', resource: binaryOf(file), location: `Binary/${file.id}`, file: `${organizationId}/${file.fileName}`, binary: file };
     }
     const resource = await this.resources.read(organizationId, e.type, e.id!);
+    budget.take(resource);
     return { done: 'read', resource, location: `${resource.resourceType}/${resource.id}` };
+  }
+
+  /** A Binary read with its bytes inline while they fit FHIR_BINARY_INLINE_MAX_BYTES and the Bundle's budget, else the _data pointer. */
+  private async withBytes(result: Done, context: WriteContext, budget: AnswerBudget): Promise<Done> {
+    if (!result.binary) return result;
+    const { binary, ...rest } = result;
+    const inlineMax = Math.min(this.config.fhir.binaryInlineMaxBytes, budget.inlineBytesLeft());
+    const resource = await binaryWithContent(this.files, binary, inlineMax, `${context.baseUrl}/fhir`);
+    budget.take(resource);
+    return { ...rest, resource };
+  }
+
+  /** Files the transaction released, deleted after it committed; the answer waits a bounded time, and the sweeper finishes what is left. */
+  private async deleteReleased(organizationId: OrganizationId, released: string[]): Promise<void> {
+    if (released.length === 0) return;
+    await settledWithin(this.released.delete(organizationId, released, 'a transaction deleted or changed the last resource linking it'), RELEASE_WAIT_MS);
   }
 
   private expectedVersion(ifMatch: string | undefined): number | undefined {

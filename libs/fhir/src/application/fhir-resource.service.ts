@@ -186,11 +186,10 @@ export class FhirResourceService extends FhirResources {
     resource: FhirJson,
     expected: 'create' | number | undefined,
     context: WriteContext,
-    bundled?: ReadonlyMap<string, HeldFile>,
+    options: { bundled?: ReadonlyMap<string, HeldFile>; validated?: boolean } = {},
   ): Promise<PreparedWrite> {
-    const issues = [...jsonIssues(resource), ...this.validateWithoutData(type, resource)];
-    if (issues.length > 0) throw new InvalidResourceError(issues);
-    const linked = await this.linker.link(organizationId, type, resource, context.baseUrl, bundled);
+    if (!options.validated) this.validate(type, resource);
+    const linked = await this.linker.link(organizationId, type, resource, context.baseUrl, options.bundled);
     return {
       write: { type, id, resource, subject: subjectKeyOf(resource, definitionOf(type)), files: linked.files, expected },
       uploaded: linked.uploaded,
@@ -213,6 +212,12 @@ export class FhirResourceService extends FhirResources {
     }
     await this.released.delete(organizationId, result.released, `${type}/${id} no longer links it, nor does any other resource`);
     return result.resource;
+  }
+
+  /** InvalidResourceError (422) with every issue of the resource, as it will be stored. */
+  validate(type: ResourceType, resource: FhirJson): void {
+    const issues = [...jsonIssues(resource), ...this.validateWithoutData(type, resource)];
+    if (issues.length > 0) throw new InvalidResourceError(issues);
   }
 
   /**

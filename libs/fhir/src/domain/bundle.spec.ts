@@ -1,5 +1,5 @@
 import { BundleEntryError, InvalidResourceError, MalformedResourceError } from './errors.js';
-import { linksToEntries, MAX_BUNDLE_ENTRIES, parseBundle, rewriteLinks } from './bundle.js';
+import { linksToEntries, MAX_BUNDLE_ENTRIES, parseBundle, rewriteLinks, unresolvedLink } from './bundle.js';
 
 const transaction = (...entry: unknown[]) => ({ resourceType: 'Bundle', type: 'transaction', entry });
 
@@ -72,6 +72,18 @@ describe('rewriteLinks', () => {
     });
   });
 
+  it('finds urn links that name no entry, and conditional references, but not identifiers or resolvable links', () => {
+    const known = new Set(['urn:uuid:known']);
+    const doc = (extra: object) => ({ resourceType: 'DocumentReference', identifier: [{ value: 'urn:uuid:own-entry-uuid' }], subject: { reference: 'urn:uuid:known' }, ...extra });
+    expect(unresolvedLink(doc({}), 'DocumentReference', known)).toBeUndefined();
+    expect(unresolvedLink(doc({ content: [{ attachment: { url: 'urn:uuid:nowhere' } }] }), 'DocumentReference', known)).toEqual({
+      path: 'DocumentReference.content[0].attachment.url',
+      value: 'urn:uuid:nowhere',
+    });
+    expect(unresolvedLink(doc({ author: [{ reference: 'Practitioner?identifier=x|1' }] }), 'DocumentReference', known)?.path).toBe('DocumentReference.author[0].reference');
+    expect(unresolvedLink(doc({ author: [{ reference: 'Practitioner/1' }] }), 'DocumentReference', known)).toBeUndefined();
+  });
+
   it('finds where a batch entry links another entry', () => {
     const list = { resourceType: 'List', entry: [{ item: { reference: 'urn:uuid:doc' } }] };
     expect(linksToEntries(list, 'List', new Set(['urn:uuid:doc']))).toBe('List.entry[0].item.reference');
@@ -88,5 +100,8 @@ describe('BundleEntryError', () => {
       { message: 'bad', expression: 'Bundle.entry[2].resource.status' },
       { message: 'no where', expression: 'Bundle.entry[2].resource' },
     ]);
+    // An error without issues gets one, located at the entry.
+    const plain = new BundleEntryError(1, new MalformedResourceError('bad url'));
+    expect([plain.kind, plain.issues]).toEqual(['invalid_input', [{ message: 'bad url', expression: 'Bundle.entry[1]' }]]);
   });
 });

@@ -149,3 +149,21 @@ export function linksToEntries(resource: FhirJson, root: string, fullUrls: Reado
   });
   return found;
 }
+
+/** A reference by search (`Patient?identifier=…`): FHIR's conditional reference, which this server does not resolve. */
+const CONDITIONAL_REFERENCE = /^[A-Z][A-Za-z]*\?/;
+
+/**
+ * Where a transaction's resource links something it cannot resolve: a
+ * `urn:` that is no entry's fullUrl (`known`), or a conditional reference.
+ * Stored as they are, they would name nothing (a DocumentReference whose
+ * subject no search finds, an attachment no GET reaches).
+ */
+export function unresolvedLink(resource: FhirJson, root: string, known: ReadonlySet<string>): { path: string; value: string } | undefined {
+  let found: { path: string; value: string } | undefined;
+  walkJson(resource, root, (value, path, key) => {
+    if (found !== undefined || typeof value !== 'string' || key === undefined || !LINK_ELEMENTS.has(key)) return;
+    if ((/^urn:(uuid|oid):/i.test(value) && !known.has(value)) || (key === 'reference' && CONDITIONAL_REFERENCE.test(value))) found = { path, value };
+  });
+  return found;
+}

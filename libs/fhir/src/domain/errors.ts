@@ -118,6 +118,15 @@ export class BundleEntryError extends DomainError {
     this.issues = issues?.map((i) => ({
       message: i.message,
       expression: i.expression?.startsWith('Bundle.') ? i.expression : `${entry}.resource${i.expression?.replace(/^[A-Z][A-Za-z]*/, '') ?? ''}`,
-    }));
+    })) ?? [{ message: cause.message, expression: entry }];
+  }
+}
+
+/** The answer to a Bundle's reads would outgrow what a request may be (FHIR_MAX_BODY_BYTES). */
+export class BundleAnswerTooLargeError extends DomainError {
+  readonly kind = 'too_large';
+  readonly code = 'bundle_answer_too_large';
+  constructor() {
+    super('The answers to this Bundle\'s reads and searches would be larger than FHIR_MAX_BODY_BYTES: read them in smaller Bundles, or on their own');
   }
 }

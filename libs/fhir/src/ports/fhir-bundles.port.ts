@@ -13,9 +13,11 @@ export type EntryOutcome =
       location?: string;
       /** A search's type and parameters. */
       search?: { type: string; params: URLSearchParams };
+      /** `<orgId>/<fileName>` of a Binary created, read or deleted. */
+      file?: string;
     }
   /** A batch entry that failed (a DomainError, or what the service failed with); the other entries stand. */
-  | { failed: unknown; method: 'GET' | 'POST' | 'PUT' | 'DELETE' };
+  | { failed: unknown; method: 'GET' | 'POST' | 'PUT' | 'DELETE'; target?: string };
 
 export interface BundleOutcome {
   kind: BundleKind;

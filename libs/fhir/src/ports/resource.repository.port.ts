@@ -27,11 +27,23 @@ export interface ResourceWrite {
   expected: 'create' | number | undefined;
 }
 
+export interface WriteOptions {
+  /**
+   * Leave the files the write stops linking unreleased (in `dropped` only): a
+   * transaction of several writes releases, at its end, those no resource
+   * links by then (releaseUnlinked), so that one entry may link a file another
+   * lets go of.
+   */
+  releaseLater?: boolean;
+}
+
 export interface WriteResult {
   /** The stored resource, with its new meta. */
   resource: FhirJson;
   /** Files no resource links any more, recorded as released: the caller deletes them, then marks the release done. */
   released: string[];
+  /** Files the resource linked before and no longer does. */
+  dropped: string[];
 }
 
 export interface ReleasedFile {
@@ -69,10 +81,22 @@ export abstract class ResourceRepository {
    * links. Throws ResourceNotFoundError, VersionConflictError, or
    * InvalidResourceError when a file to link is being released.
    */
-  abstract write(organizationId: OrganizationId, write: ResourceWrite): Promise<WriteResult>;
+  abstract write(organizationId: OrganizationId, write: ResourceWrite, options?: WriteOptions): Promise<WriteResult>;
 
-  /** Deletes a resource and its links in one transaction; releases files nothing else links. */
-  abstract remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number): Promise<string[]>;
+  /**
+   * Deletes a resource and its links in one transaction; releases files
+   * nothing else links and returns them (with releaseLater: returns the files
+   * it linked, unreleased).
+   */
+  abstract remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number, options?: WriteOptions): Promise<string[]>;
+
+  /**
+   * In the caller's transaction, before several writes: locks the existing
+   * resources it will change (row locks) and then every file they link or
+   * will link (advisory locks), each in one sorted order, so that two such
+   * transactions cannot deadlock whatever the order of their entries.
+   */
+  abstract lockForWrites(organizationId: OrganizationId, resources: ReadonlyArray<{ type: ResourceType; id: string }>, fileNames: readonly string[]): Promise<void>;
 
   /** The resources (`Type/id`) that link each of these files; files nothing links are absent. */
   abstract linkedBy(organizationId: OrganizationId, fileNames: readonly string[]): Promise<Map<string, string[]>>;

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
-import { DomainError, InvalidRequestError, ServiceMetrics, watchRejection } from '@app/common';
+import { DomainError, InvalidRequestError, ServiceMetrics, settledWithin, watchRejection } from '@app/common';
 import { AppConfig } from '@app/config';
 import { VirusScanner, type ScanVerdict } from '@app/scanning';
 import type { OrganizationId } from '@app/tenancy';
@@ -265,14 +265,4 @@ export class FileStorageService extends FileStorage {
       this.logger.warn(`Cleaning up rejected upload ${key} failed (${(e as Error).message}); the sweeper will retry`);
     }
   }
-}
-
-/** Waits for `work` to settle, or `ms`, whichever comes first; `work` goes on either way. */
-async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const elapsed = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([work.then(() => undefined, () => undefined), elapsed]);
-  clearTimeout(timer);
 }
