@@ -322,9 +322,11 @@ describe('attachments that reference a Binary', () => {
     const id = idOf(await createRaw(samples.pdf, 'application/pdf').expect(201));
     for (const url of [`Binary/${id}`, `/fhir/Binary/${id}`, `${t.baseUrl}/fhir/Binary/${id}`, `/fhir/Binary/${id}/`, `./Binary/${id}`]) {
       const created = JSON.parse((await postDocument(url).expect(201)).text);
-      // The client's contentType and size are wrong on purpose: the stored file's facts win.
+      // The client's contentType and size are wrong on purpose: the stored file's facts win. The link is
+      // stored as Binary/<id> and read as its full URL (IHE ITI-67), whatever the base.
+      expect((await t.resourcesOf(org)).links).toContain(`DocumentReference/${created.id} -> ${id}.pdf`);
       expect(created.content[0].attachment).toEqual({
-        url: `Binary/${id}`,
+        url: `${t.baseUrl}/fhir/Binary/${id}`,
         contentType: 'application/pdf',
         size: samples.pdf.length,
         hash: createHash('sha1').update(samples.pdf).digest('base64'),

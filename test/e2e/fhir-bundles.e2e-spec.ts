@@ -135,7 +135,8 @@ describe('IHE MHD', () => {
     const doc = docEntry!.resource;
     expect(doc.content[0].attachment).toEqual({
       contentType: 'application/pdf',
-      url: binaryEntry!.response.location,
+      // A full URL, as ITI-67 asks: the GET on it is ITI-68.
+      url: `${t.baseUrl}/fhir/${binaryEntry!.response.location}`,
       title: 'Discharge summary',
       size: pdf.length,
       hash: sha1(pdf),

@@ -5,6 +5,7 @@ export { MAX_BUNDLE_ENTRIES, type BundleKind } from './domain/bundle.js';
 export { BINARY_CONTENT_URL, binaryOf, binaryUploadOf, parseSecurityContext } from './domain/binary.js';
 export { binaryWithContent } from './application/binary-content.js';
 export { versionFromIfMatch } from './domain/if-match.js';
+export { presented } from './domain/presentation.js';
 export { FhirResources, type AttachmentContent, type SearchResult, type WriteContext } from './ports/fhir-resources.port.js';
 export { capabilityStatement, NO_HISTORY_OR_CONDITIONS } from './domain/capability-statement.js';
 export {

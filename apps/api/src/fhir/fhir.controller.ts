@@ -5,7 +5,7 @@ import {
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import {
-  capabilityStatement, FhirBundles, FhirResources, patientOf, searchsetBundle, versionFromIfMatch, type EntryOutcome, type FhirJson, type WriteContext,
+  capabilityStatement, FhirBundles, FhirResources, patientOf, presented, searchsetBundle, versionFromIfMatch, type EntryOutcome, type FhirJson, type WriteContext,
 } from '@app/fhir';
 import { auditEventCapability, type AuditAction } from '@app/audit';
 import { AppConfig } from '@app/config';
@@ -111,7 +111,7 @@ export class FhirController {
     const params = new URL(req.originalUrl, 'http://localhost').searchParams;
     const strict = /\bhandling=strict\b/.test(prefer ?? '');
     const { page, query } = await this.resources.search(organizationId, type, params, strict);
-    return searchsetBundle(page, query, `${this.fhirBase(req)}/${type}`);
+    return presented(searchsetBundle(page, query, `${this.fhirBase(req)}/${type}`), this.fhirBase(req));
   }
 
   @Post(':type')
@@ -178,7 +178,7 @@ export class FhirController {
     return {
       status,
       entry: {
-        ...(resource && !minimal && { ...(location && { fullUrl: `${fhirBase}/${location}` }), resource }),
+        ...(resource && !minimal && { ...(location && { fullUrl: `${fhirBase}/${location}` }), resource: presented(resource, fhirBase) }),
         response: {
           status: statusLine(status),
           ...(location && entry.done !== 'deleted' && { location }),
@@ -205,7 +205,7 @@ export class FhirController {
     res.setHeader('ETag', `W/"${resource.meta?.versionId}"`);
     if (resource.meta?.lastUpdated) res.setHeader('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
     res.setHeader('Content-Type', FHIR_JSON);
-    return /\breturn=minimal\b/.test(req.header('prefer') ?? '') ? undefined : resource;
+    return /\breturn=minimal\b/.test(req.header('prefer') ?? '') ? undefined : presented(resource, this.fhirBase(req));
   }
 
   private expectedVersion(ifMatch: string | undefined): number | undefined {
