@@ -176,9 +176,21 @@ describe('Binary.securityContext', () => {
     const linking = await createResource('DocumentReference', { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { url: `Binary/${raw}` } }] });
     await request(t.baseUrl).get(`/fhir/DocumentReference/${linking.id}/files/content`).set(auth()).expect(307);
 
+    // Linked by its /files URL instead: the same file, the same rule.
+    const byPath = await createResource('DocumentReference', { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { url: `${t.baseUrl}/files/${org}/${raw}.pdf` } }] });
+
     await request(t.baseUrl).delete(`/fhir/DocumentReference/${doc.id}`).set(auth()).expect(204);
     await readsAnswer(raw, `${raw}.pdf`, 403);
-    expectOperationOutcome(await request(t.baseUrl).get(`/fhir/DocumentReference/${linking.id}/files/content`).set(auth()), 403, /readable only with access/);
+    for (const via of [linking, byPath]) {
+      expectOperationOutcome(await request(t.baseUrl).get(`/fhir/DocumentReference/${via.id}/files/content`).set(auth()), 403, /readable only with access/);
+      await request(t.baseUrl).head(`/fhir/DocumentReference/${via.id}/files/content`).set(auth()).expect(403);
+    }
+    // Nor can a new resource link it (which would copy its facts and open a route to it), by either address.
+    for (const url of [`Binary/${raw}`, `/files/${org}/${raw}.pdf`]) {
+      const res = await request(t.baseUrl).post('/fhir/DocumentReference').set(auth()).set('Content-Type', FHIR_JSON)
+        .send(JSON.stringify({ resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { url } }] }));
+      expectOperationOutcome(res, 403, /readable only with access/);
+    }
     const denied = await request(t.baseUrl).get(`/fhir/Binary/${raw}`).set(auth()).set('Accept', FHIR_JSON);
     expect(expectOperationOutcome(denied, 403, /readable only with access to DocumentReference\/.+, which no longer exists/).issue[0].code).toBe('forbidden');
     // Another organization's Binary stays unknown, whatever its context.
@@ -195,6 +207,10 @@ describe('Binary.securityContext', () => {
     const res = await request(t.baseUrl).post('/fhir/Binary').set('Authorization', `Bearer ${elsewhere}`).set('Content-Type', 'application/pdf')
       .set('X-Security-Context', `Patient/${foreign.id}`).send(samples.pdf);
     expectOperationOutcome(res, 422, /not a resource of this organization/);
+    // One source for it: a FHIR JSON Binary carries it in the resource, and the header beside it is refused.
+    const both = await request(t.baseUrl).post('/fhir/Binary').set(auth()).set('Content-Type', FHIR_JSON).set('X-Security-Context', `Patient/${foreign.id}`)
+      .send(JSON.stringify({ resourceType: 'Binary', contentType: 'image/png', data: samples.png.toString('base64'), securityContext: { reference: 'Patient/nobody' } }));
+    expectOperationOutcome(both, 400, /leave X-Security-Context out/);
     expect(await t.rowsOf(org)).toEqual([]);
     expect(await t.storedKeys(org)).toEqual([]);
   });

@@ -308,6 +308,18 @@ describe('a transaction, as the review of its first version found it wanting', (
       again.entry[1].resource[where] = value;
       expectOperationOutcome(await postBundle(again), 400, /names no entry of the transaction/);
     }
+    // A fullUrl names the entry's own resource, or is a urn: never another resource, which links would then be sent to.
+    const { bundle: misnamed } = provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' });
+    misnamed.entry.push({ fullUrl: 'Patient/someone-else', resource: { resourceType: 'Patient', id: patient.id }, request: { method: 'PUT', url: `Patient/${patient.id}` } });
+    expectOperationOutcome(await postBundle(misnamed), 400, /must be the URL of the resource the entry changes/);
+    misnamed.entry.pop();
+    misnamed.entry[0].fullUrl = `${t.baseUrl}/fhir/List/abc`;
+    expectOperationOutcome(await postBundle(misnamed), 400, /name it urn:uuid/);
+    // A Binary cannot be made readable only through a resource the same transaction deletes.
+    const { bundle: bornDead } = provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' });
+    bornDead.entry[2].resource.securityContext = { reference: `Patient/${patient.id}` };
+    bornDead.entry.push({ request: { method: 'DELETE', url: `Patient/${patient.id}` } });
+    expectOperationOutcome(await postBundle(bornDead), 422, /deleted by this transaction/);
     const { bundle: dangling } = provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' });
     dangling.entry[1].resource.content[0].attachment.url = 'urn:uuid:00000000-0000-4000-8000-000000000001';
     expectOperationOutcome(await postBundle(dangling), 400, /DocumentReference\.content\[0\]\.attachment\.url is urn:uuid:/);
@@ -329,7 +341,16 @@ describe('a transaction, as the review of its first version found it wanting', (
       (await request(t.baseUrl).post('/fhir/Patient').set(auth()).set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Patient', name: [{ text: 'x'.repeat(900_000) }] })).expect(201)).text,
     );
     const manyReads = Array.from({ length: 20 }, () => ({ request: { method: 'GET', url: `Patient/${big.id}` } }));
-    expectOperationOutcome(await postBundle({ resourceType: 'Bundle', type: 'transaction', entry: manyReads }), 413, /FHIR_MAX_BODY_BYTES/);
+    // A transaction whose reads do not fit keeps nothing of its writes either: the answer is known before it commits.
+    const { bundle: writes } = provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' });
+    const before = await everything();
+    expectOperationOutcome(await postBundle({ ...writes, entry: [...writes.entry, ...manyReads] }), 413, /FHIR_MAX_BODY_BYTES/);
+    expect(await everything()).toEqual(before);
+    // Reads that fit, with Binary bytes that would not: committed, the bytes left as pointers.
+    const fitting = { ...writes, entry: [...provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' }).bundle.entry, ...manyReads.slice(0, 14), ...reads.slice(0, 10)] };
+    const committed = JSON.parse((await postBundle(fitting).expect(200)).text).entry as Json[];
+    expect(committed.slice(-10).filter((e) => e.resource.data === undefined).length).toBeGreaterThan(5);
+    expect((await everything()).resources.length).toBe(before.resources.length + 2);
     const batch = JSON.parse((await postBundle({ resourceType: 'Bundle', type: 'batch', entry: manyReads }).expect(200)).text);
     const statuses = (batch.entry as Json[]).map((e) => e.response.status);
     expect(statuses.filter((x) => x === '200 OK').length).toBeGreaterThan(10);

@@ -1,6 +1,6 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { FileLinks, parseSecurityContext } from '@app/fhir';
+import { FileLinks, MalformedResourceError, parseSecurityContext } from '@app/fhir';
 import { principalOf } from '@app/tenancy';
 import { isFhirResourceBody } from '../files/upload.interceptor.js';
 
@@ -20,6 +20,10 @@ export class SecurityContextGuard implements CanActivate {
     const principal = principalOf(req);
     if (!principal) return true; // the authentication guard has answered already
     const header = req.header('x-security-context');
+    if (header !== undefined && isFhirResourceBody(req)) {
+      // One source for it: the header is for raw bytes, which have nowhere else to carry it.
+      throw new MalformedResourceError('A FHIR JSON Binary carries its securityContext in the resource: leave X-Security-Context out');
+    }
     if (header !== undefined) {
       await this.links.requireContext(principal.organizationId, parseSecurityContext(header, 'X-Security-Context'), 'X-Security-Context');
       return true;

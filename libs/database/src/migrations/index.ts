@@ -7,6 +7,7 @@ import { RowLevelSecurity1764300000000 } from './1764300000000-row-level-securit
 import { CreateAuditEvents1764400000000 } from './1764400000000-create-audit-events.js';
 import { KeepLinkedFileFacts1764500000000 } from './1764500000000-keep-linked-file-facts.js';
 import { KeepBinarySecurityContext1764600000000 } from './1764600000000-keep-binary-security-context.js';
+import { KeepLinkedFileSecurityContext1764700000000 } from './1764700000000-keep-linked-file-security-context.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   CreateAuditEvents1764400000000,
   KeepLinkedFileFacts1764500000000,
   KeepBinarySecurityContext1764600000000,
+  KeepLinkedFileSecurityContext1764700000000,
 ];

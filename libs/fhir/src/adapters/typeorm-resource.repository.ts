@@ -56,7 +56,8 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       organizationId,
       (literal) =>
         `SELECT r.resource,
-                coalesce((SELECT json_agg(json_build_object('fileName', l.file_name, 'contentType', l.content_type, 'originalName', l.original_name))
+                coalesce((SELECT json_agg(json_build_object('fileName', l.file_name, 'contentType', l.content_type, 'originalName', l.original_name,
+                                                            'securityContext', l.security_context))
                             FROM fhir_file_links l
                            WHERE l.organization_id = r.organization_id AND l.resource_type = r.resource_type AND l.resource_id = r.id), '[]') AS files
            FROM fhir_resources r
@@ -148,13 +149,21 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       );
       // A link made before its facts were kept gets them now (ON CONFLICT); they never change for a stored file.
       await m.query(
-        `INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id, content_type, original_name)
-         SELECT $1, f.file_name, $3, $4, f.content_type, f.original_name
-           FROM unnest($2::text[], $5::text[], $6::text[]) AS f (file_name, content_type, original_name)
+        `INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id, content_type, original_name, security_context)
+         SELECT $1, f.file_name, $3, $4, f.content_type, f.original_name, f.security_context
+           FROM unnest($2::text[], $5::text[], $6::text[], $7::text[]) AS f (file_name, content_type, original_name, security_context)
          ON CONFLICT (organization_id, file_name, resource_type, resource_id)
-           DO UPDATE SET content_type = EXCLUDED.content_type, original_name = EXCLUDED.original_name
+           DO UPDATE SET content_type = EXCLUDED.content_type, original_name = EXCLUDED.original_name, security_context = EXCLUDED.security_context
            WHERE fhir_file_links.content_type IS NULL`,
-        [organizationId, fileNames, w.type, w.id, w.files.map((f) => f.contentType), w.files.map((f) => f.originalName)],
+        [
+          organizationId,
+          fileNames,
+          w.type,
+          w.id,
+          w.files.map((f) => f.contentType),
+          w.files.map((f) => f.originalName),
+          w.files.map((f) => f.securityContext),
+        ],
       );
       const dropped = previous.filter((f) => !fileNames.includes(f));
       return { resource, dropped, released: options.releaseLater ? [] : await this.releaseLocked(m, organizationId, dropped) };

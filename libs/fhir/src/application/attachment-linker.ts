@@ -18,6 +18,7 @@ import { compactBase64, decodeBase64 } from '../domain/base64.js';
 import { InvalidResourceError, type ResourceIssue } from '../domain/errors.js';
 import { walkJson } from '../domain/resource-json.js';
 import { definitionOf, type FhirJson, type LocatedAttachment, type ResourceType } from '../domain/resource-types.js';
+import { FileLinks } from '../ports/file-links.port.js';
 import type { LinkedFile } from '../ports/resource.repository.port.js';
 
 /** Elements that carry bytes: Attachment.data (and Binary.data, Signature.data), and base64Binary values of extensions. */
@@ -49,6 +50,7 @@ export class AttachmentLinker {
   constructor(
     private readonly config: AppConfig,
     private readonly files: FileStorage,
+    private readonly links: FileLinks,
   ) {}
 
   /**
@@ -73,6 +75,9 @@ export class AttachmentLinker {
         const resolved = await this.resolve(organizationId, attachment, expression, urls, linked, bundled);
         if (!resolved) continue;
         const { file, url } = resolved;
+        // Linking a file copies its facts and opens a route to its bytes: only for a caller who may read it.
+        // (A Binary of the same transaction may name a resource it creates, which exists once it commits.)
+        if (bundled.get(file.id) !== file) await this.links.requireReadable(organizationId, file);
         if (attachment.hash !== undefined && file.sha1 && attachment.hash !== file.sha1) {
           throw InvalidResourceError.single(`hash ${attachment.hash} does not match the stored file (${file.sha1})`, `${expression}.hash`);
         }
@@ -82,7 +87,7 @@ export class AttachmentLinker {
         attachment.size = file.size;
         if (file.sha1) attachment.hash = file.sha1;
         if (!linked.files.some((f) => f.fileName === file.fileName)) {
-          linked.files.push({ fileName: file.fileName, contentType: file.contentType, originalName: file.originalName });
+          linked.files.push({ fileName: file.fileName, contentType: file.contentType, originalName: file.originalName, securityContext: file.securityContext });
         }
       }
       return linked;

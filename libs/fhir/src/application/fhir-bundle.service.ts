@@ -6,7 +6,7 @@ import { FileStorage, type AvailableFile, type HeldFile } from '@app/file-storag
 import type { OrganizationId } from '@app/tenancy';
 import { binaryOf, binaryUploadOf } from '../domain/binary.js';
 import { linksToEntries, parseBundle, rewriteLinks, unresolvedLink, type BundleEntryRequest } from '../domain/bundle.js';
-import { BundleAnswerTooLargeError, BundleEntryError, MalformedResourceError } from '../domain/errors.js';
+import { BundleAnswerTooLargeError, BundleEntryError, InvalidResourceError, MalformedResourceError } from '../domain/errors.js';
 import { versionFromIfMatch } from '../domain/if-match.js';
 import type { FhirJson, ResourceType } from '../domain/resource-types.js';
 import { searchsetBundle } from '../domain/search.js';
@@ -14,7 +14,7 @@ import { FhirBundles, type BundleOutcome, type EntryOutcome } from '../ports/fhi
 import type { WriteContext } from '../ports/fhir-resources.port.js';
 import { FileLinks } from '../ports/file-links.port.js';
 import { ResourceRepository } from '../ports/resource.repository.port.js';
-import { binaryWithContent } from './binary-content.js';
+import { binaryWithContent, binaryWithPointer } from './binary-content.js';
 import { FhirResourceService, type PreparedWrite } from './fhir-resource.service.js';
 import { ReleasedFiles } from './released-files.js';
 
@@ -32,17 +32,25 @@ const RELEASE_WAIT_MS = 5000;
  * bytes, in JSON bytes: its request's limit, FHIR_MAX_BODY_BYTES. A few bytes
  * of request must not make hundreds of megabytes of answer.
  */
+/** Base64 of `size` bytes, with the quotes and name of the element that carries it. */
+function base64Length(size: number): number {
+  return Math.ceil(size / 3) * 4 + '"data":"",'.length;
+}
+
 class AnswerBudget {
   constructor(private left: number) {}
 
-  /** Base64 grows bytes by 4/3: the most a Binary may still carry inline. */
-  inlineBytesLeft(): number {
-    return Math.max(0, Math.floor((this.left * 3) / 4));
-  }
-
+  /** Counts an answer's JSON; BundleAnswerTooLargeError once over. */
   take(resource: FhirJson): void {
     this.left -= Buffer.byteLength(JSON.stringify(resource));
     if (this.left < 0) throw new BundleAnswerTooLargeError();
+  }
+
+  /** Counts `bytes` only if they fit: what may still be added without failing. */
+  tryTake(bytes: number): boolean {
+    if (bytes > this.left) return false;
+    this.left -= bytes;
+    return true;
   }
 }
 
@@ -120,11 +128,15 @@ export class FhirBundleService extends FhirBundles {
         resources.set(e.index, { type, resource });
       });
     }
+    const deleted = new Set(entries.flatMap((e) => (e.method === 'DELETE' ? [`${e.type}/${e.id}`] : [])));
     const held: HeldFile[] = [];
     const binaries = new Map<string, HeldFile>();
     const prepared = new Map<number, PreparedWrite>();
     const releasing: string[] = [];
     let released: string[] = [];
+    // From the commit on, the held files are the resources' own: nothing may remove them any more.
+    let committed = false;
+    const budget = new AnswerBudget(this.config.fhir.maxBodyBytes);
     try {
       // The bytes next, held: the resources that link them are checked against them.
       for (const e of entries.filter((x) => x.type === 'Binary' && x.method !== 'GET')) {
@@ -136,6 +148,9 @@ export class FhirBundleService extends FhirBundles {
           // Its securityContext may name a resource the transaction creates: that one exists once it commits.
           rewriteLinks(e.resource!, 'Binary', assigned);
           const upload = binaryUploadOf(e.resource, where);
+          if (upload.securityContext && deleted.has(upload.securityContext)) {
+            throw InvalidResourceError.single(`securityContext ${upload.securityContext} is deleted by this transaction`, `${where}.securityContext.reference`);
+          }
           if (upload.securityContext && ![...assigned.values()].includes(upload.securityContext)) {
             await this.links.requireContext(organizationId, upload.securityContext, `${where}.securityContext.reference`);
           }
@@ -157,7 +172,6 @@ export class FhirBundleService extends FhirBundles {
           prepared.set(e.index, p);
         });
       }
-      const budget = new AnswerBudget(this.config.fhir.maxBodyBytes);
       await this.repository.transaction(organizationId, async () => {
         const changed = entries.flatMap((e) => (e.method === 'PUT' || e.method === 'DELETE') && e.type !== 'Binary' ? [{ type: e.type as ResourceType, id: e.id! }] : []);
         await this.repository.lockForWrites(organizationId, changed, [...prepared.values()].flatMap((p) => p.write.files.map((f) => f.fileName)));
@@ -184,14 +198,15 @@ export class FhirBundleService extends FhirBundles {
           results[e.index] = await atEntry(e, () => this.read(organizationId, e, context, budget));
         }
       });
-      for (const e of entries.filter((x) => x.method === 'GET')) results[e.index] = await this.withBytes(results[e.index]!, context, budget);
+      committed = true;
     } catch (e) {
-      if (held.length > 0) {
+      if (held.length > 0 && !committed) {
         this.logger.log(`Transaction refused: removing the ${held.length} file(s) it stored`);
         await this.files.abandon(organizationId, held);
       }
       throw e;
     }
+    for (const e of entries.filter((x) => x.method === 'GET')) results[e.index] = await this.withBytes(results[e.index]!, context, budget);
     await this.deleteReleased(organizationId, released);
     return results;
   }
@@ -270,21 +285,31 @@ export class FhirBundleService extends FhirBundles {
     if (e.type === 'Binary') {
       const file = await this.files.findById(organizationId, e.id!);
       await this.links.requireReadable(organizationId, file);
-      return { done: 'read', resource: binaryOf(file), location: `Binary/${file.id}`, file: `${organizationId}/${file.fileName}`, binary: file };
+      // Counted as the pointer to its bytes now; withBytes puts them inline only if they fit what is left.
+      const resource = binaryWithPointer(file, fhirBase);
+      budget.take(resource);
+      return { done: 'read', resource, location: `Binary/${file.id}`, file: `${organizationId}/${file.fileName}`, binary: file };
     }
     const resource = await this.resources.read(organizationId, e.type, e.id!);
     budget.take(resource);
     return { done: 'read', resource, location: `${resource.resourceType}/${resource.id}` };
   }
 
-  /** A Binary read with its bytes inline while they fit FHIR_BINARY_INLINE_MAX_BYTES and the Bundle's budget, else the _data pointer. */
+  /**
+   * A Binary read with its bytes inline while they fit FHIR_BINARY_INLINE_MAX_BYTES and what the Bundle's
+   * budget has left, else the _data pointer it was counted as. Never fails: for a transaction this runs
+   * after the commit, and a store that cannot give the bytes now leaves the pointer, which serves them.
+   */
   private async withBytes(result: Done, context: WriteContext, budget: AnswerBudget): Promise<Done> {
     if (!result.binary) return result;
     const { binary, ...rest } = result;
-    const inlineMax = Math.min(this.config.fhir.binaryInlineMaxBytes, budget.inlineBytesLeft());
-    const resource = await binaryWithContent(this.files, binary, inlineMax, `${context.baseUrl}/fhir`);
-    budget.take(resource);
-    return { ...rest, resource };
+    if (binary.size > this.config.fhir.binaryInlineMaxBytes || !budget.tryTake(base64Length(binary.size))) return rest;
+    try {
+      return { ...rest, resource: await binaryWithContent(this.files, binary, binary.size, `${context.baseUrl}/fhir`) };
+    } catch (e) {
+      this.logger.warn(`Binary/${binary.id} read without its bytes inline: ${(e as Error).message}`);
+      return rest;
+    }
   }
 
   /** Files the transaction released, deleted after it committed; the answer waits a bounded time, and the sweeper finishes what is left. */

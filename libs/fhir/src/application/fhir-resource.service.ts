@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { FileStorage, FileUrls, StoredFileNotFoundError, type HeldFile } from '@app/file-storage';
+import { FileStorage, FileUrls, StoredFileNotFoundError, type HeldFile, type ServableFile } from '@app/file-storage';
 import type { OrganizationId } from '@app/tenancy';
 import {
   AttachmentNotFoundError,
@@ -128,33 +128,27 @@ export class FhirResourceService extends FhirResources {
     const attachment = definition.attachmentsOf(resource)[index]?.attachment;
     if (!attachment) throw new AttachmentNotFoundError(`${resourceType}/${id} has no ${field}[${index}]`);
     const binaryId = attachment.url === undefined ? undefined : STORED_LINKS.binaryId(attachment.url);
-    if (binaryId === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);
-    if (binaryId !== undefined) {
-      // Looked up rather than signed from the link's facts: a Binary may be readable only with access to its securityContext.
-      let file;
-      try {
-        file = await this.files.findById(organizationId, binaryId);
-      } catch (e) {
-        if (!(e instanceof StoredFileNotFoundError)) throw e;
-        throw new AttachmentNotFoundError(`${where} links a Binary that has since been deleted`);
+    const target = attachment.url === undefined || binaryId !== undefined ? undefined : STORED_LINKS.resolve(attachment.url);
+    if (binaryId === 'malformed' || target === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);
+    // Links are only ever written to the resource's own organization; anything else is not served.
+    if (target && target.organizationId !== organizationId) throw new AttachmentNotFoundError(`${where} has no file of this organization`);
+    if (binaryId !== undefined || target) {
+      const matches = (fileName: string) => (binaryId !== undefined ? fileName.startsWith(`${binaryId}.`) : fileName === target!.fileName);
+      // A linked file cannot be deleted while the link exists: the link's facts, securityContext included, sign for it.
+      const linked = found.files.find((f) => matches(f.fileName));
+      let file: ServableFile;
+      if (linked?.contentType) file = { organizationId, ...linked };
+      else {
+        try {
+          file = binaryId !== undefined ? await this.files.findById(organizationId, binaryId) : await this.files.find(organizationId, target!.fileName);
+        } catch (e) {
+          if (!(e instanceof StoredFileNotFoundError)) throw e;
+          throw new AttachmentNotFoundError(`${where} links a file that has since been deleted`);
+        }
       }
+      // A file kept with a securityContext (a Binary's) is read only with access to that resource, unless it is this one.
       if (file.securityContext !== `${resourceType}/${id}`) await this.links.requireReadable(organizationId, file);
       return { kind: 'file', file, patient };
-    }
-    const target = attachment.url === undefined ? undefined : STORED_LINKS.resolve(attachment.url);
-    if (target === 'malformed') throw new AttachmentNotFoundError(`${where} has no file this server can serve`);
-    if (target) {
-      // Links are only ever written to the resource's own organization; anything else is not served.
-      if (target.organizationId !== organizationId) throw new AttachmentNotFoundError(`${where} has no file of this organization`);
-      // A linked file cannot be deleted while the link exists: the link's facts are enough to sign for it.
-      const linked = found.files.find((f) => f.fileName === target.fileName);
-      if (linked?.contentType) return { kind: 'file', file: { organizationId, ...linked }, patient };
-      try {
-        return { kind: 'file', file: await this.files.find(organizationId, target.fileName), patient };
-      } catch (e) {
-        if (!(e instanceof StoredFileNotFoundError)) throw e;
-        throw new AttachmentNotFoundError(`${where} links a file that has since been deleted`);
-      }
     }
     if (attachment.url !== undefined && isRedirectable(attachment.url)) return { kind: 'external', url: attachment.url, patient };
     if (typeof attachment.data === 'string') {

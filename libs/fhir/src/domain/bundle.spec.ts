@@ -8,7 +8,7 @@ describe('parseBundle', () => {
     const { kind, entries } = parseBundle(
       transaction(
         { fullUrl: 'urn:uuid:1', resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
-        { resource: { resourceType: 'Patient', id: 'a' }, request: { method: 'PUT', url: '/Patient/a', ifMatch: 'W/"2"' } },
+        { fullUrl: 'https://elsewhere.example/fhir/Patient/a', resource: { resourceType: 'Patient', id: 'a' }, request: { method: 'PUT', url: '/Patient/a', ifMatch: 'W/"2"' } },
         { request: { method: 'DELETE', url: 'Patient/b' } },
         { request: { method: 'GET', url: 'DocumentReference?patient=p-1&status=current' } },
         { request: { method: 'GET', url: 'Binary/0123' } },
@@ -17,7 +17,7 @@ describe('parseBundle', () => {
     expect(kind).toBe('transaction');
     expect(entries.map(({ search, resource: _r, ...e }) => ({ ...e, search: search?.toString() }))).toEqual([
       { index: 0, fullUrl: 'urn:uuid:1', method: 'POST', type: 'Patient', search: undefined },
-      { index: 1, method: 'PUT', type: 'Patient', id: 'a', ifMatch: 'W/"2"', search: undefined },
+      { index: 1, fullUrl: 'https://elsewhere.example/fhir/Patient/a', method: 'PUT', type: 'Patient', id: 'a', ifMatch: 'W/"2"', search: undefined },
       { index: 2, method: 'DELETE', type: 'Patient', id: 'b', search: undefined },
       { index: 3, method: 'GET', type: 'DocumentReference', search: 'patient=p-1&status=current' },
       { index: 4, method: 'GET', type: 'Binary', id: '0123', search: undefined },
@@ -45,6 +45,9 @@ describe('parseBundle', () => {
       /entry\[1\]\.fullUrl: urn:uuid:1 names two entries/,
     ],
     [{ resourceType: 'Bundle', type: 'batch', entry: new Array(MAX_BUNDLE_ENTRIES + 1).fill({}) }, /at most 1000/],
+    [transaction({ fullUrl: 'http://x.example/fhir/Patient/1', resource: {}, request: { method: 'POST', url: 'Patient' } }), /name it urn:uuid/],
+    [transaction({ fullUrl: 'Patient/b', resource: {}, request: { method: 'PUT', url: 'Patient/a' } }), /must be the URL of the resource the entry changes/],
+    [transaction({ fullUrl: 'http://x.example/fhir/Patient/ab', resource: {}, request: { method: 'PUT', url: 'Patient/b' } }), /must be the URL/],
   ])('refuses malformed case %# (400), before anything is done', (body, message) => {
     expect(() => parseBundle(body)).toThrow(MalformedResourceError);
     expect(() => parseBundle(body)).toThrow(message);

@@ -88,6 +88,7 @@ export function parseBundle(body: unknown): BundleRequest {
     }
     const parsed: BundleEntryRequest = { index, method, type: '', ...(entry.fullUrl !== undefined && { fullUrl: entry.fullUrl as string }) };
     Object.assign(parsed, target(request.url, method, `${where}.request.url`));
+    if (parsed.fullUrl !== undefined) checkFullUrl(parsed, `${where}.fullUrl`);
     if (request.ifMatch !== undefined) {
       if (typeof request.ifMatch !== 'string' || (method !== 'PUT' && method !== 'DELETE')) {
         throw malformed('is a version ETag (W/"3") for a PUT or DELETE', `${where}.request.ifMatch`);
@@ -105,6 +106,20 @@ export function parseBundle(body: unknown): BundleRequest {
     return parsed;
   });
   return { kind, entries };
+}
+
+/**
+ * A fullUrl other entries may link by, which a transaction turns into the
+ * resource's Type/id: for a POST a urn (the resource has no id yet), for a PUT
+ * a urn or the URL of the very resource it changes. Anything else would send
+ * those links to another resource than the one they name.
+ */
+function checkFullUrl(e: BundleEntryRequest, where: string): void {
+  const urn = /^urn:(uuid|oid):/i.test(e.fullUrl!);
+  if (e.method === 'POST' && !urn) throw malformed('a POST creates a resource with no id yet: name it urn:uuid:<uuid>', where);
+  if (e.method === 'PUT' && !urn && e.fullUrl !== `${e.type}/${e.id}` && !e.fullUrl!.endsWith(`/${e.type}/${e.id}`)) {
+    throw malformed(`must be the URL of the resource the entry changes (…/${e.type}/${e.id}) or a urn:uuid:`, where);
+  }
 }
 
 /** The type, id and search of request.url, as the method needs them. */

@@ -47,7 +47,7 @@ export type HeldFile = Omit<AvailableFile, 'status'> & { status: 'pending' };
  * All of it is fixed when the file is stored, so a copy taken from an
  * available file (a resource's link to it) stays true for the file's life.
  */
-export type ServableFile = Pick<StoredFile, 'organizationId' | 'fileName' | 'contentType' | 'originalName'>;
+export type ServableFile = Pick<StoredFile, 'organizationId' | 'fileName' | 'contentType' | 'originalName' | 'securityContext'>;
 
 /** A file in a listing across organizations; also the cursor to list on from it. */
 export type FileListing = Pick<StoredFile, 'organizationId' | 'id' | 'fileName' | 'createdAt'>;
