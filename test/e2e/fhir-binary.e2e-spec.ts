@@ -185,6 +185,11 @@ describe('Binary.securityContext', () => {
       expectOperationOutcome(await request(t.baseUrl).get(`/fhir/DocumentReference/${via.id}/files/content`).set(auth()), 403, /readable only with access/);
       await request(t.baseUrl).head(`/fhir/DocumentReference/${via.id}/files/content`).set(auth()).expect(403);
     }
+    // A resource that links it already can still be saved (its link stays, and stays closed).
+    const changed = JSON.parse((await request(t.baseUrl).get(`/fhir/DocumentReference/${linking.id}`).set(auth()).expect(200)).text);
+    changed.status = 'entered-in-error';
+    await request(t.baseUrl).put(`/fhir/DocumentReference/${linking.id}`).set(auth()).set('Content-Type', FHIR_JSON).send(JSON.stringify(changed)).expect(200);
+    expect((await t.resourcesOf(org)).links).toContain(`DocumentReference/${linking.id} -> ${raw}.pdf`);
     // Nor can a new resource link it (which would copy its facts and open a route to it), by either address.
     for (const url of [`Binary/${raw}`, `/files/${org}/${raw}.pdf`]) {
       const res = await request(t.baseUrl).post('/fhir/DocumentReference').set(auth()).set('Content-Type', FHIR_JSON)
@@ -352,6 +357,16 @@ describe('attachments that reference a Binary', () => {
       expect(followed.status).toBe(200);
       expect(Buffer.from(await followed.arrayBuffer()).equals(samples.pdf)).toBe(true);
     }
+    // Read through another Host (or under an earlier PUBLIC_BASE_URL) and saved back: still the same link, not an external URL.
+    const doc = JSON.parse((await postDocument(`Binary/${id}`).expect(201)).text);
+    const elsewhere = JSON.parse((await request(t.baseUrl).get(`/fhir/DocumentReference/${doc.id}`).set(auth()).set('Host', 'reader.example:8443').expect(200)).text);
+    expect(elsewhere.content[0].attachment.url).toBe(`http://reader.example:8443/fhir/Binary/${id}`);
+    const saved = JSON.parse((await request(t.baseUrl).put(`/fhir/DocumentReference/${doc.id}`).set(auth()).set('Content-Type', FHIR_JSON).send(JSON.stringify(elsewhere)).expect(200)).text);
+    expect(saved.content[0].attachment.url).toBe(`${t.baseUrl}/fhir/Binary/${id}`);
+    expect((await t.resourcesOf(org)).links).toContain(`DocumentReference/${doc.id} -> ${id}.pdf`);
+    // Another server's Binary URL, even one shaped like ours, stays an external link.
+    const external = `https://other.example/fhir/Binary/${'ab'.repeat(16)}`;
+    expect(JSON.parse((await postDocument(external).expect(201)).text).content[0].attachment.url).toBe(external);
     // Linked now: the Binary cannot go while the documents point at it.
     expectOperationOutcome(await request(t.baseUrl).delete(`/fhir/Binary/${id}`).set(auth()), 409, /DocumentReference\//);
   });

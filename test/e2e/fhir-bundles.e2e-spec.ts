@@ -320,10 +320,27 @@ describe('a transaction, as the review of its first version found it wanting', (
     bornDead.entry[2].resource.securityContext = { reference: `Patient/${patient.id}` };
     bornDead.entry.push({ request: { method: 'DELETE', url: `Patient/${patient.id}` } });
     expectOperationOutcome(await postBundle(bornDead), 422, /deleted by this transaction/);
+    // Nor may a transaction link an existing Binary through the resource it deletes.
+    const kept = JSON.parse((await request(t.baseUrl).post('/fhir/Patient').set(auth()).set('Content-Type', FHIR_JSON).send('{"resourceType":"Patient"}').expect(201)).text);
+    const closed = JSON.parse((await request(t.baseUrl).post('/fhir/Binary').set(auth()).set('Content-Type', 'application/pdf').set('X-Security-Context', `Patient/${kept.id}`).send(samples.pdf).expect(201)).text);
+    const linkThenDelete = await postBundle({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { url: `Binary/${closed.id}` } }] }, request: { method: 'POST', url: 'DocumentReference' } },
+        { request: { method: 'DELETE', url: `Patient/${kept.id}` } },
+      ],
+    });
+    expect(expectOperationOutcome(linkThenDelete, 403, /readable only with access/).issue[0].expression).toEqual(['Bundle.entry[0]']);
+    await request(t.baseUrl).get(`/fhir/Patient/${kept.id}`).set(auth()).expect(200);
     const { bundle: dangling } = provideDocumentBundle({ bytes: samples.pdf, contentType: 'application/pdf' });
     dangling.entry[1].resource.content[0].attachment.url = 'urn:uuid:00000000-0000-4000-8000-000000000001';
     expectOperationOutcome(await postBundle(dangling), 400, /DocumentReference\.content\[0\]\.attachment\.url is urn:uuid:/);
-    expect(await everything()).toEqual(before);
+    // Nothing of the refused transactions: only the Patient and the Binary made on their own since.
+    const after = await everything();
+    expect(after.resources).toEqual([...before.resources, `Patient/${kept.id}`].sort());
+    expect(after.links).toEqual(before.links);
+    expect(after.rows.sort()).toEqual([...before.rows, `${closed.id}.pdf available`].sort());
   });
 
   it('bounds what its reads answer: Binary bytes inline only while they fit, and 413 for reads that would not', async () => {

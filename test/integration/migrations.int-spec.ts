@@ -97,6 +97,38 @@ describe('keeping linked files\' facts (1764500000000)', () => {
   });
 });
 
+describe("links take their file's securityContext (1764800000000)", () => {
+  it('fills it in whatever a writer sends, as a replica of the previous version writes links during a rolling update', async () => {
+    const db = await freshDatabase();
+    const source = new DataSource({ type: 'postgres', url: db.url, migrations: [...MIGRATIONS], migrationsTransactionMode: 'each' });
+    await source.initialize();
+    try {
+      await source.runMigrations();
+      const links = await source.transaction(async (m) => {
+        await m.query("SELECT set_config('app.organization_id', 'org-a', true)");
+        await m.query(`INSERT INTO stored_files (organization_id, id, file_name, original_name, content_type, status, size, sha256, scan_status, security_context)
+                       VALUES ('org-a', 'f1', 'f1.pdf', 'r.pdf', 'application/pdf', 'available', 3, 'x', 'not_scanned', 'Patient/p-1'),
+                              ('org-a', 'f2', 'f2.pdf', 'r.pdf', 'application/pdf', 'available', 3, 'x', 'not_scanned', NULL)`);
+        await m.query(`INSERT INTO fhir_resources (organization_id, resource_type, id, version_id, last_updated, resource)
+                       VALUES ('org-a', 'Consent', 'c1', 1, now(), '{}')`);
+        // The previous version's insert: facts without the context; and a writer that claims another one.
+        await m.query(`INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id, content_type, original_name)
+                       VALUES ('org-a', 'f1.pdf', 'Consent', 'c1', 'application/pdf', 'r.pdf')`);
+        await m.query(`INSERT INTO fhir_file_links (organization_id, file_name, resource_type, resource_id, content_type, original_name, security_context)
+                       VALUES ('org-a', 'f2.pdf', 'Consent', 'c1', 'application/pdf', 'r.pdf', 'Patient/forged')`);
+        return m.query('SELECT file_name, security_context FROM fhir_file_links ORDER BY file_name');
+      });
+      expect(links).toEqual([
+        { file_name: 'f1.pdf', security_context: 'Patient/p-1' },
+        { file_name: 'f2.pdf', security_context: null },
+      ]);
+    } finally {
+      await source.destroy();
+      await db.drop();
+    }
+  });
+});
+
 describe('the migration command (npm run migrate)', () => {
   it('migrates a fresh database, and replicas with MIGRATE_ON_START=false start on it without migrating', async () => {
     const db = await freshDatabase();

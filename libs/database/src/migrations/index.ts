@@ -8,6 +8,7 @@ import { CreateAuditEvents1764400000000 } from './1764400000000-create-audit-eve
 import { KeepLinkedFileFacts1764500000000 } from './1764500000000-keep-linked-file-facts.js';
 import { KeepBinarySecurityContext1764600000000 } from './1764600000000-keep-binary-security-context.js';
 import { KeepLinkedFileSecurityContext1764700000000 } from './1764700000000-keep-linked-file-security-context.js';
+import { LinksTakeSecurityContextFromFiles1764800000000 } from './1764800000000-links-take-security-context-from-files.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   KeepLinkedFileFacts1764500000000,
   KeepBinarySecurityContext1764600000000,
   KeepLinkedFileSecurityContext1764700000000,
+  LinksTakeSecurityContextFromFiles1764800000000,
 ];

@@ -56,6 +56,7 @@ export class AttachmentLinker {
   /**
    * `baseUrl`: the base URL the client reached this service at (PUBLIC_BASE_URL, or the request's origin).
    * `bundled`: Binaries held by the same FHIR transaction, by id, which the resource may link.
+   * `alreadyLinked`: the files the stored version of the resource links (an update).
    */
   async link(
     organizationId: OrganizationId,
@@ -63,6 +64,7 @@ export class AttachmentLinker {
     resource: FhirJson,
     baseUrl: string,
     bundled: ReadonlyMap<string, HeldFile> = new Map(),
+    alreadyLinked: ReadonlySet<string> = new Set(),
   ): Promise<LinkedFiles> {
     const urls = new FileUrls([this.config.publicBaseUrl ?? baseUrl, ...this.config.publicBaseUrlAliases]);
     const located = definitionOf(type).attachmentsOf(resource);
@@ -77,7 +79,8 @@ export class AttachmentLinker {
         const { file, url } = resolved;
         // Linking a file copies its facts and opens a route to its bytes: only for a caller who may read it.
         // (A Binary of the same transaction may name a resource it creates, which exists once it commits.)
-        if (bundled.get(file.id) !== file) await this.links.requireReadable(organizationId, file);
+        // A file the resource links already stays linked: only a new link needs the right to read it.
+        if (bundled.get(file.id) !== file && !alreadyLinked.has(file.fileName)) await this.links.requireReadable(organizationId, file);
         if (attachment.hash !== undefined && file.sha1 && attachment.hash !== file.sha1) {
           throw InvalidResourceError.single(`hash ${attachment.hash} does not match the stored file (${file.sha1})`, `${expression}.hash`);
         }
@@ -141,7 +144,7 @@ export class AttachmentLinker {
       }
     }
     const target = urls.resolve(attachment.url);
-    if (target === undefined) return undefined;
+    if (target === undefined) return this.binaryElsewhere(organizationId, attachment.url, urls, bundled);
     if (target === 'malformed') {
       throw InvalidResourceError.single(`${attachment.url} is not a file URL of this service: /files/<orgId>/<fileName>`, `${where}.url`);
     }
@@ -152,6 +155,32 @@ export class AttachmentLinker {
     } catch (e) {
       if (!(e instanceof StoredFileNotFoundError)) throw e;
       throw InvalidResourceError.single(`${attachment.url} is not an available file`, `${where}.url`);
+    }
+  }
+
+  /**
+   * A URL that reads like one of the organization's Binaries under a base URL this service no longer
+   * (or not in this request) answers at: a resource read under an earlier PUBLIC_BASE_URL, or through
+   * another Host, and saved back. It is that Binary when the organization has one with that id, so
+   * that the save keeps the link (dropping it would delete the file); otherwise an external URL.
+   */
+  private async binaryElsewhere(
+    organizationId: OrganizationId,
+    url: string,
+    urls: FileUrls,
+    bundled: ReadonlyMap<string, HeldFile>,
+  ): Promise<{ file: AvailableFile | HeldFile; url: string } | undefined> {
+    const id = urls.binaryIdElsewhere(url);
+    if (id === undefined) return undefined;
+    const held = bundled.get(id);
+    if (held) return { file: held, url: binaryReference(held) };
+    try {
+      const file = await this.files.findById(organizationId, id);
+      this.logger.log(`Linked Binary/${id} named under another base URL`);
+      return { file, url: binaryReference(file) };
+    } catch (e) {
+      if (!(e instanceof StoredFileNotFoundError)) throw e;
+      return undefined;
     }
   }
 

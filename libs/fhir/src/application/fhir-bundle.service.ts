@@ -106,7 +106,7 @@ export class FhirBundleService extends FhirBundles {
     const known = new Set(entries.flatMap((e) => (e.fullUrl !== undefined && (e.method === 'POST' || e.method === 'PUT') ? [e.fullUrl] : [])));
     // What costs nothing is checked before any file is stored: types, versions, the resources and their links.
     const versions = new Map<number, number | undefined>();
-    const resources = new Map<number, { type: ResourceType; resource: FhirJson }>();
+    const resources = new Map<number, { type: ResourceType; resource: FhirJson; alreadyLinked: Set<string> }>();
     for (const e of entries) {
       await atEntry(e, async () => {
         if (e.type !== 'Binary') this.resources.typeOf(e.type);
@@ -125,7 +125,9 @@ export class FhirBundleService extends FhirBundles {
         const resource = this.resources.incoming(type, e.resource);
         if (e.method === 'PUT') this.resources.requireId(resource, e.id!);
         this.resources.validate(type, resource);
-        resources.set(e.index, { type, resource });
+        // What a PUT's resource links already stays linked without a new check; a missing one is 404 in the writes.
+        const alreadyLinked = e.method === 'PUT' ? ((await this.resources.linkedBy(organizationId, type, e.id!)) ?? new Set<string>()) : new Set<string>();
+        resources.set(e.index, { type, resource, alreadyLinked });
       });
     }
     const deleted = new Set(entries.flatMap((e) => (e.method === 'DELETE' ? [`${e.type}/${e.id}`] : [])));
@@ -163,11 +165,11 @@ export class FhirBundleService extends FhirBundles {
       }
       for (const e of entries.filter((x) => resources.has(x.index))) {
         await atEntry(e, async () => {
-          const { type, resource } = resources.get(e.index)!;
+          const { type, resource, alreadyLinked } = resources.get(e.index)!;
           rewriteLinks(resource, type, assigned);
           const id = e.method === 'POST' ? ids.get(e.index)! : e.id!;
           const expected = e.method === 'POST' ? 'create' : versions.get(e.index);
-          const p = await this.resources.prepare(organizationId, type, id, resource, expected, context, { bundled: binaries, validated: true });
+          const p = await this.resources.prepare(organizationId, type, id, resource, expected, context, { bundled: binaries, validated: true, alreadyLinked });
           held.push(...p.uploaded);
           prepared.set(e.index, p);
         });
@@ -188,6 +190,14 @@ export class FhirBundleService extends FhirBundles {
               releasing.push(...written.dropped);
               results[e.index] = { done: method === 'POST' ? 'created' : 'updated', resource: written.resource, location: `${e.type}/${written.resource.id}` };
             });
+          }
+        }
+        // New links to files kept with a securityContext, checked again as the transaction leaves things:
+        // a resource it deletes no longer opens the file to anyone.
+        for (const e of entries.filter((x) => prepared.has(x.index))) {
+          const { alreadyLinked } = resources.get(e.index)!;
+          for (const file of prepared.get(e.index)!.write.files) {
+            if (file.securityContext && !alreadyLinked.has(file.fileName)) await atEntry(e, () => this.links.requireReadable(organizationId, file));
           }
         }
         // What no resource links once every entry is written; a file one entry let go of and another linked stays.

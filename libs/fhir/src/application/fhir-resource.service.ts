@@ -94,10 +94,17 @@ export class FhirResourceService extends FhirResources {
   ): Promise<FhirJson> {
     const resourceType = this.typeOf(type);
     // Unknown (or another organization's) ids are 404 whatever the body says; the write checks again.
-    if (!FHIR_ID.test(id) || !(await this.repository.find(organizationId, resourceType, id))) throw new ResourceNotFoundError(resourceType, id);
+    const linked = await this.linkedBy(organizationId, resourceType, id);
+    if (!linked) throw new ResourceNotFoundError(resourceType, id);
     const resource = this.incoming(resourceType, body);
     this.requireId(resource, id);
-    return this.store(organizationId, await this.prepare(organizationId, resourceType, id, resource, expectedVersion, context));
+    return this.store(organizationId, await this.prepare(organizationId, resourceType, id, resource, expectedVersion, context, { alreadyLinked: linked }));
+  }
+
+  /** The files a stored resource links (by name); null when there is no such resource. */
+  async linkedBy(organizationId: OrganizationId, type: ResourceType, id: string): Promise<Set<string> | null> {
+    const found = FHIR_ID.test(id) ? await this.repository.findWithFiles(organizationId, type, id) : null;
+    return found ? new Set(found.files.map((f) => f.fileName)) : null;
   }
 
   /** A PUT's resource must carry the id its URL names. */
@@ -180,10 +187,10 @@ export class FhirResourceService extends FhirResources {
     resource: FhirJson,
     expected: 'create' | number | undefined,
     context: WriteContext,
-    options: { bundled?: ReadonlyMap<string, HeldFile>; validated?: boolean } = {},
+    options: { bundled?: ReadonlyMap<string, HeldFile>; validated?: boolean; alreadyLinked?: ReadonlySet<string> } = {},
   ): Promise<PreparedWrite> {
     if (!options.validated) this.validate(type, resource);
-    const linked = await this.linker.link(organizationId, type, resource, context.baseUrl, options.bundled);
+    const linked = await this.linker.link(organizationId, type, resource, context.baseUrl, options.bundled, options.alreadyLinked);
     return {
       write: { type, id, resource, subject: subjectKeyOf(resource, definitionOf(type)), files: linked.files, expected },
       uploaded: linked.uploaded,

@@ -88,7 +88,8 @@ export function parseBundle(body: unknown): BundleRequest {
     }
     const parsed: BundleEntryRequest = { index, method, type: '', ...(entry.fullUrl !== undefined && { fullUrl: entry.fullUrl as string }) };
     Object.assign(parsed, target(request.url, method, `${where}.request.url`));
-    if (parsed.fullUrl !== undefined) checkFullUrl(parsed, `${where}.fullUrl`);
+    // A batch links nothing by fullUrl (entries that try are refused one by one), so only a transaction's are checked.
+    if (parsed.fullUrl !== undefined && kind === 'transaction') checkFullUrl(parsed, `${where}.fullUrl`);
     if (request.ifMatch !== undefined) {
       if (typeof request.ifMatch !== 'string' || (method !== 'PUT' && method !== 'DELETE')) {
         throw malformed('is a version ETag (W/"3") for a PUT or DELETE', `${where}.request.ifMatch`);

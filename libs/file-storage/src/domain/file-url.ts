@@ -83,6 +83,21 @@ export class FileUrls {
     return FILE_ID.test(id) ? id : 'malformed';
   }
 
+  /**
+   * The id a Binary URL under a base this service does not know ends with
+   * (`https://old-host.example/api/fhir/Binary/<id>`): how this service's own
+   * Binaries read under an earlier PUBLIC_BASE_URL, or another Host, and come
+   * back on a save. Undefined for anything else. The caller decides whether
+   * the id is one of the organization's Binaries (ids are 128 random bits) or
+   * the URL stays an external one.
+   */
+  binaryIdElsewhere(url: string): string | undefined {
+    if (!/^https?:\/\//i.test(url) || !URL.canParse(url) || this.pathUnderBase(url) !== undefined) return undefined;
+    const parsed = new URL(url);
+    if (parsed.search || parsed.hash) return undefined;
+    return /\/fhir\/Binary\/([0-9a-f]{32})\/?$/i.exec(parsed.pathname)?.[1]?.toLowerCase();
+  }
+
   /** The path, dot segments resolved, of a relative URL or of an absolute one under a base; undefined otherwise. */
   private pathUnderBase(url: string): string | undefined {
     if (url.startsWith('/') && !url.startsWith('//')) {
