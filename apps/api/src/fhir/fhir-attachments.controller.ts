@@ -4,11 +4,11 @@ import type { Request, Response } from 'express';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
 import { AttachmentNotFoundError, FhirResources, type AttachmentContent } from '@app/fhir';
-import { FileStorage, representationOf, representationOfUnchecked, type ServableFile } from '@app/file-storage';
+import { FileStorage, representationOf, representationOfUnchecked } from '@app/file-storage';
 import { CurrentOrganization, type OrganizationId } from '@app/tenancy';
 import { AccessAudit, noteAccess } from '../audit/access-audit.js';
 import { setContentHeaders, wantsInline } from '../files/send-file.js';
-import { publicBaseUrl } from '../http/public-base-url.js';
+import { sendRedirect, signedLocation } from './signed-redirect.js';
 
 /** A zero-based index into a repeating attachment field, as the path takes it. */
 export const ATTACHMENT_INDEX = { pattern: /^(?:0|[1-9]\d{0,8})$/, max: 999_999_999 };
@@ -91,25 +91,13 @@ export class FhirAttachmentsController {
       return;
     }
     const location =
-      content.kind === 'external' ? new URL(content.url).href : await this.signedLocation(content.file, req, inline);
-    if (content.kind === 'file') {
-      const expires = new Date(Date.now() + this.config.presignExpiresSeconds * 1000).toISOString();
-      noteAccess(req, { detail: { redirect: 'signed URL', expires } });
-    }
-    await this.audit.success(req, 307);
-    res.status(307).setHeader('Location', location);
-    res.end();
+      content.kind === 'external' ? new URL(content.url).href : await signedLocation(this.files, this.config, content.file, req, inline);
+    await sendRedirect(req, res, this.audit, location);
     this.metrics.redirects.inc({
       resource_type: type,
       target: content.kind === 'external' ? 'external' : 'signed',
       disposition: inline ? 'inline' : 'attachment',
     });
-  }
-
-  private async signedLocation(file: ServableFile, req: Request, inline: boolean): Promise<string> {
-    const url = await this.files.signedUrl(file, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', inline });
-    // The S3 presigner gives an absolute URL; the fs store a path this service serves itself.
-    return /^https?:\/\//i.test(url) ? url : `${publicBaseUrl(this.config, req)}${url}`;
   }
 
   /** Inline data was never checked like an upload: see representationOfUnchecked. */

@@ -14,6 +14,7 @@ import { publicBaseUrl } from '../http/public-base-url.js';
 import { negotiateBinary } from './binary-negotiation.js';
 import { FHIR_JSON } from './fhir-media-types.js';
 import { SecurityContextGuard } from './security-context.guard.js';
+import { sendRedirect, signedLocation } from './signed-redirect.js';
 
 /** The Binary entry of the CapabilityStatement: what FhirBinaryController does, in FHIR's terms. */
 export function binaryCapability(config: AppConfig): CapabilityStatementRestResource {
@@ -131,15 +132,7 @@ export class FhirBinaryController {
       return;
     }
     if (this.config.storage.driver === 's3') {
-      const expires = new Date(Date.now() + this.config.presignExpiresSeconds * 1000).toISOString();
-      noteAccess(req, { detail: { redirect: 'signed URL', expires } });
-      const location = await this.files.signedUrl(file, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', inline });
-      await this.audit.success(req, 307);
-      // The Location is a credential for its lifetime: no cache keeps it, no Referer carries it on.
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('Referrer-Policy', 'no-referrer');
-      res.status(307).setHeader('Location', location);
-      res.end();
+      await sendRedirect(req, res, this.audit, await signedLocation(this.files, this.config, file, req, inline));
       this.metrics.redirects.inc({ resource_type: 'Binary', target: 'signed', disposition: inline ? 'inline' : 'attachment' });
       return;
     }
