@@ -57,6 +57,17 @@ describe('row-level security', () => {
     return counts;
   }
 
+  /** The organization setting a pooled connection of the service carries, and the rows of `table` it sees. */
+  async function settingOfPooledConnection(table: (typeof TABLES)[number]): Promise<{ org: string; n: number }> {
+    const client = await (dataSource.driver as unknown as { master: pg.Pool }).master.connect();
+    try {
+      const { rows } = await client.query(`SELECT coalesce(current_setting('app.organization_id', true), '') AS org, (SELECT count(*)::int FROM ${table}) AS n`);
+      return rows[0];
+    } finally {
+      client.release();
+    }
+  }
+
   beforeAll(async () => {
     db = await scratchDatabase();
     moduleRef = await boot(db.url);
@@ -87,18 +98,35 @@ describe('row-level security', () => {
     expect(quoted).toEqual([{ v: "it's \\ quoted" }]);
   });
 
+  it('calls an organization function as a prepared statement, for that organization only, and the setting ends with the call', async () => {
+    const withFiles = await scope.callForOrganization<{ resource: unknown; files: Array<{ fileName: string }> }>('fhir_resource_with_files', orgB, 'DocumentReference', 'doc1');
+    expect(withFiles).toEqual([{ resource: {}, files: [expect.objectContaining({ fileName: 'file1.pdf' })] }]);
+    // Twice on every pooled connection: the second call runs the statement prepared by the first.
+    for (let i = 0; i < 25; i++) {
+      expect(await scope.callForOrganization('fhir_resource', orgA, 'DocumentReference', 'doc2')).toEqual([{ resource: {} }]);
+    }
+    expect(await settingOfPooledConnection('fhir_resources')).toEqual({ org: '', n: 0 });
+    await expect(scope.callForOrganization('fhir_resource', '', 'DocumentReference', 'doc1')).rejects.toThrow(/organization id is required/);
+    // The database refuses a missing organization too, for any caller of the function.
+    await expect(admin.query(`SELECT * FROM fhir_resource('', 'DocumentReference', 'doc1')`)).rejects.toThrow(/organization id is required/);
+  });
+
+  it("joins the caller's transaction with an organization function, and sees what it wrote", async () => {
+    await expect(
+      scope.forOrganization(orgA, async (m) => {
+        await m.query(`UPDATE fhir_resources SET resource = '{"seen": true}' WHERE id = 'doc1'`);
+        expect(await scope.callForOrganization('fhir_resource', orgA, 'DocumentReference', 'doc1')).toEqual([{ resource: { seen: true } }]);
+        throw new Error('roll it back');
+      }),
+    ).rejects.toThrow('roll it back');
+    expect(await scope.callForOrganization('fhir_resource', orgA, 'DocumentReference', 'doc1')).toEqual([{ resource: {} }]);
+  });
+
   it("shows a query on the service's connection outside those transactions no rows at all", async () => {
     for (const table of TABLES) expect(await dataSource.query(`SELECT * FROM ${table}`)).toEqual([]);
     // The pool hands out the connection released last: the one the transaction just used, whose setting ended with it.
     await scope.forOrganization(orgA, (m) => m.query('SELECT 1'));
-    const pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
-    const client = await pool.connect();
-    try {
-      const { rows } = await client.query(`SELECT coalesce(current_setting('app.organization_id', true), '') AS org, (SELECT count(*)::int FROM stored_files) AS n`);
-      expect(rows).toEqual([{ org: '', n: 0 }]);
-    } finally {
-      client.release();
-    }
+    expect(await settingOfPooledConnection('stored_files')).toEqual({ org: '', n: 0 });
   });
 
   it("lets an UPDATE or DELETE without an organization filter touch no other organization's row", async () => {

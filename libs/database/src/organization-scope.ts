@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable, Logger } from '@nestjs/common';
-import { escapeLiteral, type Pool, type QueryResult } from 'pg';
+import { escapeLiteral, type Pool, type QueryResult, type QueryResultRow } from 'pg';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import { inRequest } from '@app/common';
 import { CROSS_ORGANIZATION_SETTING, ORGANIZATION_SETTING } from './row-level-security.js';
@@ -41,9 +41,9 @@ export class OrganizationScope {
    * and the statement are sent as one simple-protocol message, which Postgres
    * runs as one implicit transaction, committed (durably, for a write) before
    * the answer comes back; the setting ends with it. Simple protocol has no
-   * parameters: `sql` puts every value in through `literal`. For the hottest
-   * paths (the 307's lookup, the audit trail's appends); anything else uses
-   * forOrganization.
+   * parameters: `sql` puts every value in through `literal`. For hot paths
+   * that have no database function of their own (callForOrganization);
+   * anything else uses forOrganization.
    */
   async statementForOrganization<R>(organizationId: string, sql: (literal: (value: string) => string) => string): Promise<R[]> {
     const joined = this.joinable(organizationId);
@@ -52,6 +52,25 @@ export class OrganizationScope {
     const pool = (this.db.driver as unknown as { master: Pool }).master;
     const results = (await pool.query(`${organizationSetting(organizationId)}; ${sql(escapeLiteral)}`)) as unknown as QueryResult[];
     return results[1]!.rows as R[];
+  }
+
+  /**
+   * One call of a database function that acts for the organization named by
+   * its first argument (see migration 1764900000000), sent as a named prepared
+   * statement with parameters: one round trip, planned once per connection,
+   * and no value quoted into SQL text. The function sets the organization
+   * itself, so a call on its own is one implicit transaction, committed
+   * before its answer comes back; inside a forOrganization of the same
+   * organization it joins that transaction.
+   */
+  async callForOrganization<R>(fn: OrganizationFunction, organizationId: string, ...args: unknown[]): Promise<R[]> {
+    if (!organizationId) throw new Error('An organization id is required');
+    const values = [organizationId, ...args];
+    const text = `SELECT * FROM ${fn}(${values.map((_, i) => `$${i + 1}`).join(', ')})`;
+    const joined = this.joinable(organizationId);
+    if (joined) return (await joined.runner.query(text, values, true)).records as R[];
+    const pool = (this.db.driver as unknown as { master: Pool }).master;
+    return (await pool.query<R & QueryResultRow>({ name: `${fn}/${values.length}`, text, values })).rows;
   }
 
   /**
@@ -105,6 +124,9 @@ export class OrganizationScope {
     }
   }
 }
+
+/** The database functions callForOrganization may call: each takes the organization first and acts for it. */
+export type OrganizationFunction = 'fhir_resource' | 'fhir_resource_with_files' | 'audit_append_for';
 
 interface OpenTransaction {
   organizationId: string;

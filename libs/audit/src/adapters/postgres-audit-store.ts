@@ -18,7 +18,8 @@ const MAX_BATCH = 500;
  *
  * Appends are group-committed per organization: events that arrive while the
  * organization's previous batch is being written are written together, in
- * one transaction and one round trip, by the database's audit_append(), which
+ * one transaction and one round trip, by the database's audit_append() (called
+ * through audit_append_for(), which sets the organization for it), which
  * takes the chain's lock, links each event to the one before it with
  * audit_event_hash() (the function verification uses too) and inserts it.
  * Every append resolves only once its batch has committed, so no access is
@@ -53,11 +54,8 @@ export class PostgresAuditStore extends AuditStore {
         if (queue.length === 0) break;
         const batch = queue.splice(0, MAX_BATCH);
         try {
-          // One round trip per batch: the statement commits before its answer comes back.
-          await this.scope.statementForOrganization(
-            organizationId,
-            (literal) => `SELECT audit_append(${literal(organizationId)}, ${literal(JSON.stringify(batch.map((p) => p.item)))}::jsonb)`,
-          );
+          // One round trip per batch: the call commits before its answer comes back.
+          await this.scope.callForOrganization('audit_append_for', organizationId, JSON.stringify(batch.map((p) => p.item)));
           for (const p of batch) p.done();
         } catch (e) {
           for (const p of batch) p.done(e);

@@ -9,6 +9,7 @@ import { KeepLinkedFileFacts1764500000000 } from './1764500000000-keep-linked-fi
 import { KeepBinarySecurityContext1764600000000 } from './1764600000000-keep-binary-security-context.js';
 import { KeepLinkedFileSecurityContext1764700000000 } from './1764700000000-keep-linked-file-security-context.js';
 import { LinksTakeSecurityContextFromFiles1764800000000 } from './1764800000000-links-take-security-context-from-files.js';
+import { OrganizationFunctions1764900000000 } from './1764900000000-organization-functions.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   KeepBinarySecurityContext1764600000000,
   KeepLinkedFileSecurityContext1764700000000,
   LinksTakeSecurityContextFromFiles1764800000000,
+  OrganizationFunctions1764900000000,
 ];

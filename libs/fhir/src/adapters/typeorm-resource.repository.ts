@@ -40,29 +40,14 @@ export class TypeOrmResourceRepository extends ResourceRepository {
   }
 
   async find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null> {
-    // One round trip, the organization's setting included: every read and every attachment 307 starts here.
-    const rows = await this.scope.statementForOrganization<{ resource: FhirJson }>(
-      organizationId,
-      (literal) =>
-        `SELECT resource FROM fhir_resources
-          WHERE organization_id = ${literal(organizationId)} AND resource_type = ${literal(type)} AND id = ${literal(id)}`,
-    );
+    // One round trip, the organization's setting included: every read starts here.
+    const rows = await this.scope.callForOrganization<{ resource: FhirJson }>('fhir_resource', organizationId, type, id);
     return rows[0] ? inFhirOrder(rows[0].resource) : null;
   }
 
   async findWithFiles(organizationId: OrganizationId, type: ResourceType, id: string): Promise<ResourceWithFiles | null> {
     // One round trip for an attachment's 307: the resource, and the facts of the files it links.
-    const rows = await this.scope.statementForOrganization<ResourceWithFiles>(
-      organizationId,
-      (literal) =>
-        `SELECT r.resource,
-                coalesce((SELECT json_agg(json_build_object('fileName', l.file_name, 'contentType', l.content_type, 'originalName', l.original_name,
-                                                            'securityContext', l.security_context))
-                            FROM fhir_file_links l
-                           WHERE l.organization_id = r.organization_id AND l.resource_type = r.resource_type AND l.resource_id = r.id), '[]') AS files
-           FROM fhir_resources r
-          WHERE r.organization_id = ${literal(organizationId)} AND r.resource_type = ${literal(type)} AND r.id = ${literal(id)}`,
-    );
+    const rows = await this.scope.callForOrganization<ResourceWithFiles>('fhir_resource_with_files', organizationId, type, id);
     return rows[0] ? { resource: inFhirOrder(rows[0].resource), files: rows[0].files } : null;
   }
 
