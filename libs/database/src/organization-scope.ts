@@ -64,7 +64,7 @@ export class OrganizationScope {
    * organization it joins that transaction.
    */
   async callForOrganization<R>(fn: OrganizationFunction, organizationId: string, ...args: unknown[]): Promise<R[]> {
-    if (!organizationId) throw new Error('An organization id is required');
+    requireOrganization(organizationId);
     const values = [organizationId, ...args];
     const text = `SELECT * FROM ${fn}(${values.map((_, i) => `$${i + 1}`).join(', ')})`;
     const joined = this.joinable(organizationId);
@@ -134,9 +134,13 @@ interface OpenTransaction {
   active: boolean;
 }
 
-function organizationSetting(organizationId: string): string {
-  // An empty id would match no row, but it is a caller's bug: say so.
+/** An empty id would match no row, but it is a caller's bug: say so. */
+function requireOrganization(organizationId: string): void {
   if (!organizationId) throw new Error('An organization id is required');
+}
+
+function organizationSetting(organizationId: string): string {
+  requireOrganization(organizationId);
   return `SELECT set_config('${ORGANIZATION_SETTING}', ${escapeLiteral(organizationId)}, true)`;
 }
 
