@@ -11,9 +11,13 @@ describe('presented', () => {
     });
     const urls = (r: { content: Array<{ attachment: { url: string } }> }) => r.content.map((c) => c.attachment.url);
     expect(urls(presented(doc(), BASE))).toEqual([`${BASE}/Binary/${ID}`, '/files/org-a/x.pdf', 'https://elsewhere.example/d.pdf']);
-    const [first, second] = [doc(), doc()];
-    presented({ resourceType: 'Bundle', entry: [{ resource: first }, { resource: { resourceType: 'Bundle', entry: [{ resource: second }] } }] }, BASE);
-    expect([urls(first)[0], urls(second)[0]]).toEqual([`${BASE}/Binary/${ID}`, `${BASE}/Binary/${ID}`]);
+    const bundle = presented({ resourceType: 'Bundle', entry: [{ resource: doc() }, { resource: { resourceType: 'Bundle', entry: [{ resource: doc() }] } }] }, BASE);
+    const [first, inner] = bundle.entry.map((e) => e.resource) as [ReturnType<typeof doc>, { entry: Array<{ resource: ReturnType<typeof doc> }> }];
+    expect([urls(first)[0], urls(inner.entry[0]!.resource)[0]]).toEqual([`${BASE}/Binary/${ID}`, `${BASE}/Binary/${ID}`]);
+    // What it is given is shared (kept in memory, frozen): it presents a copy.
+    const kept = Object.freeze(doc());
+    expect(urls(presented(kept, BASE))[0]).toBe(`${BASE}/Binary/${ID}`);
+    expect(urls(kept)[0]).toBe(`Binary/${ID}`);
     // A Binary's own text, or a look-alike, is not a stored link.
     const note = { resourceType: 'Patient', photo: [{ url: `Binary/${ID}/x` }], text: { div: `Binary/${ID}` } };
     expect(presented(note, BASE)).toEqual({ resourceType: 'Patient', photo: [{ url: `Binary/${ID}/x` }], text: { div: `Binary/${ID}` } });
