@@ -212,6 +212,56 @@ describe('row-level security', () => {
     expect(outerPid).toBeGreaterThan(0);
   });
 
+  it('runs afterCommit work once the outermost transaction has committed, once however often asked, never after a rollback', async () => {
+    const seen: string[] = [];
+    const wait = async () => {
+      // After the commit, with the connection back: another connection sees the write.
+      const rows = await admin.query("SELECT original_name FROM stored_files WHERE organization_id = $1 AND original_name = 'committed.pdf'", [orgA]);
+      seen.push(`after commit, ${rows.rowCount} row(s) visible`);
+    };
+    await scope.forOrganization(orgA, async (m) => {
+      await m.query(`UPDATE stored_files SET original_name = 'committed.pdf' WHERE id = (SELECT min(id) FROM stored_files)`);
+      await scope.forOrganization(orgA, async () => scope.afterCommit(orgA, wait));
+      scope.afterCommit(orgA, wait);
+      seen.push('work done');
+    });
+    expect(seen).toEqual(['work done', 'after commit, 1 row(s) visible']);
+    await expect(
+      scope.forOrganization(orgA, async () => {
+        scope.afterCommit(orgA, wait);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(seen).toHaveLength(2);
+    expect(() => scope.afterCommit(orgA, wait)).toThrow(/inside forOrganization/);
+  });
+
+  it('notifies an update or delete of a resource, or of its links, when it commits, and nothing for a create or a rollback', async () => {
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const notices: string[] = [];
+    listener.on('notification', (n) => notices.push(n.payload!));
+    await listener.query('LISTEN fhir_resource_changed');
+    try {
+      await expect(
+        scope.forOrganization(orgA, async (m) => {
+          await m.query(`UPDATE fhir_resources SET resource = '{"rolled": "back"}' WHERE id = 'doc1'`);
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      await scope.forOrganization(orgB, (m) =>
+        m.query(`INSERT INTO fhir_resources (organization_id, resource_type, id, version_id, last_updated, resource) VALUES ($1, 'Patient', 'new1', 1, now(), '{}')`, [orgB]),
+      );
+      await scope.forOrganization(orgA, (m) => m.query(`UPDATE fhir_file_links SET original_name = original_name WHERE resource_id = 'doc1'`));
+      await scope.forOrganization(orgB, (m) => m.query(`DELETE FROM fhir_resources WHERE id = 'new1'`));
+      // A round trip on the listening connection: every notice committed before it has arrived.
+      await listener.query('SELECT 1');
+      expect(notices).toEqual([`${orgA}/DocumentReference/doc1`, `${orgB}/Patient/new1`]);
+    } finally {
+      await listener.end();
+    }
+  });
+
   it('rolls back the work of a failed transaction, and keeps nested transactions inside it', async () => {
     const names = () => admin.query('SELECT id, original_name FROM stored_files WHERE organization_id = $1 ORDER BY id', [orgA]).then((r) => r.rows);
     const before = await names();

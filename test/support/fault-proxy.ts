@@ -15,6 +15,8 @@ export interface FaultProxy {
   /** Bytes forwarded towards the server since the proxy started. */
   readonly bytesToServer: number;
   set(mode: FaultMode): void;
+  /** Holds every byte from the server for `ms` before the client gets it, in order: a slow network, or a server slow to answer. */
+  delayAnswers(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export interface FaultProxy {
 export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
   let mode: FaultMode = 'pass';
   let bytesToServer = 0;
+  let answerDelayMs = 0;
   const open = new Set<Socket>();
 
   const server: Server = createServer((client) => {
@@ -55,9 +58,21 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on('drain', () => client.resume());
+    // Bytes held back (delayAnswers), in the order they came, each with when it may go.
+    const held: Array<{ at: number; chunk: Buffer }> = [];
+    let releasing: NodeJS.Timeout | undefined;
+    const release = () => {
+      releasing = undefined;
+      while (held.length > 0 && held[0]!.at <= Date.now()) client.write(held.shift()!.chunk);
+      if (held.length > 0) releasing = setTimeout(release, held[0]!.at - Date.now());
+    };
     upstream.on('data', (chunk: Buffer) => {
       if (mode === 'hang') return;
-      if (!client.write(chunk)) upstream.pause();
+      if (answerDelayMs > 0 || held.length > 0) {
+        // Never before an earlier byte, whatever the delay was then.
+        held.push({ at: Math.max(Date.now() + answerDelayMs, held.at(-1)?.at ?? 0), chunk });
+        releasing ??= setTimeout(release, held[0]!.at - Date.now());
+      } else if (!client.write(chunk)) upstream.pause();
     });
     client.on('drain', () => upstream.resume());
     client.once('end', () => upstream.end());
@@ -71,6 +86,9 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     port,
     get bytesToServer() {
       return bytesToServer;
+    },
+    delayAnswers(ms) {
+      answerDelayMs = ms;
     },
     set(next) {
       mode = next;

@@ -99,6 +99,18 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * FHIR_READ_CACHE_ENTRIES: `hit` (from memory), or from the database: `miss` (kept for the
+   * next read), `not_found`, `raced` (a change was seen during the read: not kept), `not_current`
+   * (the replica could not prove it has seen every change: a slow database, or none).
+   */
+  readonly readCache = new Counter({
+    name: 'attachments_fhir_read_cache_total',
+    help: 'Reads of a FHIR resource: hit (memory), or from the database: miss (then kept), not_found, raced (changed meanwhile), not_current (this replica is behind)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   /** Time to get a database connection from the pool; long ones mean requests queue for the pool. */
   readonly poolAcquire = new Histogram({
     name: 'attachments_db_pool_acquire_seconds',

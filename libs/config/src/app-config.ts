@@ -75,6 +75,8 @@ export class AppConfig {
     binaryInlineMaxBytes: number;
     /** PUT and DELETE without If-Match are refused (428). */
     requireIfMatch: boolean;
+    /** Resources a replica keeps in memory (ChangeFeed, with a real Postgres only); 0: none. */
+    readCacheEntries: number;
   };
   readonly audit!: {
     /** Off only to measure what auditing costs. */
@@ -202,7 +204,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       pendingTtlSeconds: e.PENDING_UPLOAD_TTL_SECONDS,
     },
     auth,
-    fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES, binaryInlineMaxBytes: e.FHIR_BINARY_INLINE_MAX_BYTES, requireIfMatch: e.FHIR_REQUIRE_IF_MATCH },
+    fhir: { orphanGraceHours: e.ORPHAN_GRACE_HOURS, maxBodyBytes: e.FHIR_MAX_BODY_BYTES, binaryInlineMaxBytes: e.FHIR_BINARY_INLINE_MAX_BYTES, requireIfMatch: e.FHIR_REQUIRE_IF_MATCH, readCacheEntries: e.FHIR_READ_CACHE_ENTRIES },
     audit: { enabled: e.AUDIT_ENABLED, required: e.AUDIT_REQUIRED, log: e.AUDIT_LOG, scopeClaim: e.AUDIT_SCOPE_CLAIM, readScope: e.AUDIT_READ_SCOPE },
     presignExpiresSeconds: e.PRESIGN_EXPIRES_SECONDS,
     downloadIdleTimeoutMs: e.DOWNLOAD_IDLE_TIMEOUT_SECONDS * 1000,

@@ -299,6 +299,19 @@ export class Environment {
   @IsBoolean()
   FHIR_REQUIRE_IF_MATCH: boolean = false;
 
+  /**
+   * Resources each replica keeps in memory for reads and attachment redirects,
+   * with a real Postgres (never the embedded database); 0: every read asks the
+   * database. A kept resource is never served after a change to it has been
+   * answered, on any replica; updates and deletes answer 0.2 s after their commit
+   * for that (see ChangeFeed).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  FHIR_READ_CACHE_ENTRIES: number = 10_000;
+
   /** Largest JSON body accepted (FHIR resources, inline attachment data included). */
   @Transform(toInt)
   @IsInt()

@@ -5,6 +5,7 @@ import type { ClientBase, Pool } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MetricsModule, ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
+import { ChangeFeed } from './change-feed.js';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { OrganizationScope } from './organization-scope.js';
@@ -196,8 +197,8 @@ export class DatabaseModule {
           },
         }),
       ],
-      providers: [PoolMetrics, OrganizationScope],
-      exports: [OrganizationScope],
+      providers: [PoolMetrics, OrganizationScope, ChangeFeed],
+      exports: [OrganizationScope, ChangeFeed],
     };
   }
 }

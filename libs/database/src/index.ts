@@ -2,3 +2,4 @@ export { DatabaseModule, migrateDatabase } from './database.module.js';
 export { databaseUnavailable, DatabaseUnavailableError } from './database-errors.js';
 export { OrganizationScope } from './organization-scope.js';
 export { CROSS_ORGANIZATION_SETTING, ORGANIZATION_SETTING, SERVICE_ROLE } from './row-level-security.js';
+export { ChangeFeed, type ChangeListener } from './change-feed.js';

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
 import { Injectable, Logger } from '@nestjs/common';
 import { escapeLiteral, type Pool, type QueryResult, type QueryResultRow } from 'pg';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
@@ -73,6 +74,24 @@ export class OrganizationScope {
     return (await pool.query<R & QueryResultRow>({ name: `${fn}/${values.length}`, text, values })).rows;
   }
 
+  /** Whether the caller runs inside a forOrganization of this organization, whose writes a read must see. */
+  inTransaction(organizationId: string): boolean {
+    return this.joinable(organizationId) !== undefined;
+  }
+
+  /**
+   * `wait` runs once the transaction of the caller's forOrganization (of this
+   * organization) has committed, before the outermost forOrganization
+   * returns; not at all if it rolls back. Given the moment the commit was
+   * confirmed (performance.now()). The same `wait` runs once per transaction
+   * however often it is asked for.
+   */
+  afterCommit(organizationId: string, wait: (committedAt: number) => Promise<void>): void {
+    const open = this.joinable(organizationId);
+    if (!open) throw new Error('afterCommit is for work inside forOrganization');
+    if (!open.afterCommit.includes(wait)) open.afterCommit.push(wait);
+  }
+
   /**
    * `work` in a transaction that sees every organization's rows: only for
    * background work (the sweepers), named by `purpose`. Refused while an HTTP
@@ -98,6 +117,8 @@ export class OrganizationScope {
 
   private async transaction<T>(setting: string, work: (m: EntityManager) => Promise<T>, organizationId?: string): Promise<T> {
     const runner = this.db.createQueryRunner();
+    let open: OpenTransaction | undefined;
+    let result: T;
     try {
       try {
         await runner.query(`BEGIN; ${setting}`);
@@ -108,12 +129,11 @@ export class OrganizationScope {
       }
       markTransactionOpen(runner);
       // Work it starts that outlives it (a promise not awaited) must not find it open: `active` ends with it.
-      const open: OpenTransaction | undefined = organizationId === undefined ? undefined : { organizationId, runner, active: true };
+      open = organizationId === undefined ? undefined : { organizationId, runner, active: true, afterCommit: [] };
       try {
-        const result = open ? await this.open.run(open, () => work(runner.manager)) : await work(runner.manager);
+        result = open ? await this.open.run(open, () => work(runner.manager)) : await work(runner.manager);
         if (open) open.active = false;
         await runner.commitTransaction();
-        return result;
       } catch (e) {
         if (open) open.active = false;
         await runner.rollbackTransaction().catch(() => undefined);
@@ -122,6 +142,10 @@ export class OrganizationScope {
     } finally {
       await runner.release();
     }
+    // With the connection back in the pool.
+    const committedAt = performance.now();
+    for (const wait of open?.afterCommit ?? []) await wait(committedAt);
+    return result;
   }
 }
 
@@ -132,6 +156,7 @@ interface OpenTransaction {
   organizationId: string;
   runner: QueryRunner;
   active: boolean;
+  afterCommit: Array<(committedAt: number) => Promise<void>>;
 }
 
 /** An empty id would match no row, but it is a caller's bug: say so. */

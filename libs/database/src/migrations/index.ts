@@ -10,6 +10,7 @@ import { KeepBinarySecurityContext1764600000000 } from './1764600000000-keep-bin
 import { KeepLinkedFileSecurityContext1764700000000 } from './1764700000000-keep-linked-file-security-context.js';
 import { LinksTakeSecurityContextFromFiles1764800000000 } from './1764800000000-links-take-security-context-from-files.js';
 import { OrganizationFunctions1764900000000 } from './1764900000000-organization-functions.js';
+import { NotifyResourceChanges1765000000000 } from './1765000000000-notify-resource-changes.js';
 
 /** Every migration, oldest first. The schema comes only from here. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   KeepLinkedFileSecurityContext1764700000000,
   LinksTakeSecurityContextFromFiles1764800000000,
   OrganizationFunctions1764900000000,
+  NotifyResourceChanges1765000000000,
 ];

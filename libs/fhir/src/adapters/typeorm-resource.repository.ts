@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { OrganizationScope } from '@app/database';
+import { ServiceMetrics } from '@app/common';
+import { AppConfig } from '@app/config';
+import { ChangeFeed, OrganizationScope } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
 import { InvalidResourceError, ResourceNotFoundError, VersionConflictError } from '../domain/errors.js';
 import { definitionOf, type FhirJson, type ResourceType } from '../domain/resource-types.js';
@@ -13,6 +15,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from '../ports/resource.repository.port.js';
+import { ResourceReadCache } from './resource-read-cache.js';
 
 /** jsonb keeps keys in its own order; FHIR JSON reads best with resourceType, id and meta first. */
 function inFhirOrder({ resourceType, id, meta, ...rest }: FhirJson): FhirJson {
@@ -30,8 +33,20 @@ function inFhirOrder({ resourceType, id, meta, ...rest }: FhirJson): FhirJson {
  */
 @Injectable()
 export class TypeOrmResourceRepository extends ResourceRepository {
-  constructor(private readonly scope: OrganizationScope) {
+  /** FHIR_READ_CACHE_ENTRIES with a real Postgres: reads outside a transaction are answered from memory when they can be. */
+  private readonly cache?: ResourceReadCache;
+  /** After an update or delete commits: until every replica has seen it, then it may be answered. */
+  private readonly seenEverywhere: (committedAt: number) => Promise<void>;
+
+  constructor(
+    private readonly scope: OrganizationScope,
+    feed: ChangeFeed,
+    config: AppConfig,
+    metrics: ServiceMetrics,
+  ) {
     super();
+    if (feed.enabled) this.cache = new ResourceReadCache(feed, config.fhir.readCacheEntries, metrics.readCache);
+    this.seenEverywhere = (committedAt) => feed.seenEverywhere(committedAt);
   }
 
   transaction<T>(organizationId: OrganizationId, work: () => Promise<T>): Promise<T> {
@@ -39,16 +54,29 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     return this.scope.forOrganization(organizationId, () => work());
   }
 
-  async find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null> {
-    // One round trip, the organization's setting included: every read starts here.
-    const rows = await this.scope.callForOrganization<{ resource: FhirJson }>('fhir_resource', organizationId, type, id);
-    return rows[0] ? inFhirOrder(rows[0].resource) : null;
+  find(organizationId: OrganizationId, type: ResourceType, id: string): Promise<FhirJson | null> {
+    const load = async () => {
+      // One round trip, the organization's setting included: every read starts here.
+      const rows = await this.scope.callForOrganization<{ resource: FhirJson }>('fhir_resource', organizationId, type, id);
+      return rows[0] ? inFhirOrder(rows[0].resource) : null;
+    };
+    const cache = this.cacheFor(organizationId);
+    return cache ? cache.resource(ResourceReadCache.key(organizationId, type, id), load) : load();
   }
 
-  async findWithFiles(organizationId: OrganizationId, type: ResourceType, id: string): Promise<ResourceWithFiles | null> {
-    // One round trip for an attachment's 307: the resource, and the facts of the files it links.
-    const rows = await this.scope.callForOrganization<ResourceWithFiles>('fhir_resource_with_files', organizationId, type, id);
-    return rows[0] ? { resource: inFhirOrder(rows[0].resource), files: rows[0].files } : null;
+  findWithFiles(organizationId: OrganizationId, type: ResourceType, id: string): Promise<ResourceWithFiles | null> {
+    const load = async () => {
+      // One round trip for an attachment's 307: the resource, and the facts of the files it links.
+      const rows = await this.scope.callForOrganization<ResourceWithFiles>('fhir_resource_with_files', organizationId, type, id);
+      return rows[0] ? { resource: inFhirOrder(rows[0].resource), files: rows[0].files } : null;
+    };
+    const cache = this.cacheFor(organizationId);
+    return cache ? cache.withFiles(ResourceReadCache.key(organizationId, type, id), load) : load();
+  }
+
+  /** Inside a transaction a read must see what the transaction wrote: only reads outside one use the cache. */
+  private cacheFor(organizationId: OrganizationId): ResourceReadCache | undefined {
+    return this.cache && !this.scope.inTransaction(organizationId) ? this.cache : undefined;
   }
 
   async search(organizationId: OrganizationId, type: ResourceType, query: SearchQuery): Promise<SearchPage> {
@@ -100,6 +128,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       } else {
         if (current === undefined) throw new ResourceNotFoundError(w.type, w.id);
         if (w.expected !== undefined && w.expected !== current) throw new VersionConflictError(String(current));
+        this.scope.afterCommit(organizationId, this.seenEverywhere);
       }
       const fileNames = w.files.map((f) => f.fileName);
       const previous = current === undefined ? [] : await this.linkedFiles(m, organizationId, w.type, w.id);
@@ -160,6 +189,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
       const current = await this.lockResource(m, organizationId, type, id);
       if (current === undefined) throw new ResourceNotFoundError(type, id);
       if (expectedVersion !== undefined && expectedVersion !== current) throw new VersionConflictError(String(current));
+      this.scope.afterCommit(organizationId, this.seenEverywhere);
       const previous = await this.linkedFiles(m, organizationId, type, id);
       await this.lockFiles(m, organizationId, previous);
       // Its links go with it (ON DELETE CASCADE).
