@@ -159,6 +159,9 @@ describe('two replicas keeping resources in memory', () => {
       await get(a, `/fhir/DocumentReference/${id}/files/content`).expect(307);
       await get(a, `/fhir/DocumentReference/${id}/files/content`).expect(307);
       expect((await hitsOnA()) - hitsBefore).toBe(0);
+      // B waits for A's acknowledgement no longer than the horizon, and its change is seen at once all the same.
+      await request(b.baseUrl).delete(`/fhir/DocumentReference/${id}`).set('Authorization', `Bearer ${tokenB}`).expect(204);
+      expectOperationOutcome(await get(a, `/fhir/DocumentReference/${id}/files/content`), 404);
     } finally {
       a.faults!.database.delayAnswers(LAG_MS);
     }

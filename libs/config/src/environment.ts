@@ -303,8 +303,8 @@ export class Environment {
    * Resources each replica keeps in memory for reads and attachment redirects,
    * with a real Postgres (never the embedded database); 0: every read asks the
    * database. A kept resource is never served after a change to it has been
-   * answered, on any replica; updates and deletes answer 0.2 s after their commit
-   * for that (see ChangeFeed).
+   * answered, on any replica: an update or delete is answered once every replica
+   * that may be current has acknowledged it, at most 0.2 s after its commit (see ChangeFeed).
    */
   @Transform(toInt)
   @IsInt()
