@@ -7,6 +7,7 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 /**
  * Two replicas of the service on one Postgres and one store, each keeping the
  * resources it reads in memory (FHIR_READ_CACHE_ENTRIES, on by default).
+ * A third, C, keeps nothing itself but answers changes too.
  * Every answer of the database reaches replica A 60 ms late, the notices of
  * changes included: what A keeps stays stale that long after a change
  * commits, yet short of the horizon, so A keeps answering from memory. B
@@ -19,26 +20,34 @@ const ROUNDS = 6;
 
 let a: TestApp;
 let b: TestApp;
+/** A third replica that keeps nothing in memory itself (FHIR_READ_CACHE_ENTRIES=0). */
+let c: TestApp;
 let org: string;
 let tokenA: string;
 let tokenB: string;
+let tokenC: string;
 const dataDir = tempDir('replicas-');
 
 beforeAll(async () => {
-  [a, b] = await Promise.all([startTestApp({}, 'fs', { faults: true, dataDir }), startTestApp({}, 'fs', { dataDir })]);
+  [a, b, c] = await Promise.all([
+    startTestApp({}, 'fs', { faults: true, dataDir }),
+    startTestApp({}, 'fs', { dataDir }),
+    startTestApp({ FHIR_READ_CACHE_ENTRIES: '0' }, 'fs', { dataDir }),
+  ]);
   a.faults!.database.delayAnswers(LAG_MS);
 }, 60_000);
 afterAll(async () => {
   await a?.close();
   await b?.close();
+  await c?.close();
 });
 
 beforeEach(async () => {
   org = newOrganizationId();
-  [tokenA, tokenB] = await Promise.all([a.tokenFor(org), b.tokenFor(org)]);
+  [tokenA, tokenB, tokenC] = await Promise.all([a.tokenFor(org), b.tokenFor(org), c.tokenFor(org)]);
 });
 
-const on = (app: TestApp) => (app === a ? tokenA : tokenB);
+const on = (app: TestApp) => (app === a ? tokenA : app === b ? tokenB : tokenC);
 const get = (app: TestApp, path: string) => request(app.baseUrl).get(path).set('Authorization', `Bearer ${on(app)}`);
 const send = (app: TestApp, method: 'post' | 'put', path: string, body: Json) =>
   request(app.baseUrl)[method](path).set('Authorization', `Bearer ${on(app)}`).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
@@ -51,11 +60,30 @@ function documentReference(urls: string[], id?: string): Json {
   return { resourceType: 'DocumentReference', ...(id && { id }), status: 'current', subject: { reference: 'Patient/p-1' }, content: urls.map((url) => ({ attachment: { url } })) };
 }
 
-/** A's answers from memory so far (attachments_fhir_read_cache_total{outcome="hit"}). */
-async function hitsOnA(): Promise<number> {
+/** A's reads so far with this outcome (attachments_fhir_read_cache_total). */
+async function readsOnA(outcome: 'hit' | 'not_current'): Promise<number> {
   const metrics = (await request(a.baseUrl).get('/metrics').expect(200)).text;
-  return Number(/^attachments_fhir_read_cache_total\{outcome="hit"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+  return Number(new RegExp(`^attachments_fhir_read_cache_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
 }
+const hitsOnA = () => readsOnA('hit');
+
+/**
+ * The checks of A right after B's answer. They have teeth only while A is
+ * current (else A reads from the database, and is right whatever B did):
+ * `checked` counts the rounds in which it was, and every test wants most.
+ */
+const checked = { rounds: 0, whileCurrent: 0 };
+async function checkOnA(check: () => Promise<void>): Promise<void> {
+  const before = await readsOnA('not_current');
+  await check();
+  checked.rounds++;
+  if ((await readsOnA('not_current')) === before) checked.whileCurrent++;
+}
+afterEach(() => {
+  const { rounds, whileCurrent } = checked;
+  checked.rounds = checked.whileCurrent = 0;
+  if (rounds > 0) expect(whileCurrent).toBeGreaterThanOrEqual(Math.ceil(rounds / 2));
+});
 
 /** Two reads on A: the first may fill its memory, the second finds it there (while A is current). */
 async function redirectTwiceOnA(path: string): Promise<string> {
@@ -73,25 +101,32 @@ describe('two replicas keeping resources in memory', () => {
       expect(await redirectTwiceOnA(path)).toContain(files[round - 1]!.key.split('/')[1]);
       await send(b, 'put', `/fhir/DocumentReference/${id}`, documentReference([files[round]!.url], id)).expect(200);
       // At once: no sleep, no retry.
-      const location = (await get(a, path).expect(307)).headers.location as string;
-      expect(location).toContain(files[round]!.key.split('/')[1]);
-      const read = JSON.parse((await get(a, `/fhir/DocumentReference/${id}`).set('Accept', FHIR_JSON).expect(200)).text);
-      expect(read.meta.versionId).toBe(String(round + 1));
+      await checkOnA(async () => {
+        const location = (await get(a, path).expect(307)).headers.location as string;
+        expect(location).toContain(files[round]!.key.split('/')[1]);
+        const read = JSON.parse((await get(a, `/fhir/DocumentReference/${id}`).set('Accept', FHIR_JSON).expect(200)).text);
+        expect(read.meta.versionId).toBe(String(round + 1));
+      });
     }
     // A answered from memory between the changes, so the checks above could have failed.
     expect((await hitsOnA()) - hitsBefore).toBeGreaterThanOrEqual(ROUNDS);
   }, 60_000);
 
-  it('never redirect for a resource once its delete has been answered by the other', async () => {
+  it.each([
+    ['the other', () => b],
+    ['a replica that keeps nothing itself', () => c],
+  ])('never redirect for a resource once its delete has been answered by %s', async (_, deleter) => {
     const hitsBefore = await hitsOnA();
     for (let round = 0; round < ROUNDS; round++) {
       const file = await upload(b, `consent-${round}.pdf`);
       const id = JSON.parse((await send(b, 'post', '/fhir/DocumentReference', documentReference([file.url])).expect(201)).text).id;
       const path = `/fhir/DocumentReference/${id}/files/content`;
       await redirectTwiceOnA(path);
-      await request(b.baseUrl).delete(`/fhir/DocumentReference/${id}`).set('Authorization', `Bearer ${tokenB}`).expect(204);
-      expectOperationOutcome(await get(a, path), 404);
-      expectOperationOutcome(await get(a, `/fhir/DocumentReference/${id}`).set('Accept', FHIR_JSON), 404);
+      await request(deleter().baseUrl).delete(`/fhir/DocumentReference/${id}`).set('Authorization', `Bearer ${on(deleter())}`).expect(204);
+      await checkOnA(async () => {
+        expectOperationOutcome(await get(a, path), 404);
+        expectOperationOutcome(await get(a, `/fhir/DocumentReference/${id}`).set('Accept', FHIR_JSON), 404);
+      });
     }
     expect((await hitsOnA()) - hitsBefore).toBeGreaterThanOrEqual(ROUNDS);
   }, 60_000);
@@ -114,7 +149,9 @@ describe('two replicas keeping resources in memory', () => {
       const path = `/fhir/DocumentReference/${linking}/files/content`;
       await redirectTwiceOnA(path);
       await request(b.baseUrl).delete(`/fhir/DocumentReference/${context}`).set('Authorization', `Bearer ${tokenB}`).expect(204);
-      expectOperationOutcome(await get(a, path), 403, /readable only with access/);
+      await checkOnA(async () => {
+        expectOperationOutcome(await get(a, path), 403, /readable only with access/);
+      });
     }
     expect((await hitsOnA()) - hitsBefore).toBeGreaterThanOrEqual(ROUNDS);
   }, 60_000);

@@ -68,8 +68,9 @@ interface Fence {
  * clocks are compared.
  *
  * Off (never current, nothing waited for) with the embedded database, which
- * has one process and multiplexes its connections onto one session, and when
- * FHIR_READ_CACHE_ENTRIES is 0.
+ * has one process and multiplexes its connections onto one session. With
+ * FHIR_READ_CACHE_ENTRIES=0 a replica keeps nothing, but still listens and
+ * fences its changes, for the replicas that do keep.
  */
 @Injectable()
 export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
@@ -97,10 +98,14 @@ export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
   private readonly fences = new Map<number, Fence>();
   private heartbeat?: NodeJS.Timeout;
   private reconnect?: NodeJS.Timeout;
+  private connecting = false;
+  /** Said once per outage, not at every failed attempt to listen again. */
+  private warned = false;
   private stopped = false;
 
   constructor(private readonly config: AppConfig) {
-    this.enabled = config.databaseUrl !== undefined && config.fhir.readCacheEntries > 0;
+    // Every replica on a real Postgres fences its changes, whether it keeps anything itself or not: another may.
+    this.enabled = config.databaseUrl !== undefined;
   }
 
   async onModuleInit(): Promise<void> {
@@ -164,6 +169,8 @@ export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async connect(): Promise<void> {
+    if (this.stopped || this.connecting || this.client) return;
+    this.connecting = true;
     const client = new pg.Client({
       connectionString: this.config.databaseUrl,
       application_name: 'clinical-attachments change feed',
@@ -178,14 +185,22 @@ export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
       // Heartbeats, fences and acknowledgements change nothing that needs to survive a crash: no flush to disk for them.
       await client.query(`SET synchronous_commit = off; LISTEN ${RESOURCE_CHANGES_CHANNEL}; LISTEN ${REPLICAS_CHANNEL}; LISTEN ${this.ackChannel}`);
     } catch (e) {
+      this.connecting = false;
       this.drop(client, e as Error);
+      return;
+    }
+    this.connecting = false;
+    if (this.stopped) {
+      retire(client);
       return;
     }
     this.client = client;
     this.listeningSince = performance.now();
+    clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.beat(client), HEARTBEAT_MS);
     this.heartbeat.unref();
     this.logger.log('Listening for changes to FHIR resources');
+    this.warned = false;
   }
 
   private beat(client: pg.Client): void {
@@ -247,31 +262,38 @@ export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
     if (fence.waitingFor && [...fence.waitingFor].every((r) => fence.acked.has(r))) fence.seen();
   }
 
-  /** The listening connection is gone: nothing learnt on it can be trusted any more; listen again on a new one. */
+  /** The listening connection is gone (or never came): nothing learnt on it can be trusted any more; listen again on a new one. */
   private drop(client: pg.Client, error?: Error): void {
-    if (client !== this.client && this.client !== undefined) return;
-    const wasListening = this.client === client;
-    this.client = undefined;
-    this.listeningSince = Infinity;
-    this.caughtUpTo = -Infinity;
-    this.inFlight = undefined;
-    // Fences left fall back to the horizon; who was heard is learnt again on the next connection.
-    this.fences.clear();
-    this.lastHeard.clear();
-    clearInterval(this.heartbeat);
-    for (const l of this.listeners) l.lost();
-    client.removeAllListeners('notification');
-    client.on('error', () => undefined);
-    void client.end().catch(() => undefined);
-    if (this.stopped) return;
-    if (wasListening || this.reconnect === undefined) {
-      this.logger.warn(`Not listening for changes (${error?.message ?? 'connection closed'}); reads go to the database until it listens again`);
+    retire(client);
+    if (client === this.client) {
+      this.client = undefined;
+      this.listeningSince = Infinity;
+      this.caughtUpTo = -Infinity;
+      this.inFlight = undefined;
+      // Fences left fall back to the horizon; who was heard is learnt again on the next connection.
+      this.fences.clear();
+      this.lastHeard.clear();
+      clearInterval(this.heartbeat);
+      for (const l of this.listeners) l.lost();
+    } else if (this.client) {
+      return;
     }
-    clearTimeout(this.reconnect);
+    if (this.stopped || this.connecting || this.reconnect) return;
+    if (!this.warned) {
+      this.logger.warn(`Not listening for changes (${error?.message ?? 'connection closed'}); reads go to the database until it listens again`);
+      this.warned = true;
+    }
     this.reconnect = setTimeout(() => {
       this.reconnect = undefined;
       void this.connect();
     }, RECONNECT_MS);
     this.reconnect.unref();
   }
+}
+
+/** A connection no longer used: whatever it reports from now on is ignored, and it is closed. */
+function retire(client: pg.Client): void {
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  void client.end().catch(() => undefined);
 }

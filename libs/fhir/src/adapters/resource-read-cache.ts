@@ -67,7 +67,7 @@ export class ResourceReadCache implements ChangeListener {
   private async through<T extends object>(key: string, from: (k: Kept) => T | undefined, load: () => Promise<T | null>, keep: (value: T) => Kept): Promise<T | null> {
     if (!this.feed.current()) {
       this.outcomes.inc({ outcome: 'not_current' });
-      return load();
+      return deepFreeze(await load());
     }
     const kept = this.kept.get(key);
     const hit = kept && from(kept);
@@ -89,7 +89,8 @@ export class ResourceReadCache implements ChangeListener {
     // Not found is not kept: a create needs no one to forget anything.
     if (value === null || raced) {
       this.outcomes.inc({ outcome: value === null ? 'not_found' : 'raced' });
-      return value;
+      // Frozen as a kept one is, so that a change in place fails every time, not only on a hit.
+      return deepFreeze(value);
     }
     this.outcomes.inc({ outcome: 'miss' });
     this.kept.delete(key);

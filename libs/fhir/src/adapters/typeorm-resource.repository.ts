@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ServiceMetrics } from '@app/common';
@@ -45,7 +46,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     metrics: ServiceMetrics,
   ) {
     super();
-    if (feed.enabled) this.cache = new ResourceReadCache(feed, config.fhir.readCacheEntries, metrics.readCache);
+    if (feed.enabled && config.fhir.readCacheEntries > 0) this.cache = new ResourceReadCache(feed, config.fhir.readCacheEntries, metrics.readCache);
     this.seenEverywhere = (committedAt) => feed.seenEverywhere(committedAt);
   }
 
@@ -72,6 +73,21 @@ export class TypeOrmResourceRepository extends ResourceRepository {
     };
     const cache = this.cacheFor(organizationId);
     return cache ? cache.withFiles(ResourceReadCache.key(organizationId, type, id), load) : load();
+  }
+
+  /**
+   * A write of `work`, whose refusal for another's change (404: deleted, 412:
+   * changed) is answered only once every replica has seen that change, as
+   * the change's own answer is: a client told "gone" by one replica must not
+   * be served the resource by another.
+   */
+  private async refusedAfterOthers<T>(organizationId: OrganizationId, work: (m: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await this.scope.forOrganization(organizationId, work);
+    } catch (e) {
+      if (e instanceof ResourceNotFoundError || e instanceof VersionConflictError) await this.seenEverywhere(performance.now());
+      throw e;
+    }
   }
 
   /** Inside a transaction a read must see what the transaction wrote: only reads outside one use the cache. */
@@ -121,7 +137,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
   }
 
   write(organizationId: OrganizationId, w: ResourceWrite, options: WriteOptions = {}): Promise<WriteResult> {
-    return this.scope.forOrganization(organizationId, async (m) => {
+    return this.refusedAfterOthers(organizationId, async (m) => {
       const current = await this.lockResource(m, organizationId, w.type, w.id);
       if (w.expected === 'create') {
         if (current !== undefined) throw new VersionConflictError(String(current));
@@ -185,7 +201,7 @@ export class TypeOrmResourceRepository extends ResourceRepository {
   }
 
   remove(organizationId: OrganizationId, type: ResourceType, id: string, expectedVersion?: number, options: WriteOptions = {}): Promise<string[]> {
-    return this.scope.forOrganization(organizationId, async (m) => {
+    return this.refusedAfterOthers(organizationId, async (m) => {
       const current = await this.lockResource(m, organizationId, type, id);
       if (current === undefined) throw new ResourceNotFoundError(type, id);
       if (expectedVersion !== undefined && expectedVersion !== current) throw new VersionConflictError(String(current));
