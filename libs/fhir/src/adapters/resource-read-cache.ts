@@ -17,8 +17,9 @@ interface Kept {
  * current goes to the database, a change forgets the resource, and a lost
  * feed forgets everything. A read that races a change is not kept: a
  * change to the resource, or a loss of the feed, seen between the start of
- * a database read and its answer forgets the answer too. The oldest kept resource goes first when `capacity` is
- * reached. What it returns is frozen: shared by every reader.
+ * a database read and its answer forgets the answer too. The oldest kept
+ * resource goes first when `capacity` is reached. What it returns is
+ * frozen: shared by every reader.
  */
 export class ResourceReadCache implements ChangeListener {
   private readonly kept = new Map<string, Kept>();
@@ -95,8 +96,9 @@ export class ResourceReadCache implements ChangeListener {
     this.outcomes.inc({ outcome: 'miss' });
     this.kept.delete(key);
     if (this.kept.size >= this.capacity) this.kept.delete(this.kept.keys().next().value!);
+    // Freezing what is kept freezes `value` with it.
     this.kept.set(key, deepFreeze(keep(value)));
-    return deepFreeze(value);
+    return value;
   }
 }
 
