@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import {
   type CallHandler,
@@ -165,6 +166,9 @@ export class UploadInterceptor implements NestInterceptor {
    */
   private receive(organizationId: OrganizationId, req: Request, res: Response, rawFile: RawFile | undefined): Promise<AvailableFile> {
     const raw = rawFile !== undefined;
+    // busboy reports the file part from the request's 'data' event, whose async context is the socket's,
+    // not the request's: the upload runs in the request's, so its logs (and inRequest()) see the request.
+    const inRequestContext = AsyncLocalStorage.snapshot();
     return new Promise((resolve, reject) => {
       let parser: Writable;
       try {
@@ -240,7 +244,7 @@ export class UploadInterceptor implements NestInterceptor {
             fail(new InvalidUploadError(`Unexpected file field '${field}': send the file in the multipart field 'file'`));
             return;
           }
-          store(part, { fileName: info.filename ?? '', declaredType: declaredTypeOf(info) });
+          inRequestContext(() => store(part, { fileName: info.filename ?? '', declaredType: declaredTypeOf(info) }));
         });
         multipart.on('field', () => undefined);
         multipart.on('filesLimit', () => fail(new InvalidUploadError("Send exactly one file, in the multipart field 'file'")));
