@@ -385,6 +385,28 @@ describe('signed URLs that expire after 2 s, on an app whose log is captured', (
       }
     });
   } else {
+    it("are served by S3 as signed, and refused by it with 403 when key, type, disposition, expiry or signature is changed", async () => {
+      const id = await createWithFiles(short, 'Patient', [{ bytes: samples.png, name: 'a.png' }, { bytes: samples.jpeg, name: 'b.jpg' }]);
+      const a = new URL(await signedLocation(short, filesPath('Patient', id, '/0?disposition=inline')));
+      const b = new URL(await signedLocation(short, filesPath('Patient', id, '/1')));
+      const served = await fetchBare(a.href);
+      expect(served.status).toBe(200);
+      expect(served.body.equals(samples.png)).toBe(true);
+      const changed = (edit: (u: URL) => void) => {
+        const u = new URL(a.href);
+        edit(u);
+        return u.href;
+      };
+      const tampered = [
+        changed((u) => (u.pathname = b.pathname)),
+        changed((u) => u.searchParams.set('response-content-type', 'text/html')),
+        changed((u) => u.searchParams.set('response-content-disposition', 'attachment')),
+        changed((u) => u.searchParams.set('X-Amz-Expires', '604800')),
+        changed((u) => u.searchParams.set('X-Amz-Signature', b.searchParams.get('X-Amz-Signature')!)),
+      ];
+      for (const url of tampered) expect({ url, status: (await fetchBare(url)).status }).toEqual({ url, status: 403 });
+    });
+
     it('leaves /signed-files/ unserved: S3 signs and serves its own URLs', async () => {
       expect((await fetchBare(`${short.baseUrl}/signed-files/${org}/${'0'.repeat(32)}.pdf?signature=x`)).status).toBe(404);
     });

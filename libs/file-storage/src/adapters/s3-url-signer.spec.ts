@@ -33,10 +33,19 @@ describe('S3UrlSigner', () => {
   ];
 
   it.each(setups)('makes exactly the URL getSignedUrl makes, for 200 random requests ($name)', async (setup) => {
-    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'FwoGZXIvYXdzEXAMPLE//token+/=' };
-    const s3 = client({ ...setup, credentials });
+    // Two identities, one with a session token, taking turns: the signer keeps a signing key per credentials and day.
+    // They expire within the SDK's refresh window, so that it asks the provider again for every URL.
+    const expiration = new Date(Date.now() + 120_000);
+    const identities: Credentials[] = [
+      { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'FwoGZXIvYXdzEXAMPLE//token+/=', expiration },
+      { accessKeyId: 'AKIAOTHER', secretAccessKey: 'c2VjcmV0/with+slashes=', expiration },
+    ];
+    let credentials = identities[0]!;
+    const s3 = client({ ...setup, credentials: async () => credentials });
     const signer = new S3UrlSigner(s3, setup.bucket);
+    const signedWith = new Set<string>();
     for (let i = 0; i < 200; i++) {
+      credentials = pick(identities);
       const key = `org-${randomBytes(3).toString('hex')}/${randomBytes(16).toString('hex')}.${pick(['pdf', 'png', 'txt', 'mp4'])}`;
       const method = pick(['GET', 'HEAD'] as const);
       const options = {
@@ -45,12 +54,24 @@ describe('S3UrlSigner', () => {
         contentType: pick(TYPES),
         contentDisposition: contentDisposition(pick(NAMES), { type: pick(['attachment', 'inline']) }),
       };
-      const signingDate = new Date(Date.UTC(2026, 10, 29, 12, 0, randomBytes(1)[0]!));
+      // Around midnight of three days, so that the day of the signing key changes between URLs; more than a
+      // week before the credentials expire, so that they outlive every URL.
+      const signingDate = new Date(Date.UTC(2026, 9, 28 + (randomBytes(1)[0]! % 3), 23, 59, 30 + (randomBytes(1)[0]! % 60)));
       const input = { Bucket: setup.bucket, Key: key, ResponseContentType: options.contentType, ResponseContentDisposition: options.contentDisposition };
       const command = method === 'GET' ? new GetObjectCommand(input) : new HeadObjectCommand(input);
       const expected = await getSignedUrl(s3, command, { expiresIn: options.expiresInSeconds, signingDate });
       expect(await signer.sign(key, options, signingDate)).toBe(expected);
+      signedWith.add(new URL(expected).searchParams.get('X-Amz-Credential')!.split('/').slice(0, 2).join('/'));
     }
+    // Both identities, each on the three days and the one after the last midnight.
+    expect(signedWith.size).toBe(8);
+  });
+
+  it('refuses, as getSignedUrl does, a URL that would live longer than a week', async () => {
+    const s3 = client({ endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+    const options = { method: 'GET' as const, expiresInSeconds: 604_801, contentType: 'application/pdf', contentDisposition: 'attachment' };
+    await expect(new S3UrlSigner(s3, 'b').sign('org-1/0123456789abcdef0123456789abcdef.pdf', options)).rejects.toThrow(/week/);
+    await expect(getSignedUrl(s3, new GetObjectCommand({ Bucket: 'b', Key: 'k' }), { expiresIn: 604_801 })).rejects.toThrow(/week/);
   });
 
   describe('with temporary credentials', () => {

@@ -1,30 +1,46 @@
+import { createHash, createHmac } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { formatUrl } from '@aws-sdk/core/util';
-import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
+import { Sha256 } from '@smithy/core/checksum';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
-import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
+import { escapeUri, extendedEncodeURIComponent } from '@smithy/core/protocols';
+import { getSigningKey } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import type { PresignOptions } from '../ports/object-store.port.js';
 
 /** A URL must stay valid this much longer than it says, for the clocks of the store and this service. */
 const CREDENTIAL_MARGIN_MS = 60_000;
+/** SigV4 refuses pre-signed URLs that live longer than a week. */
+const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
 
 interface Endpoint {
   protocol: string;
-  hostname: string;
-  port?: number;
   /** `/bucket` for path-style addressing, empty for virtual-hosted buckets. */
   basePath: string;
   region: string;
   signingName: string;
+  /** The Host header every URL is signed with. */
+  host: string;
+}
+
+/** A day's signing key (HMAC of the secret over date, region and service): the same for every URL of that day. */
+interface SigningKey {
+  credentials: AwsCredentialIdentity;
+  shortDate: string;
+  key: Buffer;
 }
 
 /**
- * Pre-signed GET/HEAD URLs of one bucket: the same URLs `getSignedUrl` makes,
- * without running the SDK's whole command pipeline for each one. The
- * endpoint (path-style or virtual-hosted, the signing region) is resolved
- * once by the SDK's own endpoint rules; each URL is then one SigV4 presign.
+ * Pre-signed GET/HEAD URLs of one bucket: the same URLs `getSignedUrl` makes
+ * (the spec compares them over many random requests), at a third of its cost
+ * per URL. The endpoint (path-style or virtual-hosted, the signing region) is
+ * resolved once by the SDK's own endpoint rules, and the day's signing key is
+ * derived by the SDK's `getSigningKey`; each URL is then what SigV4 asks for
+ * a pre-signed request with an unsigned payload: one SHA-256 of the
+ * canonical request and one HMAC of the string to sign. The SDK's presigner
+ * clones the request, walks its headers and recomputes an HMAC of the
+ * credentials for its key cache on every URL; at thousands of 307s a second
+ * that was a tenth of the service's CPU.
  *
  * Temporary credentials (web identity, instance roles) end a pre-signed URL
  * when they expire, whatever its own expiry says, so the credentials used
@@ -33,8 +49,8 @@ interface Endpoint {
 export class S3UrlSigner {
   private readonly logger = new Logger('S3UrlSigner');
   private endpoint?: Promise<Endpoint>;
-  /** A presigner for the credentials it was made with; they change rarely (on rotation). */
-  private presigner?: { credentials: AwsCredentialIdentity; presigner: S3RequestPresigner };
+  /** The signing key of the credentials and day last signed with; both change rarely. */
+  private signingKey?: SigningKey;
 
   constructor(
     /** A client configured with the endpoint clients reach the store at. */
@@ -45,27 +61,42 @@ export class S3UrlSigner {
   async sign(key: string, options: PresignOptions, now = new Date()): Promise<string> {
     const endpoint = await (this.endpoint ??= this.resolveEndpoint());
     const { credentials, expiresIn } = await this.credentialsFor(options.expiresInSeconds, now);
-    const query: Record<string, string> = {
-      'response-content-disposition': options.contentDisposition,
-      'response-content-type': options.contentType,
-    };
+    if (expiresIn > MAX_EXPIRES_IN_SECONDS) throw new RangeError(`A pre-signed URL cannot live longer than a week (${MAX_EXPIRES_IN_SECONDS} s)`);
+    const longDate = now.toISOString().replace(/[-:]|\.\d{3}/g, ''); // 20261130T131821Z
+    const shortDate = longDate.slice(0, 8);
+    const scope = `${shortDate}/${endpoint.region}/${endpoint.signingName}/aws4_request`;
+    const path = `${endpoint.basePath}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`;
+    const query: Array<[string, string]> = [
+      ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'],
+      ['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'],
+      ['X-Amz-Credential', `${credentials.accessKeyId}/${scope}`],
+      ['X-Amz-Date', longDate],
+      ['X-Amz-Expires', String(expiresIn)],
+      ['X-Amz-SignedHeaders', 'host'],
+      ['response-content-disposition', options.contentDisposition],
+      ['response-content-type', options.contentType],
+    ];
+    if (credentials.sessionToken) query.push(['X-Amz-Security-Token', credentials.sessionToken]);
     // The SDK names the operation in GET requests only.
-    if (options.method === 'GET') query['x-id'] = 'GetObject';
-    const request = new HttpRequest({
-      method: options.method,
-      protocol: endpoint.protocol,
-      hostname: endpoint.hostname,
-      port: endpoint.port,
-      path: `${endpoint.basePath}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`,
-      query,
-      headers: { host: endpoint.port ? `${endpoint.hostname}:${endpoint.port}` : endpoint.hostname },
-    });
-    if (this.presigner?.credentials !== credentials) {
-      const presigner = new S3RequestPresigner({ ...this.client.config, credentials, region: endpoint.region, signingName: endpoint.signingName });
-      this.presigner = { credentials, presigner };
-    }
-    const signed = await this.presigner.presigner.presign(request, { expiresIn, signingDate: now });
-    return formatUrl(signed);
+    if (options.method === 'GET') query.push(['x-id', 'GetObject']);
+    const parameters = encodedInOrder(query);
+    const canonicalQuery = parameters.map(([, pair]) => pair).join('&');
+    const canonicalRequest = `${options.method}\n${path}\n${canonicalQuery}\nhost:${endpoint.host}\n\nhost\nUNSIGNED-PAYLOAD`;
+    const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+    const signature = createHmac('sha256', await this.keyFor(credentials, shortDate, endpoint)).update(stringToSign).digest('hex');
+    // The URL's query is the canonical one with the signature in its place (the order getSignedUrl writes).
+    const signed: EncodedParameter = ['X-Amz-Signature', `X-Amz-Signature=${signature}`];
+    const at = parameters.findIndex(([name]) => name > signed[0]);
+    parameters.splice(at < 0 ? parameters.length : at, 0, signed);
+    return `${endpoint.protocol}//${endpoint.host}${path}?${parameters.map(([, pair]) => pair).join('&')}`;
+  }
+
+  private async keyFor(credentials: AwsCredentialIdentity, shortDate: string, endpoint: Endpoint): Promise<Buffer> {
+    const kept = this.signingKey;
+    if (kept?.credentials === credentials && kept.shortDate === shortDate) return kept.key;
+    const key = Buffer.from(await getSigningKey(Sha256, credentials, shortDate, endpoint.region, endpoint.signingName));
+    this.signingKey = { credentials, shortDate, key };
+    return key;
   }
 
   /** Credentials that outlive a URL of `seconds` from `now`, and the expiry to sign for. */
@@ -91,11 +122,20 @@ export class S3UrlSigner {
     const url = resolved.url;
     return {
       protocol: url.protocol,
-      hostname: url.hostname,
-      port: url.port ? Number(url.port) : undefined,
+      host: url.host,
       basePath: url.pathname.replace(/\/+$/, ''),
       region: auth?.signingRegion ?? (await this.client.config.region()),
       signingName: auth?.signingName ?? 's3',
     };
   }
+}
+
+/** A query parameter: its URI-encoded name, and `name=value` with both parts URI-encoded. */
+type EncodedParameter = [name: string, pair: string];
+
+/** SigV4's canonical query parameters: each part URI-encoded, sorted by name. */
+function encodedInOrder(parameters: ReadonlyArray<[string, string]>): EncodedParameter[] {
+  return parameters
+    .map(([name, value]): EncodedParameter => [escapeUri(name), `${escapeUri(name)}=${escapeUri(value)}`])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
