@@ -67,6 +67,23 @@ describe('S3UrlSigner', () => {
     expect(signedWith.size).toBe(8);
   });
 
+  it('signs with the secret the credentials hold now, also when they were changed in place', async () => {
+    const credentials = { accessKeyId: 'AKID1', secretAccessKey: 'SECRET1' };
+    const s3 = client({ endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentials });
+    const signer = new S3UrlSigner(s3, 'b');
+    const options = { method: 'GET' as const, expiresInSeconds: 600, contentType: 'application/pdf', contentDisposition: 'attachment' };
+    const key = 'org-1/0123456789abcdef0123456789abcdef.pdf';
+    const signingDate = new Date(Date.UTC(2026, 9, 28, 12));
+    const expected = () =>
+      getSignedUrl(s3, new GetObjectCommand({ Bucket: 'b', Key: key, ResponseContentType: 'application/pdf', ResponseContentDisposition: 'attachment' }), { expiresIn: 600, signingDate });
+    const before = await signer.sign(key, options, signingDate);
+    expect(before).toBe(await expected());
+    credentials.secretAccessKey = 'SECRET2';
+    const after = await signer.sign(key, options, signingDate);
+    expect(after).toBe(await expected());
+    expect(after).not.toBe(before);
+  });
+
   it('refuses, as getSignedUrl does, a URL that would live longer than a week', async () => {
     const s3 = client({ endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
     const options = { method: 'GET' as const, expiresInSeconds: 604_801, contentType: 'application/pdf', contentDisposition: 'attachment' };

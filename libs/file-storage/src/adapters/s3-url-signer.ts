@@ -25,7 +25,8 @@ interface Endpoint {
 
 /** A day's signing key (HMAC of the secret over date, region and service): the same for every URL of that day. */
 interface SigningKey {
-  credentials: AwsCredentialIdentity;
+  /** The secret it was derived from: compared by value, for a provider may change one credentials object in place. */
+  secretAccessKey: string;
   shortDate: string;
   key: Buffer;
 }
@@ -49,7 +50,7 @@ interface SigningKey {
 export class S3UrlSigner {
   private readonly logger = new Logger('S3UrlSigner');
   private endpoint?: Promise<Endpoint>;
-  /** The signing key of the credentials and day last signed with; both change rarely. */
+  /** The signing key of the secret and day last signed with; both change rarely. */
   private signingKey?: SigningKey;
 
   constructor(
@@ -93,9 +94,9 @@ export class S3UrlSigner {
 
   private async keyFor(credentials: AwsCredentialIdentity, shortDate: string, endpoint: Endpoint): Promise<Buffer> {
     const kept = this.signingKey;
-    if (kept?.credentials === credentials && kept.shortDate === shortDate) return kept.key;
+    if (kept?.secretAccessKey === credentials.secretAccessKey && kept.shortDate === shortDate) return kept.key;
     const key = Buffer.from(await getSigningKey(Sha256, credentials, shortDate, endpoint.region, endpoint.signingName));
-    this.signingKey = { credentials, shortDate, key };
+    this.signingKey = { secretAccessKey: credentials.secretAccessKey, shortDate, key };
     return key;
   }
 
