@@ -354,17 +354,23 @@ describe('signed URLs that expire after 2 s, on an app whose log is captured', (
     expect((await fetchBare(location)).status).toBe(403);
   });
 
+  /** Signed URLs of a Patient's two files (the PNG inline, the JPEG not), and the first one with one edit made. */
+  async function twoSignedUrls() {
+    const id = await createWithFiles(short, 'Patient', [{ bytes: samples.png, name: 'a.png' }, { bytes: samples.jpeg, name: 'b.jpg' }]);
+    const a = new URL(await signedLocation(short, filesPath('Patient', id, '/0?disposition=inline')));
+    const b = new URL(await signedLocation(short, filesPath('Patient', id, '/1')));
+    const changed = (edit: (u: URL) => void) => {
+      const u = new URL(a.href);
+      edit(u);
+      return u.href;
+    };
+    return { a, b, changed };
+  }
+
   if (!onS3) {
     it('are refused with 403 when key, expiry, type, disposition, method or signature is changed', async () => {
-      const id = await createWithFiles(short, 'Patient', [{ bytes: samples.png, name: 'a.png' }, { bytes: samples.jpeg, name: 'b.jpg' }]);
-      const a = new URL(await signedLocation(short, filesPath('Patient', id, '/0?disposition=inline')));
-      const b = new URL(await signedLocation(short, filesPath('Patient', id, '/1')));
+      const { a, b, changed } = await twoSignedUrls();
       expect((await fetchBare(a.href)).status).toBe(200);
-      const changed = (edit: (u: URL) => void) => {
-        const u = new URL(a.href);
-        edit(u);
-        return u.href;
-      };
       const tampered = [
         changed((u) => (u.pathname = b.pathname)),
         changed((u) => u.searchParams.set('expires', String(Number(u.searchParams.get('expires')) + 3600))),
@@ -386,17 +392,10 @@ describe('signed URLs that expire after 2 s, on an app whose log is captured', (
     });
   } else {
     it("are served by S3 as signed, and refused by it with 403 when key, type, disposition, expiry or signature is changed", async () => {
-      const id = await createWithFiles(short, 'Patient', [{ bytes: samples.png, name: 'a.png' }, { bytes: samples.jpeg, name: 'b.jpg' }]);
-      const a = new URL(await signedLocation(short, filesPath('Patient', id, '/0?disposition=inline')));
-      const b = new URL(await signedLocation(short, filesPath('Patient', id, '/1')));
+      const { a, b, changed } = await twoSignedUrls();
       const served = await fetchBare(a.href);
       expect(served.status).toBe(200);
       expect(served.body.equals(samples.png)).toBe(true);
-      const changed = (edit: (u: URL) => void) => {
-        const u = new URL(a.href);
-        edit(u);
-        return u.href;
-      };
       const tampered = [
         changed((u) => (u.pathname = b.pathname)),
         changed((u) => u.searchParams.set('response-content-type', 'text/html')),

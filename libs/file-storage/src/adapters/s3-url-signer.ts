@@ -137,6 +137,9 @@ type EncodedParameter = [name: string, pair: string];
 /** SigV4's canonical query parameters: each part URI-encoded, sorted by name. */
 function encodedInOrder(parameters: ReadonlyArray<[string, string]>): EncodedParameter[] {
   return parameters
-    .map(([name, value]): EncodedParameter => [escapeUri(name), `${escapeUri(name)}=${escapeUri(value)}`])
+    .map(([name, value]): EncodedParameter => {
+      const encoded = escapeUri(name);
+      return [encoded, `${encoded}=${escapeUri(value)}`];
+    })
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
