@@ -249,13 +249,20 @@ describe('a file over MAX_UPLOAD_BYTES (50 MiB)', () => {
   });
 });
 
-describe('a dependency that takes longer to fail than the client may stay silent (UPLOAD_IDLE_TIMEOUT_SECONDS=1)', () => {
+describe('a dependency that takes longer to fail than the client may stay silent (UPLOAD_IDLE_TIMEOUT_SECONDS=1, DOWNLOAD_IDLE_TIMEOUT_SECONDS=1)', () => {
   // The store, clamd or Postgres holding the upload back is the service's wait, never the client's stall:
   // the answer is the dependency's 503 when its own timeout (3 s here) runs out, not a 408 after one second.
   let slow: TestApp;
   beforeAll(async () => {
     slow = await startTestApp(
-      { UPLOAD_IDLE_TIMEOUT_SECONDS: '1', CLAMAV_TIMEOUT_SECONDS: '3', DATABASE_TIMEOUT_SECONDS: '3', S3_TIMEOUT_SECONDS: '3', DATABASE_URL: database.url },
+      {
+        UPLOAD_IDLE_TIMEOUT_SECONDS: '1',
+        DOWNLOAD_IDLE_TIMEOUT_SECONDS: '1',
+        CLAMAV_TIMEOUT_SECONDS: '3',
+        DATABASE_TIMEOUT_SECONDS: '3',
+        S3_TIMEOUT_SECONDS: '3',
+        DATABASE_URL: database.url,
+      },
       storeProfile(),
       { clamd: true, faults: true },
     );
@@ -276,4 +283,26 @@ describe('a dependency that takes longer to fail than the client may stay silent
     }).finally(() => proxy.set('pass'));
     expectAnswer(res, 503, code);
   }, 60_000);
+
+  if (onS3) {
+    it('the S3 server hanging before the first byte of a 20 MiB download: 503, not a closed connection', async () => {
+      const auth = { Authorization: `Bearer ${await slow.tokenFor(org)}` };
+      const stored = await sendUpload(slow.baseUrl, video(mp4With(), 20 * MiB), { token: await slow.tokenFor(org) });
+      expect(stored.status).toBe(201);
+      const { key } = JSON.parse(stored.body) as { key: string };
+      const store = slow.faults!.objectStore!;
+      store.set('hang');
+      const started = performance.now();
+      const res = await fetch(`${slow.baseUrl}/files/${key}`, { headers: auth }).finally(() => store.set('pass'));
+      const answeredAfterMs = performance.now() - started;
+      timings.push({ test: expect.getState().currentTestName ?? '', status: res.status, answeredAfterMs: Math.round(answeredAfterMs) });
+      expect({ status: res.status, code: ((await res.json()) as { code: string }).code }).toEqual({ status: 503, code: 'storage_unavailable' });
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(answeredAfterMs).toBeLessThan(ANSWER_WITHIN_MS);
+      // Back: the file is served whole.
+      const again = await fetch(`${slow.baseUrl}/files/${key}`, { headers: auth });
+      expect(again.status).toBe(200);
+      expect((await again.arrayBuffer()).byteLength).toBe(20 * MiB);
+    }, 60_000);
+  }
 });

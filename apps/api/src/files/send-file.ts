@@ -64,8 +64,10 @@ export async function sendFile(
     return;
   }
   // A client that stops reading holds the open file and the copy's buffers: cut it once the socket
-  // has taken nothing for this long (the copy then stops at the close).
+  // has taken nothing for this long (the copy then stops at the close). Before the first byte the
+  // wait is the store's, not the client's: its own timeouts bound it, and its failure is answered.
   res.setTimeout(idleTimeoutMs, () => {
+    if (!res.headersSent) return;
     logger.warn(`Download of ${file.fileName} cut: its client took nothing for ${idleTimeoutMs / 1000} s`);
     res.destroy();
   });
