@@ -8,8 +8,10 @@ import { AppModule } from './app.module.js';
 import { configureApp } from './configure-app.js';
 import { GracefulShutdown } from './http/graceful-shutdown.js';
 import { createLogger } from './logging/logger-params.js';
+import { collectYoungBuffersEarly } from './young-buffer-collection.js';
 
 async function bootstrap(): Promise<void> {
+  collectYoungBuffersEarly();
   let config;
   try {
     config = loadConfig(process.env);
