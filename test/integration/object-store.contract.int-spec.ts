@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { readdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { jest } from '@jest/globals';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { FsObjectStore } from '../../libs/file-storage/src/adapters/fs-object-store.js';
 import { FsUrlSigner, InvalidSignedUrlError } from '../../libs/file-storage/src/adapters/fs-url-signer.js';
@@ -417,6 +419,60 @@ describe('fs store on a full disk', () => {
     } finally {
       await disk.remove();
     }
+  });
+});
+
+describe("fs store: an organization's directory", () => {
+  const pdf = (text: string) => Readable.from([Buffer.from(`%PDF-1.7 ${text}`)]);
+
+  async function storeWithSyncs(): Promise<{ root: string; store: FsObjectStore; synced: string[] }> {
+    const root = join(tempDir(), 'objects');
+    const store = new FsObjectStore(root, new FsUrlSigner('k'.repeat(40)));
+    await store.onModuleInit();
+    const synced: string[] = [];
+    const sync = (store as unknown as { syncDirectory(path: string): Promise<void> }).syncDirectory.bind(store);
+    jest.spyOn(store as unknown as { syncDirectory(path: string): Promise<void> }, 'syncDirectory').mockImplementation((path) => {
+      synced.push(path);
+      return sync(path);
+    });
+    return { root, store, synced };
+  }
+
+  it('is made, and synced into the root, by its first file only; every file syncs it', async () => {
+    const { root, store, synced } = await storeWithSyncs();
+    const first = keyFor();
+    const organization = first.split('/')[0]!;
+    await store.put(first, pdf('first'), { contentType: 'application/pdf' });
+    expect(synced).toEqual([root, join(root, organization)]);
+    synced.length = 0;
+    const second = `${organization}/${randomBytes(16).toString('hex')}.pdf`;
+    await store.put(second, pdf('second'), { contentType: 'application/pdf' });
+    expect(synced).toEqual([join(root, organization)]);
+    expect((await collect(await store.get(first))).toString()).toBe('%PDF-1.7 first');
+    expect((await collect(await store.get(second))).toString()).toBe('%PDF-1.7 second');
+  });
+
+  it('is made again when it went missing, and for first files that arrive together', async () => {
+    const { root, store } = await storeWithSyncs();
+    const gone = keyFor();
+    await store.put(gone, pdf('gone'), { contentType: 'application/pdf' });
+    await rm(join(root, gone.split('/')[0]!), { recursive: true });
+    await store.put(gone, pdf('again'), { contentType: 'application/pdf' });
+    expect((await collect(await store.get(gone))).toString()).toBe('%PDF-1.7 again');
+
+    const organization = newOrganizationId();
+    const keys = Array.from({ length: 8 }, () => `${organization}/${randomBytes(16).toString('hex')}.pdf`);
+    await Promise.all(keys.map((key, i) => store.put(key, pdf(String(i)), { contentType: 'application/pdf' })));
+    for (const [i, key] of keys.entries()) expect((await collect(await store.get(key))).toString()).toBe(`%PDF-1.7 ${i}`);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+  });
+
+  it('that cannot be made refuses the write as a failing store (503) and keeps no temp file', async () => {
+    const { root, store } = await storeWithSyncs();
+    const key = keyFor();
+    writeFileSync(join(root, key.split('/')[0]!), 'a file where the directory should be');
+    await expect(store.put(key, pdf('blocked'), { contentType: 'application/pdf' })).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
   });
 });
 
