@@ -425,8 +425,7 @@ describe('fs store on a full disk', () => {
 describe("fs store: an organization's directory", () => {
   const pdf = (text: string) => Readable.from([Buffer.from(`%PDF-1.7 ${text}`)]);
 
-  async function storeWithSyncs(): Promise<{ root: string; store: FsObjectStore; synced: string[] }> {
-    const root = join(tempDir(), 'objects');
+  async function storeWithSyncs(root = join(tempDir(), 'objects')): Promise<{ root: string; store: FsObjectStore; synced: string[] }> {
     const store = new FsObjectStore(root, new FsUrlSigner('k'.repeat(40)));
     await store.onModuleInit();
     const synced: string[] = [];
@@ -438,7 +437,7 @@ describe("fs store: an organization's directory", () => {
     return { root, store, synced };
   }
 
-  it('is made, and synced into the root, by its first file only; every file syncs it', async () => {
+  it('is made by its first file, synced into the root once per process, and synced after every file', async () => {
     const { root, store, synced } = await storeWithSyncs();
     const first = keyFor();
     const organization = first.split('/')[0]!;
@@ -448,16 +447,22 @@ describe("fs store: an organization's directory", () => {
     const second = `${organization}/${randomBytes(16).toString('hex')}.pdf`;
     await store.put(second, pdf('second'), { contentType: 'application/pdf' });
     expect(synced).toEqual([join(root, organization)]);
+    // Another process (a restart, another replica on the volume) syncs it into the root once more.
+    const restarted = await storeWithSyncs(root);
+    await restarted.store.put(`${organization}/${randomBytes(16).toString('hex')}.pdf`, pdf('third'), { contentType: 'application/pdf' });
+    expect(restarted.synced).toEqual([root, join(root, organization)]);
     expect((await collect(await store.get(first))).toString()).toBe('%PDF-1.7 first');
     expect((await collect(await store.get(second))).toString()).toBe('%PDF-1.7 second');
   });
 
-  it('is made again when it went missing, and for first files that arrive together', async () => {
-    const { root, store } = await storeWithSyncs();
+  it('is made, and synced into the root, again when it went missing, and for first files that arrive together', async () => {
+    const { root, store, synced } = await storeWithSyncs();
     const gone = keyFor();
     await store.put(gone, pdf('gone'), { contentType: 'application/pdf' });
     await rm(join(root, gone.split('/')[0]!), { recursive: true });
+    synced.length = 0;
     await store.put(gone, pdf('again'), { contentType: 'application/pdf' });
+    expect(synced).toEqual([root, join(root, gone.split('/')[0]!)]);
     expect((await collect(await store.get(gone))).toString()).toBe('%PDF-1.7 again');
 
     const organization = newOrganizationId();
@@ -467,7 +472,7 @@ describe("fs store: an organization's directory", () => {
     expect(readdirSync(join(root, '.tmp'))).toEqual([]);
   });
 
-  it('that cannot be made refuses the write as a failing store (503) and keeps no temp file', async () => {
+  it('blocked by a file in its place refuses the write as a failing store (503) and keeps no temp file', async () => {
     const { root, store } = await storeWithSyncs();
     const key = keyFor();
     writeFileSync(join(root, key.split('/')[0]!), 'a file where the directory should be');

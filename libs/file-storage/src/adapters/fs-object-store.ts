@@ -25,6 +25,8 @@ const STALE_TEMP_MS = 24 * 3600_000;
 export class FsObjectStore extends ObjectStore implements OnModuleInit {
   private readonly logger = new Logger('FsObjectStore');
   private readonly tempDir: string;
+  /** Organization directories whose entry in the root this process has fsynced. */
+  private readonly syncedIntoRoot = new Set<string>();
 
   constructor(
     private readonly root: string,
@@ -136,7 +138,9 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
   /**
    * Renames `temp` to `target` durably. The organization's directory is made only when the rename
    * finds it missing (its first file), so every other put saves the two round trips to the thread
-   * pool that an mkdir costs; its entry in the root is synced before the file goes in.
+   * pool that an mkdir costs. Its entry in the root is synced by the first put of each organization in
+   * this process, whoever made it: a put into a directory another put has just made, or one made
+   * before a crash, must not count on that put's sync.
    */
   private async moveIntoPlace(temp: string, target: string): Promise<void> {
     const directory = dirname(target);
@@ -145,9 +149,12 @@ export class FsObjectStore extends ObjectStore implements OnModuleInit {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       await mkdir(directory, { recursive: true, mode: 0o700 });
-      // Also when a concurrent put made it: this answer must not count on that put's sync.
-      await this.syncDirectory(dirname(directory));
+      this.syncedIntoRoot.delete(directory); // made again, so not yet synced
       await rename(temp, target);
+    }
+    if (!this.syncedIntoRoot.has(directory)) {
+      await this.syncDirectory(dirname(directory));
+      this.syncedIntoRoot.add(directory);
     }
     await this.syncDirectory(directory);
   }
