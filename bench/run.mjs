@@ -62,7 +62,7 @@ const ORG_ID = 'bench-org';
 const SMALL_SIZE = 1024;
 // A fresh service's first few hundred uploads run code V8 has not optimized yet: ~25% slower than
 // after 400 (bench/README.md, P5). The measured rounds are those of a replica that has been up a
-// while, as P3's; the first P5_ROUNDS of the warm-up are printed as well.
+// while, as P3's; the medians of the warm-up's first P5_ROUNDS are printed as well.
 const P5_WARMUP_ROUNDS = 400;
 const P5_ROUNDS = 60;
 const GOAL_P5_RATIO = 3; // service median <= 3 x bare median
@@ -935,9 +935,10 @@ async function smallUploadBenchmark(root, summary) {
     summary.push(`   durable floor (fsync, rename, directory fsync, one committed row) median ${fmtMs1(floor)} (p90 ${fmtMs1(percentile(ms.durable, 90))}): ` +
       `its own ratio ${(floor / bareMedian).toFixed(2)}, service ÷ floor ${(serviceMedian / floor).toFixed(2)}`);
   }
-  summary.push(`   a fresh service's first ${P5_ROUNDS} rounds (in the warm-up): service median ${fmtMs1(median(cold.service))}, ` +
-    `bare ${fmtMs1(median(cold.bare))}, ratio ${(median(cold.service) / median(cold.bare)).toFixed(2)}` +
-    (durable ? `, service ÷ floor ${(median(cold.service) / median(cold.durable)).toFixed(2)}` : ''));
+  const coldService = median(cold.service);
+  summary.push(`   a fresh service's first ${P5_ROUNDS} rounds (in the warm-up): service median ${fmtMs1(coldService)}, ` +
+    `bare ${fmtMs1(median(cold.bare))}, ratio ${(coldService / median(cold.bare)).toFixed(2)}` +
+    (durable ? `, service ÷ floor ${(coldService / median(cold.durable)).toFixed(2)}` : ''));
 }
 
 // ---------------------------------------------------------------- P6

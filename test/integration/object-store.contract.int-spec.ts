@@ -429,8 +429,10 @@ describe("fs store: an organization's directory", () => {
     const store = new FsObjectStore(root, new FsUrlSigner('k'.repeat(40)));
     await store.onModuleInit();
     const synced: string[] = [];
-    const sync = (store as unknown as { syncDirectory(path: string): Promise<void> }).syncDirectory.bind(store);
-    jest.spyOn(store as unknown as { syncDirectory(path: string): Promise<void> }, 'syncDirectory').mockImplementation((path) => {
+    // Watched, not replaced: every sync still happens.
+    const watched = store as unknown as { syncDirectory(path: string): Promise<void> };
+    const sync = watched.syncDirectory.bind(store);
+    jest.spyOn(watched, 'syncDirectory').mockImplementation((path) => {
       synced.push(path);
       return sync(path);
     });
