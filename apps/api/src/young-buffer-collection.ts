@@ -10,8 +10,8 @@ import { setFlagsFromString } from 'node:v8';
  * build (no pointer compression). Its other trigger for external memory, 64 MiB above the last
  * mark-compact, comes first and starts a mark-compact of the whole heap (~48 MB here). A 50 MB S3
  * download got ~3.5 of them (31 ms); with 8 (a 32 MiB threshold) it gets scavenges of 0.4-1 ms and
- * no mark-compact (`--trace-gc`), until V8's memory reducer has shrunk an idle heap; after that the
- * mark-compacts come back (bench/README.md, P6).
+ * no mark-compact (`--trace-gc`) in most processes. Not in all: some fresh ones, and every one after a
+ * pause in traffic, get mark-compacts again, with or without V8's memory reducer (bench/README.md, P6).
  *
  * Set at run time, the flag moves only that threshold: the new space's size was fixed when the heap
  * was set up, before this module ran. An operator who passes the flag to node keeps their value.
