@@ -145,6 +145,62 @@ pool.query('CREATE TABLE IF NOT EXISTS bench_durable_floor (id uuid PRIMARY KEY,
   .then(() => server.listen(0, '${HOST}', () => console.log(server.address().port)));
 `;
 
+// P5's guarantee floor: the durable floor plus every other promise the service
+// keeps before its 201, each done the cheapest way: the bearer token verified
+// (jose, as the service does), a pending row committed while the bytes are
+// written (no bytes without a row), the row marked available once they are
+// durable, and the upload's audit record appended to its organization's chain
+// and committed (the service's own event builder and database function).
+// Its rows go to a plain table of its own (no row-level security), so it is a
+// floor the service cannot beat, not an equal.
+const GUARANTEE_FLOOR_SERVER = `
+const { createWriteStream } = require('node:fs');
+const { open, rename, rm } = require('node:fs/promises');
+const http = require('node:http');
+const { join } = require('node:path');
+const { pipeline } = require('node:stream/promises');
+const { randomUUID } = require('node:crypto');
+const { pathToFileURL } = require('node:url');
+const { Pool } = require('pg');
+const { jwtVerify } = require('jose');
+const [dir, auditModule] = process.argv.slice(1);
+const key = new TextEncoder().encode(process.env.BARE_JWT_SECRET);
+const pool = new Pool({ connectionString: process.env.BARE_DATABASE_URL, max: 4 });
+let audit;
+const server = http.createServer(async (req, res) => {
+  const id = randomUUID();
+  const temp = join(dir, id + '.part');
+  try {
+    const { payload } = await jwtVerify(String(req.headers.authorization).slice('Bearer '.length), key, { algorithms: ['HS256'], requiredClaims: ['exp'] });
+    // A chain of its own, next to the token's organization: the service's audit trail stays the service's.
+    const org = payload.org_id + '-floor';
+    const file = createWriteStream(temp, { flush: true });
+    await Promise.all([
+      pool.query("INSERT INTO bench_guarantee_floor (id, status) VALUES ($1, 'pending')", [id]),
+      pipeline(req, file),
+    ]);
+    await rename(temp, join(dir, id + '.bin'));
+    const handle = await open(dir, 'r');
+    await handle.sync().finally(() => handle.close());
+    await pool.query("UPDATE bench_guarantee_floor SET status = 'available', size = $2 WHERE id = $1 AND status = 'pending'", [id, file.bytesWritten]);
+    const record = { action: 'create', outcome: { status: 201 }, agent: { subject: payload.sub, organizationId: org, sourceIp: req.socket.remoteAddress },
+      entities: { file: org + '/' + id + '.txt' }, requestId: randomUUID(), recorded: new Date() };
+    const event = audit.toAuditEvent(record, randomUUID());
+    const item = { ...audit.columnsOf(record), id: event.id, recorded: event.recorded, event };
+    await pool.query({ name: 'audit', text: 'SELECT * FROM audit_append_for($1, $2)', values: [org, JSON.stringify([item])] });
+    res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify({ size: file.bytesWritten }));
+  } catch (e) {
+    await rm(temp, { force: true });
+    if (!res.headersSent) res.writeHead(500);
+    res.end(String(e));
+  }
+});
+import(pathToFileURL(auditModule).href)
+  .then((m) => { audit = m; })
+  .then(() => pool.query('CREATE TABLE IF NOT EXISTS bench_guarantee_floor (id uuid PRIMARY KEY, status text NOT NULL, size int)'))
+  .then(() => server.listen(0, '${HOST}', () => console.log(server.address().port)));
+`;
+
 // P6's baseline on the fs store: the least a server can do to serve a file,
 // i.e. stream it from disk (64 KiB reads) with its Content-Length.
 const BARE_FILE_SERVER = `
@@ -496,7 +552,7 @@ async function startService(dataDir, extraEnv = {}) {
     } catch { /* not listening yet */ }
     await sleep(200);
   }
-  return { child, port, token: signToken(secret), output, startupMs: performance.now() - started };
+  return { child, port, secret, token: signToken(secret), output, startupMs: performance.now() - started };
 }
 
 /** A real clamd with the repository's test signatures and production scan settings. */
@@ -870,13 +926,27 @@ async function smallUploadBenchmark(root, summary) {
   await mkdir(bareDir);
   const service = await startService(join(root, 'p5-data'));
   const bare = await startBaseline(bareDir);
-  // Only on Postgres: the floor commits its row there, as the service does.
+  // Only on Postgres: the floors commit their rows there, as the service does.
   const durableDir = join(root, 'p5-durable-out');
-  await mkdir(durableDir);
-  const durable = serviceDefaults.DATABASE_URL
-    ? await startBare('durable baseline server', DURABLE_BASELINE_SERVER, [durableDir], { cwd: REPO_ROOT, env: { BARE_DATABASE_URL: serviceDefaults.DATABASE_URL } })
+  const guaranteedDir = join(root, 'p5-guaranteed-out');
+  await Promise.all([mkdir(durableDir), mkdir(guaranteedDir)]);
+  const database = serviceDefaults.DATABASE_URL;
+  const durable = database
+    ? await startBare('durable baseline server', DURABLE_BASELINE_SERVER, [durableDir], { cwd: REPO_ROOT, env: { BARE_DATABASE_URL: database } })
+    : undefined;
+  const guaranteed = database
+    ? await startBare('guarantee floor server', GUARANTEE_FLOOR_SERVER, [guaranteedDir, join(REPO_ROOT, 'dist/libs/audit/src/domain/audit-event.js')], {
+      cwd: REPO_ROOT, env: { BARE_DATABASE_URL: database, BARE_JWT_SECRET: service.secret },
+    })
     : undefined;
   const send = (port, path) => upload({ port, path, token: service.token, body: text, fileName: 'bench.txt', contentType: 'text/plain' });
+  const sendToFloor = async (name, floor) => {
+    const r = await send(floor.port, '/upload');
+    if (r.status !== 201 || JSON.parse(r.body).size !== r.contentLength) {
+      throw new Error(`P5 ${name} upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${floor.output()}`);
+    }
+    return { ms: r.ms };
+  };
   const targets = {
     service: async () => {
       const r = await send(service.port, '/files/upload');
@@ -893,18 +963,11 @@ async function smallUploadBenchmark(root, summary) {
       }
       return { ms: r.ms };
     },
-    ...(durable && {
-      durable: async () => {
-        const r = await send(durable.port, '/upload');
-        if (r.status !== 201 || JSON.parse(r.body).size !== r.contentLength) {
-          throw new Error(`P5 durable floor upload failed: HTTP ${r.status} ${r.body.slice(0, 500)}\n${durable.output()}`);
-        }
-        return { ms: r.ms };
-      },
-    }),
+    ...(durable && { durable: () => sendToFloor('durable floor', durable) }),
+    ...(guaranteed && { guaranteed: () => sendToFloor('guarantee floor', guaranteed) }),
   };
-  const ms = { service: [], bare: [], durable: [] };
-  const cold = { service: [], bare: [], durable: [] };
+  const ms = { service: [], bare: [], durable: [], guaranteed: [] };
+  const cold = { service: [], bare: [], durable: [], guaranteed: [] };
   log(`P5: 1 KiB uploads, ${P5_WARMUP_ROUNDS} warm-up and ${P5_ROUNDS} measured rounds, a fresh connection per request`);
   for (let i = 0; i < P5_WARMUP_ROUNDS + P5_ROUNDS; i++) {
     const results = {};
@@ -914,7 +977,7 @@ async function smallUploadBenchmark(root, summary) {
     // (service 6.0 ms, bare 1.7, floor 3.3 with it; 3.4, 0.9, 1.9 without; the same ratios).
     for (const name of i % 2 ? order.reverse() : order) results[name] = await targets[name]();
     await deleteFile(service, results.service.key);
-    for (const dir of [bareDir, durableDir]) {
+    for (const dir of [bareDir, durableDir, guaranteedDir]) {
       for (const name of await readdir(dir)) await rm(join(dir, name), { force: true });
     }
     if (i >= P5_WARMUP_ROUNDS) for (const name of Object.keys(results)) ms[name].push(results[name].ms);
@@ -924,7 +987,7 @@ async function smallUploadBenchmark(root, summary) {
       log(`P5 ${done === 0 ? 'warm-up done' : `${done}/${P5_ROUNDS} rounds`}: last service ${fmtMs1(results.service.ms)}, bare ${fmtMs1(results.bare.ms)}`);
     }
   }
-  await Promise.all([service, bare, durable].filter(Boolean).map((c) => stopChild(c.child)));
+  await Promise.all([service, bare, durable, guaranteed].filter(Boolean).map((c) => stopChild(c.child)));
   const [serviceMedian, bareMedian] = [median(ms.service), median(ms.bare)];
   const ratio = serviceMedian / bareMedian;
   summary.push(`P5 upload 1 KiB: service median ${fmtMs1(serviceMedian)} (p90 ${fmtMs1(percentile(ms.service, 90))}), ` +
@@ -934,11 +997,15 @@ async function smallUploadBenchmark(root, summary) {
     const floor = median(ms.durable);
     summary.push(`   durable floor (fsync, rename, directory fsync, one committed row) median ${fmtMs1(floor)} (p90 ${fmtMs1(percentile(ms.durable, 90))}): ` +
       `its own ratio ${(floor / bareMedian).toFixed(2)}, service ÷ floor ${(serviceMedian / floor).toFixed(2)}`);
+    const all = median(ms.guaranteed);
+    summary.push(`   guarantee floor (that, plus token check, pending row, available mark, audit record committed) median ${fmtMs1(all)} ` +
+      `(p90 ${fmtMs1(percentile(ms.guaranteed, 90))}): its own ratio ${(all / bareMedian).toFixed(2)}, service ÷ it ${(serviceMedian / all).toFixed(2)}, ` +
+      `service − it ${fmtMs1(serviceMedian - all)}`);
   }
   const coldService = median(cold.service);
   summary.push(`   a fresh service's first ${P5_ROUNDS} rounds (in the warm-up): service median ${fmtMs1(coldService)}, ` +
     `bare ${fmtMs1(median(cold.bare))}, ratio ${(coldService / median(cold.bare)).toFixed(2)}` +
-    (durable ? `, service ÷ floor ${(coldService / median(cold.durable)).toFixed(2)}` : ''));
+    (durable ? `, service ÷ floor ${(coldService / median(cold.durable)).toFixed(2)}, ÷ guarantee floor ${(coldService / median(cold.guaranteed)).toFixed(2)}` : ''));
 }
 
 // ---------------------------------------------------------------- P6
