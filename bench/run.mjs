@@ -147,10 +147,15 @@ pool.query('CREATE TABLE IF NOT EXISTS bench_durable_floor (id uuid PRIMARY KEY,
 
 // P5's guarantee floor: the durable floor plus every other promise the service
 // keeps before its 201, each done the cheapest way: the bearer token verified
-// (jose, as the service does), a pending row committed while the bytes are
-// written (no bytes without a row), the row marked available once they are
-// durable, and the upload's audit record appended to its organization's chain
-// and committed (the service's own event builder and database function).
+// (jose, as the service does), the content checked against its name and type
+// (the service's own ContentInspector and body check, on every byte) and hashed
+// (SHA-256 and SHA-1, which the 201 reports), a pending row committed while the
+// bytes are written (no bytes without a row), the row marked available once
+// they are durable, and the upload's audit record appended to its
+// organization's chain (the service's own event builder and database function).
+// It takes the request body as the file: it parses no multipart. The mark and the
+// record go in one transaction sent as one message: one round trip and one
+// WAL flush, where the service, whose two modules write them, spends two.
 // Its rows go to a plain table of its own (no row-level security), so it is a
 // floor the service cannot beat, not an equal.
 const GUARANTEE_FLOOR_SERVER = `
@@ -159,14 +164,37 @@ const { open, rename, rm } = require('node:fs/promises');
 const http = require('node:http');
 const { join } = require('node:path');
 const { pipeline } = require('node:stream/promises');
-const { randomUUID } = require('node:crypto');
+const { createHash, randomUUID } = require('node:crypto');
 const { pathToFileURL } = require('node:url');
-const { Pool } = require('pg');
+const { Pool, escapeLiteral } = require('pg');
 const { jwtVerify } = require('jose');
-const [dir, auditModule] = process.argv.slice(1);
+const [dir, auditModule, inspectorModule] = process.argv.slice(1);
 const key = new TextEncoder().encode(process.env.BARE_JWT_SECRET);
 const pool = new Pool({ connectionString: process.env.BARE_DATABASE_URL, max: 4 });
-let audit;
+let audit, inspection, inspector;
+// The body as it streams: its first bytes inspected before any is passed on, then every byte checked and hashed.
+function checked(hashes) {
+  return async function* (source) {
+    let head = Buffer.alloc(0), decision;
+    const pass = (chunk) => {
+      decision.bodyCheck?.update(chunk);
+      for (const h of hashes) h.update(chunk);
+      return chunk;
+    };
+    for await (const chunk of source) {
+      if (decision) { yield pass(chunk); continue; }
+      head = Buffer.concat([head, chunk]);
+      if (head.length < inspection.SNIFF_BYTES) continue;
+      decision = await inspector.inspect({ head, fileName: 'bench.txt', declaredType: 'text/plain' });
+      yield pass(head);
+    }
+    if (!decision) {
+      decision = await inspector.inspect({ head, fileName: 'bench.txt', declaredType: 'text/plain' });
+      yield pass(head);
+    }
+    decision.bodyCheck?.end();
+  };
+}
 const server = http.createServer(async (req, res) => {
   const id = randomUUID();
   const temp = join(dir, id + '.part');
@@ -175,19 +203,24 @@ const server = http.createServer(async (req, res) => {
     // A chain of its own, next to the token's organization: the service's audit trail stays the service's.
     const org = payload.org_id + '-floor';
     const file = createWriteStream(temp, { flush: true });
+    const hashes = [createHash('sha256'), createHash('sha1')];
     await Promise.all([
       pool.query("INSERT INTO bench_guarantee_floor (id, status) VALUES ($1, 'pending')", [id]),
-      pipeline(req, file),
+      pipeline(req, checked(hashes), file),
     ]);
+    const [sha256, sha1] = hashes.map((h) => h.digest('hex'));
     await rename(temp, join(dir, id + '.bin'));
     const handle = await open(dir, 'r');
     await handle.sync().finally(() => handle.close());
-    await pool.query("UPDATE bench_guarantee_floor SET status = 'available', size = $2 WHERE id = $1 AND status = 'pending'", [id, file.bytesWritten]);
     const record = { action: 'create', outcome: { status: 201 }, agent: { subject: payload.sub, organizationId: org, sourceIp: req.socket.remoteAddress },
       entities: { file: org + '/' + id + '.txt' }, requestId: randomUUID(), recorded: new Date() };
     const event = audit.toAuditEvent(record, randomUUID());
     const item = { ...audit.columnsOf(record), id: event.id, recorded: event.recorded, event };
-    await pool.query({ name: 'audit', text: 'SELECT * FROM audit_append_for($1, $2)', values: [org, JSON.stringify([item])] });
+    const [, marked] = await pool.query('BEGIN; ' +
+      "UPDATE bench_guarantee_floor SET status = 'available', size = " + file.bytesWritten + ', sha256 = ' + escapeLiteral(sha256) + ', sha1 = ' + escapeLiteral(sha1) +
+      ' WHERE id = ' + escapeLiteral(id) + " AND status = 'pending'; " +
+      'SELECT audit_append_for(' + escapeLiteral(org) + ', ' + escapeLiteral(JSON.stringify([item])) + '); COMMIT');
+    if (marked.rowCount !== 1) throw new Error('the pending row is gone');
     res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify({ size: file.bytesWritten }));
   } catch (e) {
     await rm(temp, { force: true });
@@ -195,9 +228,9 @@ const server = http.createServer(async (req, res) => {
     res.end(String(e));
   }
 });
-import(pathToFileURL(auditModule).href)
-  .then((m) => { audit = m; })
-  .then(() => pool.query('CREATE TABLE IF NOT EXISTS bench_guarantee_floor (id uuid PRIMARY KEY, status text NOT NULL, size int)'))
+Promise.all([import(pathToFileURL(auditModule).href), import(pathToFileURL(inspectorModule).href)])
+  .then(([a, i]) => { audit = a; inspection = i; inspector = new i.ContentInspector(['text/plain']); })
+  .then(() => pool.query('CREATE TABLE IF NOT EXISTS bench_guarantee_floor (id uuid PRIMARY KEY, status text NOT NULL, size int, sha256 text, sha1 text)'))
   .then(() => server.listen(0, '${HOST}', () => console.log(server.address().port)));
 `;
 
@@ -935,7 +968,7 @@ async function smallUploadBenchmark(root, summary) {
     ? await startBare('durable baseline server', DURABLE_BASELINE_SERVER, [durableDir], { cwd: REPO_ROOT, env: { BARE_DATABASE_URL: database } })
     : undefined;
   const guaranteed = database
-    ? await startBare('guarantee floor server', GUARANTEE_FLOOR_SERVER, [guaranteedDir, join(REPO_ROOT, 'dist/libs/audit/src/domain/audit-event.js')], {
+    ? await startBare('guarantee floor server', GUARANTEE_FLOOR_SERVER, [guaranteedDir, ...['audit/src/domain/audit-event.js', 'file-storage/src/domain/content-inspector.js'].map((m) => join(REPO_ROOT, 'dist/libs', m))], {
       cwd: REPO_ROOT, env: { BARE_DATABASE_URL: database, BARE_JWT_SECRET: service.secret },
     })
     : undefined;
@@ -998,7 +1031,7 @@ async function smallUploadBenchmark(root, summary) {
     summary.push(`   durable floor (fsync, rename, directory fsync, one committed row) median ${fmtMs1(floor)} (p90 ${fmtMs1(percentile(ms.durable, 90))}): ` +
       `its own ratio ${(floor / bareMedian).toFixed(2)}, service ÷ floor ${(serviceMedian / floor).toFixed(2)}`);
     const all = median(ms.guaranteed);
-    summary.push(`   guarantee floor (that, plus token check, pending row, available mark, audit record committed) median ${fmtMs1(all)} ` +
+    summary.push(`   guarantee floor (that, plus token check, content check and hashes, pending row, available mark and audit record in one commit) median ${fmtMs1(all)} ` +
       `(p90 ${fmtMs1(percentile(ms.guaranteed, 90))}): its own ratio ${(all / bareMedian).toFixed(2)}, service ÷ it ${(serviceMedian / all).toFixed(2)}, ` +
       `service − it ${fmtMs1(serviceMedian - all)}`);
   }
