@@ -1,28 +1,44 @@
 import { setFlagsFromString } from 'node:v8';
 
 /**
- * The value this process gives V8's `--scavenger-max-new-space-capacity-mb` at start-up.
+ * The V8 flags this process sets at start-up, so that the buffers files stream through in are
+ * freed by scavenges and do not cost mark-compacts of the whole heap.
  *
  * Files stream through this service in socket reads, each a new ArrayBuffer of up to 64 KiB
- * outside the JS heap, garbage microseconds later. Before it allocates one, V8 frees the young ones
- * with a scavenge once they total `2 * DefaultMaxSemiSpaceSize()` (`Heap::AllocateExternalBackingStore`),
- * which it computes from this flag at every call: 2 × 32 × 2 MiB = 128 MiB by default on Node's
- * build (no pointer compression). Its other trigger for external memory, 64 MiB above the last
- * mark-compact, comes first and starts a mark-compact of the whole heap (~48 MB here). A 50 MB S3
- * download got ~3.5 of them (31 ms); with 8 (a 32 MiB threshold) it gets scavenges of 0.4-1 ms and
- * no mark-compact (`--trace-gc`) in most processes. Not in all: some fresh ones, and every one after a
- * pause in traffic, get mark-compacts again, with or without V8's memory reducer (bench/README.md, P6).
+ * outside the JS heap, garbage microseconds later.
  *
- * Set at run time, the flag moves only that threshold: the new space's size was fixed when the heap
- * was set up, before this module ran. An operator who passes the flag to node keeps their value.
+ * `--scavenger-max-new-space-capacity-mb=8`. Before it allocates a backing store, V8 frees the young
+ * ones with a scavenge once they total `2 * DefaultMaxSemiSpaceSize()`
+ * (`Heap::AllocateExternalBackingStore`), which it computes from this flag at every call: 2 × 32 × 2 MiB
+ * = 128 MiB by default on Node's build (no pointer compression). Its other trigger for external
+ * memory, 64 MiB above the last mark-compact, comes first and starts a mark-compact of the whole heap
+ * (~48 MB here). A 50 MB S3 download got ~3.5 of them (31 ms); with 8 (a 32 MiB threshold) it gets
+ * scavenges of 0.4-1 ms instead. Set at run time, the flag moves only that threshold: the new space's
+ * size was fixed when the heap was set up, before this module ran.
+ *
+ * `--heap-growing-percent=100`. V8 starts marking the whole heap as soon as the old generation's
+ * room below its limit is no more than the new space's capacity, since one scavenge could promote
+ * that much (`Heap::IncrementalMarkingLimitReached`). It sets the limit at each mark-compact from
+ * how fast the program allocated: after a pause in traffic (and in some fresh processes) the limit
+ * is the live heap + 16 MB, less than the new space, so marking started after nearly every
+ * scavenge and each 50 MB download got ~0.3-2.7 mark-compacts again (`--trace-incremental-marking`:
+ * `Start (allocation limit)` with 16 MB of room). A fixed growing factor of 2 keeps the room at the
+ * size of the live heap (~48 MB here); after the same pause the downloads got 0-0.03. The price is
+ * an old generation that may grow to twice the live heap before it is collected. V8 reads it at
+ * every mark-compact.
+ *
+ * An operator who passes either flag to node keeps their value of it.
  */
-const YOUNG_BUFFER_SCAVENGE_MIB = 8;
+const FLAGS: ReadonlyArray<readonly [name: string, value: number]> = [
+  ['--scavenger-max-new-space-capacity-mb', 8],
+  ['--heap-growing-percent', 100],
+];
 
-const FLAG = '--scavenger-max-new-space-capacity-mb';
-
-export function collectYoungBuffersEarly(execArgv: readonly string[] = process.execArgv): boolean {
+/** Sets the flags the operator did not pass to node; answers the ones it set. */
+export function collectYoungBuffersEarly(execArgv: readonly string[] = process.execArgv): string[] {
   // V8 takes its flags with `-` or `_` between the words.
-  if (execArgv.some((arg) => arg.replace(/_/g, '-').split('=')[0] === FLAG)) return false;
-  setFlagsFromString(`${FLAG}=${YOUNG_BUFFER_SCAVENGE_MIB}`);
-  return true;
+  const passed = new Set(execArgv.map((arg) => arg.replace(/_/g, '-').split('=')[0]));
+  const applied = FLAGS.filter(([name]) => !passed.has(name)).map(([name, value]) => `${name}=${value}`);
+  for (const flag of applied) setFlagsFromString(flag);
+  return applied;
 }
