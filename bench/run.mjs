@@ -181,17 +181,16 @@ function checked(hashes) {
       for (const h of hashes) h.update(chunk);
       return chunk;
     };
+    const decide = async () => {
+      decision = await inspector.inspect({ head, fileName: 'bench.txt', declaredType: 'text/plain' });
+      return pass(head);
+    };
     for await (const chunk of source) {
       if (decision) { yield pass(chunk); continue; }
       head = Buffer.concat([head, chunk]);
-      if (head.length < inspection.SNIFF_BYTES) continue;
-      decision = await inspector.inspect({ head, fileName: 'bench.txt', declaredType: 'text/plain' });
-      yield pass(head);
+      if (head.length >= inspection.SNIFF_BYTES) yield await decide();
     }
-    if (!decision) {
-      decision = await inspector.inspect({ head, fileName: 'bench.txt', declaredType: 'text/plain' });
-      yield pass(head);
-    }
+    if (!decision) yield await decide();
     decision.bodyCheck?.end();
   };
 }
@@ -999,8 +998,9 @@ async function smallUploadBenchmark(root, summary) {
     ...(durable && { durable: () => sendToFloor('durable floor', durable) }),
     ...(guaranteed && { guaranteed: () => sendToFloor('guarantee floor', guaranteed) }),
   };
-  const ms = { service: [], bare: [], durable: [], guaranteed: [] };
-  const cold = { service: [], bare: [], durable: [], guaranteed: [] };
+  const timings = () => Object.fromEntries(Object.keys(targets).map((name) => [name, []]));
+  const ms = timings();
+  const cold = timings();
   log(`P5: 1 KiB uploads, ${P5_WARMUP_ROUNDS} warm-up and ${P5_ROUNDS} measured rounds, a fresh connection per request`);
   for (let i = 0; i < P5_WARMUP_ROUNDS + P5_ROUNDS; i++) {
     const results = {};
