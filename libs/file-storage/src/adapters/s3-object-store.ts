@@ -25,7 +25,8 @@ import type { S3UrlSigner } from './s3-url-signer.js';
  * all it holds in memory, whatever the file's size: 16 uploads at once grew
  * the service by 61-78 MB, where lib-storage's Upload (which concatenates
  * each part out of the stream's chunks) grew it by ~14 MiB per upload even
- * with one part in flight (bench P2 on S3).
+ * with one part in flight (bench P2 on S3). The buffer is freed as soon as
+ * the object is stored (see put).
  */
 const PART_SIZE = 5 * 1024 * 1024;
 
@@ -63,6 +64,13 @@ export class S3ObjectStore extends ObjectStore {
    * caller's: it is never destroyed here. A failed upload leaves its parts
    * for removeUnfinished to abort, which does not hold the answer up when the
    * store hangs.
+   *
+   * The part buffer lives as long as the upload, long enough for V8 to move it
+   * to the old generation, where garbage waits for a collection of the whole
+   * heap: after a burst of uploads their dead buffers (5 MiB each) stayed in
+   * memory until then. Once every request that read it has answered, it is
+   * freed on the spot by detaching it; after a failure a request given up on
+   * may still be writing from it, so it is left to the collector.
    */
   async put(key: string, body: Readable, { contentType, after }: PutOptions): Promise<void> {
     assertStorageKey(key);
@@ -74,7 +82,8 @@ export class S3ObjectStore extends ObjectStore {
       ServerSideEncryption: sse?.algorithm as ServerSideEncryption | undefined,
       SSEKMSKeyId: sse?.kmsKeyId,
     };
-    const buffer = Buffer.allocUnsafe(PART_SIZE);
+    const memory = new ArrayBuffer(PART_SIZE);
+    const buffer = Buffer.from(memory);
     let filled = 0;
     let uploadId: string | undefined;
     const parts: CompletedPart[] = [];
@@ -116,6 +125,7 @@ export class S3ObjectStore extends ObjectStore {
       if (record.rejected) throw record.rejected.error;
       storeFailure(e);
     }
+    memory.transfer(0);
     if (sse) await this.confirmEncryption(key, sse.algorithm, encryption);
   }
 
