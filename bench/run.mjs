@@ -566,6 +566,8 @@ async function startService(dataDir, extraEnv = {}) {
   const profileDir = process.env.BENCH_CPU_PROF_DIR;
   if (profileDir) env.SHUTDOWN_DRAIN_SECONDS = '0';
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  // BENCH_NODE_FLAGS='--flag=value ...': node flags for every service the run starts, to measure a flag an operator would pass.
+  if (process.env.BENCH_NODE_FLAGS) nodeArgs.push(...process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean));
   const child = spawn(process.execPath, [...nodeArgs, SERVICE_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const output = captureTail(child);
