@@ -324,6 +324,33 @@ describe('S3 (Ceph RGW, which checks what it is sent)', () => {
     await sut.close();
   });
 
+  it('keeps that memory when a send was retried: the failed attempt may still be writing from it', async () => {
+    const sut = s3StoreWith(await server().createBucket(), server().endpoint);
+    const bodies = bodiesSentBy(sut.client);
+    // The first part's first attempt reaches the store, then fails as a 500 would, and the SDK retries it.
+    let failed = false;
+    sut.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const answer = await next(args);
+        if (context.commandName !== 'UploadPartCommand' || failed) return answer;
+        failed = true;
+        throw Object.assign(new Error('We encountered an internal error. Please try again.'), {
+          name: 'InternalError',
+          $metadata: { httpStatusCode: 500 },
+        });
+      },
+      { step: 'deserialize', name: 'failFirstPartOnce' },
+    );
+    const key = keyFor('mp4');
+    const bytes = randomBytes(12 * 1024 * 1024);
+    await sut.store.put(key, Readable.from([bytes]), { contentType: 'video/mp4' });
+    expect(failed).toBe(true);
+    expect(bodies).toHaveLength(3);
+    for (const body of bodies) expect(body.buffer.byteLength).toBe(5 * 1024 * 1024);
+    expect((await collect(await sut.store.get(key))).equals(bytes)).toBe(true);
+    await sut.close();
+  });
+
   it('reports a missing bucket as a failing store (503), not as a missing object', async () => {
     const sut = s3StoreWith('no-such-bucket', server().endpoint);
     await expect(sut.store.get(keyFor())).rejects.toBeInstanceOf(StorageUnavailableError);
@@ -415,14 +442,14 @@ describe('S3 (Ceph RGW, which checks what it is sent)', () => {
       const write = store.put(key, body, { contentType: 'video/mp4' });
       // Past the first 5 MiB part, so a multipart upload is under way when the store fails.
       for (let i = 0; i < 10; i++) body.write(randomBytes(1024 * 1024));
-      await new Promise((r) => setTimeout(r, 300));
+      while (bodies.length === 0 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 10));
       proxy.set(mode);
       for (let i = 0; i < 10; i++) body.write(randomBytes(1024 * 1024));
       body.end();
       await expect(write).rejects.toBeInstanceOf(StorageUnavailableError);
       expect(performance.now() - started).toBeLessThan(20_000);
       // A request given up on may still be writing from the part buffer: it is left to the collector, not freed.
-      expect(bodies.length).toBeGreaterThan(1);
+      expect(bodies.length).toBeGreaterThan(0);
       for (const sent of bodies) expect(sent.buffer.byteLength).toBe(5 * 1024 * 1024);
 
       proxy.set('pass');

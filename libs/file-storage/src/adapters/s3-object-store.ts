@@ -69,8 +69,10 @@ export class S3ObjectStore extends ObjectStore {
    * to the old generation, where garbage waits for a collection of the whole
    * heap: after a burst of uploads their dead buffers (5 MiB each) stayed in
    * memory until then. Once every request that read it has answered, it is
-   * freed on the spot by detaching it; after a failure a request given up on
-   * may still be writing from it, so it is left to the collector.
+   * freed on the spot by detaching it. Not when a request failed: one given up
+   * on may still be writing from it (Node's socket write holds a raw pointer),
+   * and that holds for a failed attempt the SDK retried too, so after a put
+   * that needed a retry the buffer is left to the collector.
    */
   async put(key: string, body: Readable, { contentType, after }: PutOptions): Promise<void> {
     assertStorageKey(key);
@@ -82,8 +84,13 @@ export class S3ObjectStore extends ObjectStore {
       ServerSideEncryption: sse?.algorithm as ServerSideEncryption | undefined,
       SSEKMSKeyId: sse?.kmsKeyId,
     };
-    const memory = new ArrayBuffer(PART_SIZE);
-    const buffer = Buffer.from(memory);
+    // Its own ArrayBuffer (never a slice of Node's pool), so detaching it frees exactly it.
+    const buffer = Buffer.allocUnsafeSlow(PART_SIZE);
+    let retried = false;
+    const sentFrom = <T extends { $metadata: { attempts?: number } }>(answer: T): T => {
+      if ((answer.$metadata.attempts ?? 1) > 1) retried = true;
+      return answer;
+    };
     let filled = 0;
     let uploadId: string | undefined;
     const parts: CompletedPart[] = [];
@@ -93,8 +100,10 @@ export class S3ObjectStore extends ObjectStore {
         uploadId = (await this.client.send(new CreateMultipartUploadCommand(object))).UploadId;
       }
       const PartNumber = parts.length + 1;
-      const { ETag } = await this.client.send(
-        new UploadPartCommand({ Bucket: object.Bucket, Key: key, UploadId: uploadId, PartNumber, Body: buffer.subarray(0, filled) }),
+      const { ETag } = sentFrom(
+        await this.client.send(
+          new UploadPartCommand({ Bucket: object.Bucket, Key: key, UploadId: uploadId, PartNumber, Body: buffer.subarray(0, filled) }),
+        ),
       );
       parts.push({ ETag, PartNumber });
       filled = 0;
@@ -113,7 +122,8 @@ export class S3ObjectStore extends ObjectStore {
       }
       if (uploadId === undefined) {
         await after;
-        encryption = (await this.client.send(new PutObjectCommand({ ...object, Body: buffer.subarray(0, filled) }))).ServerSideEncryption;
+        encryption = sentFrom(await this.client.send(new PutObjectCommand({ ...object, Body: buffer.subarray(0, filled) })))
+          .ServerSideEncryption;
       } else {
         if (filled > 0) await sendPart();
         const done = await this.client.send(
@@ -125,7 +135,7 @@ export class S3ObjectStore extends ObjectStore {
       if (record.rejected) throw record.rejected.error;
       storeFailure(e);
     }
-    memory.transfer(0);
+    if (!retried) buffer.buffer.transfer(0);
     if (sse) await this.confirmEncryption(key, sse.algorithm, encryption);
   }
 
