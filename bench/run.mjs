@@ -31,6 +31,8 @@ import { Worker } from 'node:worker_threads';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVICE_ENTRY = join(REPO_ROOT, 'dist/apps/api/src/main.js');
+// The node flags `npm start` and docker/Dockerfile's CMD start the service with: a run measures what a deployment runs.
+const SERVICE_NODE_FLAGS = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).scripts.start.split(/\s+/).filter((arg) => arg.startsWith('--'));
 const HOST = '127.0.0.1';
 
 const MiB = 1024 * 1024;
@@ -565,7 +567,7 @@ async function startService(dataDir, extraEnv = {}) {
   // BENCH_CPU_PROF_DIR=<dir>: each service writes a V8 CPU profile there when it stops (it must exit, not be killed).
   const profileDir = process.env.BENCH_CPU_PROF_DIR;
   if (profileDir) env.SHUTDOWN_DRAIN_SECONDS = '0';
-  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const nodeArgs = [...SERVICE_NODE_FLAGS, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   // BENCH_NODE_FLAGS='--flag=value ...': node flags for every service the run starts, to measure a flag an operator would pass.
   if (process.env.BENCH_NODE_FLAGS) nodeArgs.push(...process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean));
   const child = spawn(process.execPath, [...nodeArgs, SERVICE_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -28,6 +28,15 @@ import { setFlagsFromString } from 'node:v8';
  * every mark-compact.
  *
  * An operator who passes either flag to node keeps their value of it.
+ *
+ * A third flag is given on node's command line instead (docker/Dockerfile, `npm start`):
+ * `--no-separate-gc-phases`. While V8 marks the whole heap it skips the scavenge above
+ * (`Heap::AllocateExternalBackingStore` asks for `!separate_gc_phases || !IsMajorMarking()`), so every
+ * buffer read until the marking ends stays allocated; on two cores busy with 16 uploads a marking can
+ * last a second (bench P2 on fs: `arrayBuffers` from 21 to 93 MB without a scavenge). With the flag
+ * the scavenges go on during marking, as in Node 20 and 22, whose V8 had it off by default. It is not
+ * set here: switched at run time while V8 collected, it crashed Node 24 (a SIGSEGV in the
+ * mark-compact's evacuation in about half of 22 two-second runs that switched it back and forth).
  */
 const FLAGS: ReadonlyArray<readonly [name: string, value: number]> = [
   ['--scavenger-max-new-space-capacity-mb', 8],
