@@ -35,31 +35,6 @@ async function allocate(options: { apply: boolean; nodeArgs?: string[] }): Promi
   return JSON.parse(stdout) as { applied: string[] | null; minor: number; major: number };
 }
 
-/**
- * A fresh Node with the flags the service sets, which keeps up to 400 000 small objects (so that V8
- * marks the whole heap every so often) while it allocates 500 MiB of short-lived 64 KiB buffers,
- * yielding every 16. `--trace-gc` names a scavenge made during such a marking `Scavenge (interleaved)`.
- */
-const MARK_WHILE_ALLOCATING = `
-(await import(process.env.APPLY)).collectYoungBuffersEarly();
-const kept = [];
-for (let i = 0; i < 8000; i++) {
-  new ArrayBuffer(64 * 1024);
-  if (i % 8 === 0) kept.push({ values: new Array(64).fill(i) });
-  if (kept.length > 400_000) kept.length = 0;
-  if (i % 16 === 15) await new Promise((resolve) => setImmediate(resolve));
-}
-`;
-
-async function scavengesDuringMarking(nodeArgs: string[]): Promise<number> {
-  const { stdout } = await promisify(execFile)(process.execPath, [...nodeArgs, '--trace-gc', '--input-type=module', '-e', MARK_WHILE_ALLOCATING], {
-    env: { PATH: process.env.PATH, APPLY: MODULE },
-    timeout: 20_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout.split('\n').filter((line) => line.includes('Scavenge (interleaved)')).length;
-}
-
 /** The flags before the entry point, in the image's CMD and in `npm start`. */
 function commandLineFlags(): { image: string[]; npmStart: string[] } {
   const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(process.cwd(), 'docker/Dockerfile'), 'utf8'))?.[1];
@@ -73,11 +48,6 @@ describe('--no-separate-gc-phases, on the command line', () => {
     const { image, npmStart } = commandLineFlags();
     expect(image).toContain('--no-separate-gc-phases');
     expect(npmStart).toEqual(image);
-  });
-
-  it("lets scavenges free buffers while the whole heap is being marked, which Node 24's default does not", async () => {
-    expect(await scavengesDuringMarking([])).toBe(0);
-    expect(await scavengesDuringMarking(['--no-separate-gc-phases'])).toBeGreaterThanOrEqual(1);
   });
 });
 
