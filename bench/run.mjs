@@ -536,8 +536,12 @@ function readRssKb(pid) {
 // ---------------------------------------------------------------- targets
 
 const children = new Set();
-/** Environment every service starts with (main() adds DATABASE_URL when given). */
-const serviceDefaults = {};
+/**
+ * Environment every service starts with (main() adds DATABASE_URL when given): the production
+ * overlay's AUDIT_REQUIRED (no access without its record), which lets an upload's audit record
+ * commit with its file (P5); BENCH_AUDIT_REQUIRED=false measures the default instead.
+ */
+const serviceDefaults = { AUDIT_REQUIRED: process.env.BENCH_AUDIT_REQUIRED ?? 'true' };
 
 function killChild(child, signal) {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -1274,7 +1278,7 @@ async function auditCostBenchmark(root, rounds, summary) {
   const { path: payloadPath } = await sharedPayload(root);
   const services = {
     audited: await startService(join(root, 'a1-audited'), {}),
-    unaudited: await startService(join(root, 'a1-unaudited'), { AUDIT_ENABLED: 'false' }),
+    unaudited: await startService(join(root, 'a1-unaudited'), { AUDIT_ENABLED: 'false', AUDIT_REQUIRED: 'false' }),
   };
   const paths = {};
   for (const [name, svc] of Object.entries(services)) paths[name] = (await redirectTargets(svc)).find((t) => t.name === '307').path;

@@ -308,6 +308,56 @@ describe('when the audit trail cannot be written', () => {
     }
   });
 
+  it('AUDIT_REQUIRED=true: an upload and its one record commit in one transaction, the one that makes the file available', async () => {
+    const app = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
+    try {
+      const uploader = newOrganizationId();
+      const client = await ApiClient.for(app, uploader);
+      const res = await request(app.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf').expect(201);
+      const records = await admin.query<{ tx: string; outcome: string }>(
+        'SELECT xmin::text AS tx, outcome FROM audit_events WHERE organization_id = $1 AND $2 = ANY(entities)',
+        [uploader, idOf(res)],
+      );
+      const file = await admin.query<{ tx: string }>('SELECT xmin::text AS tx FROM stored_files WHERE organization_id = $1 AND file_name = $2', [
+        uploader,
+        (res.body as { key: string }).key.split('/')[1],
+      ]);
+      expect(records.rows).toEqual([{ tx: file.rows[0]!.tx, outcome: '0' }]);
+      // The chain stays whole with records written both ways.
+      await client.get(`/files/${(res.body as { key: string }).key}`).expect(200);
+      const verified = await admin.query<{ broken: number }>(
+        `SELECT count(*)::int AS broken FROM (SELECT hash, prev_hash, event, lag(hash) OVER (ORDER BY seq) AS previous FROM audit_events WHERE organization_id = $1) c
+          WHERE prev_hash IS DISTINCT FROM previous OR hash IS DISTINCT FROM audit_event_hash(previous, event)`,
+        [uploader],
+      );
+      expect(verified.rows).toEqual([{ broken: 0 }]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('AUDIT_REQUIRED=true: refuses a 20 MiB upload whose record cannot be stored with 503, keeping neither its bytes nor its row', async () => {
+    const app = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
+    try {
+      const uploader = newOrganizationId();
+      const client = await ApiClient.for(app, uploader);
+      await withoutAuditTable(async () => {
+        const res = await request(app.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf');
+        expect(res.status).toBe(503);
+        expect(res.body).toMatchObject({ code: 'audit_unavailable' });
+        expect(res.headers['retry-after']).toBeDefined();
+      });
+      // Gone by the time of the answer.
+      expect(await app.rowsOf(uploader)).toEqual([]);
+      expect(await app.storedKeys(uploader)).toEqual([]);
+      expect(await app.unfinishedWrites(uploader)).toBe(0);
+      const stored = await client.upload(samples.pdf, 'again.pdf');
+      expect(await app.rowsOf(uploader)).toEqual([{ file_name: (stored.key as string).split('/')[1], status: 'available' }]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('AUDIT_REQUIRED=false: serves the access, logs it and counts it', async () => {
     const app = await startTestApp({ DATABASE_URL: scratch.url });
     try {

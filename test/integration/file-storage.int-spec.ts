@@ -91,6 +91,63 @@ describe('TypeOrmFileRecordRepository on PostgreSQL', () => {
     await expect(repository.markAvailable(a, record.id, facts)).rejects.toBeInstanceOf(UploadExpiredError);
   });
 
+  describe('with a rider (work that commits with the mark or not at all)', () => {
+    /** A rider whose expression is `sql`, remembering how its statement ended; it answers its own error for any failure. */
+    const riderOf = (sql: string) => {
+      const settled: unknown[] = [];
+      return {
+        settled,
+        expression: () => sql,
+        settle: (error?: unknown) => {
+          settled.push(error ?? 'committed');
+          return error === undefined ? undefined : new Error('the statement failed', { cause: error });
+        },
+      };
+    };
+    // Volatile, so it fails only when run: Postgres folds a constant expression such as 1 / 0 while planning, row or no row.
+    const FAILS_WHEN_RUN = '1 / floor(random())::int';
+    const rowOf = async (id: string) =>
+      (await db.query<{ status: string; tx: string }>('SELECT status, xmin::text AS tx FROM stored_files WHERE id = $1', [id])).rows[0];
+
+    beforeAll(async () => {
+      // A side effect the expression leaves, with the transaction that left it (SECURITY DEFINER: the service's role may not write here).
+      await db.query('CREATE TABLE IF NOT EXISTS rider_witness (file_id text PRIMARY KEY, tx text NOT NULL)');
+      await db.query(`CREATE OR REPLACE FUNCTION rider_witness_add(file text) RETURNS void LANGUAGE sql SECURITY DEFINER
+                        AS $$ INSERT INTO rider_witness VALUES (file, pg_current_xact_id()::text) $$`);
+    });
+
+    it('runs its expression once, in the transaction that writes the mark, and then hears that it committed', async () => {
+      const a = org();
+      const record = pendingRecord(a);
+      await repository.insertPending(record);
+      const rider = riderOf(`rider_witness_add('${record.id}')`);
+      await expect(repository.markAvailable(a, record.id, facts, rider)).resolves.toMatchObject({ id: record.id, status: 'available', size: 42 });
+      expect(rider.settled).toEqual(['committed']);
+      const witnessed = (await db.query<{ tx: string }>('SELECT tx FROM rider_witness WHERE file_id = $1', [record.id])).rows;
+      expect(witnessed).toEqual([{ tx: (await rowOf(record.id))!.tx }]);
+    });
+
+    it('leaves the file pending when its expression fails, and throws what the rider makes of the error', async () => {
+      const a = org();
+      const record = pendingRecord(a);
+      await repository.insertPending(record);
+      const rider = riderOf(FAILS_WHEN_RUN);
+      await expect(repository.markAvailable(a, record.id, facts, rider)).rejects.toThrow('the statement failed');
+      expect(rider.settled).toEqual([expect.objectContaining({ message: expect.stringMatching(/division by zero/) })]);
+      expect((await rowOf(record.id))!.status).toBe('pending');
+    });
+
+    it('never runs its expression for an upload that is no longer pending', async () => {
+      const a = org();
+      const record = pendingRecord(a);
+      await repository.insertPending(record);
+      await repository.markAvailable(a, record.id, facts);
+      const rider = riderOf(FAILS_WHEN_RUN);
+      await expect(repository.markAvailable(a, record.id, facts, rider)).rejects.toThrow('the statement failed');
+      expect(rider.settled).toEqual([expect.any(UploadExpiredError)]);
+    });
+  });
+
   it('stops serving a file as soon as it is marked deleting', async () => {
     const a = org();
     const record = pendingRecord(a);

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import { AuditTrail, type AuditAction, type AuditEntities, type AuditRecord } from '@app/audit';
+import type { CommitRider } from '@app/database';
 import { parseOrganizationId, principalOf } from '@app/tenancy';
 import { requestIdOf } from '../http/request-context.js';
 
@@ -31,6 +32,12 @@ const AUDITED: Record<string, AuditAction> = {
   'GET /fhir/:type/:id/files/:field/:index': 'read',
 };
 
+/**
+ * Uploads whose answer names the stored file and nothing else: their record is complete once the
+ * file's key is known, so it can commit with the file's `available` mark (recordWithUpload).
+ */
+const RECORDED_WITH_THE_FILE = new Set(['POST /files/upload']);
+
 /** Search parameters whose values are references, ids, dates, codes or paging, never free text: safe in an audit record. */
 const RECORDED_SEARCH_PARAMETERS = new Set(['_id', '_lastUpdated', 'subject', 'patient', 'status', 'code', '_count', '_offset', 'date', 'entity', 'agent', 'type', 'subtype', 'outcome', 'limit']);
 
@@ -38,7 +45,14 @@ const NOTES = Symbol('auditNotes');
 const RECORDED = Symbol('auditRecorded');
 
 type Notes = AuditEntities & { organizationId?: string };
-type Audited = Request & { [NOTES]?: Notes; [RECORDED]?: true };
+/** `success`: its success is recorded (with its file), but a refusal after that still is too. */
+type Audited = Request & { [NOTES]?: Notes; [RECORDED]?: true | 'success' };
+
+/** `METHOD /route/pattern` of a request routed to a handler (HEAD as the GET it mirrors), else undefined. */
+function routeOf(req: Request): string | undefined {
+  const route = (req.route as { path?: string } | undefined)?.path;
+  return route === undefined ? undefined : `${req.method === 'HEAD' ? 'GET' : req.method} ${req.baseUrl}${route}`;
+}
 
 /** One entry of a transaction or batch, audited as the single interaction it stands for. */
 export interface EntryAudit {
@@ -75,9 +89,8 @@ export class AccessAudit {
 
   /** The interaction of an audited route, or undefined. */
   actionOf(req: Request): AuditAction | undefined {
-    const route = (req.route as { path?: string } | undefined)?.path;
-    if (route === undefined) return undefined;
-    return AUDITED[`${req.method === 'HEAD' ? 'GET' : req.method} ${req.baseUrl}${route}`];
+    const route = routeOf(req);
+    return route === undefined ? undefined : AUDITED[route];
   }
 
   /** Records a successful access before it is answered; rejects (503) only when AUDIT_REQUIRED and the record failed. */
@@ -99,6 +112,36 @@ export class AccessAudit {
     }
   }
 
+  /**
+   * For an upload whose record can commit with its file (RECORDED_WITH_THE_FILE), when the trail
+   * lets records ride on writes: given the stored file's key, the rider that records the upload
+   * as created (201) in the statement that makes the file available, instead of success() after
+   * it. If that statement fails, the refusal is recorded as usual; if the request is refused after
+   * it committed (another file part, a broken end), the refusal is recorded too.
+   */
+  recordWithUpload(req: Request): ((key: string) => CommitRider | undefined) | undefined {
+    const route = routeOf(req);
+    if (!this.trail.ridesWrites || route === undefined || !RECORDED_WITH_THE_FILE.has(route)) return undefined;
+    return (key) => {
+      noteAccess(req, { file: key });
+      const record = this.claim(req, 201);
+      if (!record) return undefined;
+      const audited = req as Audited;
+      const rider = this.trail.rider(record);
+      if (!rider) {
+        audited[RECORDED] = undefined; // success() records it after all
+        return undefined;
+      }
+      return {
+        expression: rider.expression,
+        settle: (error?: unknown) => {
+          audited[RECORDED] = error === undefined ? 'success' : undefined;
+          return rider.settle(error);
+        },
+      };
+    };
+  }
+
   /** Records a refused or failed access; never fails, never holds the answer up. */
   failure(req: Request, status: number, reason: string | undefined): void {
     const record = this.claim(req, status, reason);
@@ -109,7 +152,7 @@ export class AccessAudit {
   private claim(req: Request, status: number, reason?: string): AuditRecord | undefined {
     const audited = req as Audited;
     const action = this.actionOf(req);
-    if (!action || audited[RECORDED]) return undefined;
+    if (!action || audited[RECORDED] === true || (audited[RECORDED] === 'success' && status < 400)) return undefined;
     audited[RECORDED] = true;
     const principal = principalOf(req);
     const { organizationId: notedOrganization, ...noted } = audited[NOTES] ?? {};

@@ -18,6 +18,7 @@ import { parseSecurityContext } from '@app/fhir';
 import { canonicalExtensionFor, FileStorage, FileTooLargeError, InvalidUploadError, UnsupportedContentError, type AvailableFile } from '@app/file-storage';
 import { parse as parseContentDisposition } from 'content-disposition';
 import { AuthenticationError, principalOf, type OrganizationId } from '@app/tenancy';
+import { AccessAudit } from '../audit/access-audit.js';
 import { answeredReason } from '../http/request-context.js';
 import { ClientGoneError, UploadCapacityError, UploadStalledError } from './errors.js';
 
@@ -117,6 +118,7 @@ export class UploadInterceptor implements NestInterceptor {
     private readonly files: FileStorage,
     private readonly config: AppConfig,
     private readonly metrics: ServiceMetrics,
+    private readonly audit: AccessAudit,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -223,7 +225,7 @@ export class UploadInterceptor implements NestInterceptor {
         content = new PassThrough();
         stream.on('error', (e: Error) => content?.destroy(new InvalidUploadError(`The ${raw ? '' : 'multipart '}body is malformed: ${e.message}`)));
         stream.pipe(content);
-        upload = this.files.upload(organizationId, { content, ...file });
+        upload = this.files.upload(organizationId, { content, ...file, alongside: this.audit.recordWithUpload(req) });
         upload.then((stored_) => {
           stored = stored_;
           succeedIfDone();

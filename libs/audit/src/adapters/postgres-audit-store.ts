@@ -1,13 +1,20 @@
 import { Injectable } from '@nestjs/common';
-import { OrganizationScope } from '@app/database';
+import { OrganizationScope, type CommitRider } from '@app/database';
 import { dateConditionSql } from '@app/fhir';
 import type { AuditColumns, AuditEventJson } from '../domain/audit-event.js';
 import type { AuditQuery } from '../domain/audit-search.js';
 import { AuditStore, type ChainVerification } from '../ports/audit-store.port.js';
 
+/** One event as audit_append() takes it: the columns, its id and time, and the event itself. */
+type Item = AuditColumns & { id: string; recorded: string; event: AuditEventJson };
+
 interface Pending {
-  item: AuditColumns & { id: string; recorded: string; event: AuditEventJson };
+  item: Item;
   done: (error?: unknown) => void;
+}
+
+function itemOf(event: AuditEventJson, columns: AuditColumns): Item {
+  return { ...columns, id: event.id, recorded: event.recorded, event };
 }
 
 /** Most events one transaction appends; more wait for the next. */
@@ -26,6 +33,8 @@ const MAX_BATCH = 500;
  * answered before its record is durable; a chain is never written by two transactions at once, so it never
  * forks. Batching is what keeps a hot chain (a viewer firing dozens of 307s
  * for one hospital) from queueing one transaction per event behind its lock.
+ * An upload's event can instead ride on the statement that makes its file
+ * available (appendAlong): the same function, under the same lock.
  */
 @Injectable()
 export class PostgresAuditStore extends AuditStore {
@@ -39,10 +48,22 @@ export class PostgresAuditStore extends AuditStore {
   append(organizationId: string, event: AuditEventJson, columns: AuditColumns): Promise<void> {
     return new Promise((resolve, reject) => {
       const queue = this.queues.get(organizationId) ?? [];
-      queue.push({ item: { ...columns, id: event.id, recorded: event.recorded, event }, done: (e) => (e === undefined ? resolve() : reject(e)) });
+      queue.push({ item: itemOf(event, columns), done: (e) => (e === undefined ? resolve() : reject(e)) });
       this.queues.set(organizationId, queue);
       if (!this.writing.has(organizationId)) void this.drain(organizationId);
     });
+  }
+
+  /**
+   * A batch of one, appended by the statement of another write under the same chain lock
+   * as the group commit's batches. An error raised inside audit_append (its table gone, its
+   * lock not granted in time) names the function in the error's context.
+   */
+  appendAlong(organizationId: string, event: AuditEventJson, columns: AuditColumns): Pick<CommitRider, 'expression'> & { failedIn(error: unknown): boolean } {
+    return {
+      expression: (literal) => `audit_append_for(${literal(organizationId)}, ${literal(JSON.stringify([itemOf(event, columns)]))}::jsonb)`,
+      failedIn: (error) => /\bfunction audit_append\(/.test(String((error as { where?: unknown } | null)?.where ?? '')),
+    };
   }
 
   /** Writes the organization's queued events, a batch at a time, until none are left. */

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { ServiceMetrics } from '@app/common';
 import { AppConfig } from '@app/config';
+import type { CommitRider } from '@app/database';
 import { AuditLogStream } from '../adapters/audit-log-stream.js';
-import { columnsOf, SERVICE_CHAIN, toAuditEvent, type AuditRecord } from '../domain/audit-event.js';
+import { columnsOf, SERVICE_CHAIN, toAuditEvent, type AuditEventJson, type AuditRecord } from '../domain/audit-event.js';
 import type { AuditQuery } from '../domain/audit-search.js';
 import { AuditUnavailableError } from '../errors.js';
 import { AuditStore, type ChainVerification } from '../ports/audit-store.port.js';
@@ -35,16 +36,54 @@ export class AuditTrail {
   async record(record: AuditRecord): Promise<void> {
     if (!this.enabled) return;
     const event = toAuditEvent(record, randomUUID());
-    const organizationId = record.agent.organizationId ?? SERVICE_CHAIN;
     try {
-      await this.store.append(organizationId, event, columnsOf(record));
-      this.stream.write(event);
-      this.metrics.auditEvents.inc({ outcome: 'stored' });
+      await this.store.append(chainOf(record), event, columnsOf(record));
+      this.stored(event);
     } catch (e) {
-      this.metrics.auditEvents.inc({ outcome: 'failed' });
-      this.logger.error(`Could not record the audit event of request ${record.requestId}: ${(e as Error).message}`);
-      if (this.required) throw new AuditUnavailableError({ cause: e });
+      const refusal = this.failed(record, e);
+      if (refusal) throw refusal;
     }
+  }
+
+  /**
+   * Whether an access may be recorded by the write that carries it out (rider): only with
+   * AUDIT_REQUIRED, where a record that cannot be stored fails the access anyway. Without it,
+   * the access goes on unrecorded, which a shared commit could not do.
+   */
+  get ridesWrites(): boolean {
+    return this.enabled && this.required;
+  }
+
+  /**
+   * The access's record as a rider on the write that carries it out (see CommitRider): stored
+   * in that write's statement, so the access and its record commit together or not at all. A
+   * failure of the record's own part fails the write with AuditUnavailableError; undefined
+   * unless ridesWrites.
+   */
+  rider(record: AuditRecord): CommitRider | undefined {
+    if (!this.ridesWrites) return undefined;
+    const event = toAuditEvent(record, randomUUID());
+    const append = this.store.appendAlong(chainOf(record), event, columnsOf(record));
+    return {
+      expression: append.expression,
+      settle: (error?: unknown) => {
+        if (error === undefined) return void this.stored(event);
+        // The write's own failure (its row gone, the database out) is its to report.
+        return append.failedIn(error) ? this.failed(record, error) : error;
+      },
+    };
+  }
+
+  private stored(event: AuditEventJson): void {
+    this.stream.write(event);
+    this.metrics.auditEvents.inc({ outcome: 'stored' });
+  }
+
+  /** Counts and logs a record that could not be stored; the error that refuses its access, with AUDIT_REQUIRED. */
+  private failed(record: AuditRecord, e: unknown): AuditUnavailableError | undefined {
+    this.metrics.auditEvents.inc({ outcome: 'failed' });
+    this.logger.error(`Could not record the audit event of request ${record.requestId}: ${(e as Error).message}`);
+    return this.required ? new AuditUnavailableError({ cause: e }) : undefined;
   }
 
   search(organizationId: string, query: AuditQuery): Promise<{ events: Array<Record<string, unknown>>; total: number }> {
@@ -58,4 +97,9 @@ export class AuditTrail {
   verify(organizationId: string): Promise<ChainVerification> {
     return this.store.verify(organizationId);
   }
+}
+
+/** The chain an access's record joins: its organization's, else the service's own. */
+function chainOf(record: AuditRecord): string {
+  return record.agent.organizationId ?? SERVICE_CHAIN;
 }

@@ -1,3 +1,4 @@
+import type { CommitRider } from '@app/database';
 import type { AuditColumns, AuditEventJson } from '../domain/audit-event.js';
 import type { AuditQuery } from '../domain/audit-search.js';
 
@@ -14,6 +15,12 @@ export interface ChainVerification {
 export abstract class AuditStore {
   /** Appends an event to its organization's chain. */
   abstract append(organizationId: string, event: AuditEventJson, columns: AuditColumns): Promise<void>;
+
+  /**
+   * The same append as the expression of a rider on another write (see CommitRider), and
+   * whether an error of that write's statement is the append's own.
+   */
+  abstract appendAlong(organizationId: string, event: AuditEventJson, columns: AuditColumns): Pick<CommitRider, 'expression'> & { failedIn(error: unknown): boolean };
 
   /** One organization's events matching the query, newest first, with the total. */
   abstract search(organizationId: string, query: AuditQuery): Promise<{ events: Array<Record<string, unknown>>; total: number }>;

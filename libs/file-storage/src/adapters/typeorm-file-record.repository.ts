@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { In, type EntityManager } from 'typeorm';
-import { OrganizationScope } from '@app/database';
+import { OrganizationScope, type CommitRider } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, FileListing, HeldFile, StoredFile } from '../domain/stored-file.js';
 import { UploadExpiredError } from '../domain/errors.js';
@@ -42,6 +42,7 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
   }
 
   // An upload's two writes are one round trip each, as plain SQL: a 1 KiB upload spends most of its time waiting on them (P5).
+  // The second also carries the upload's audit record when the audit trail rides on writes (CommitRider).
   async insertPending(record: NewFileRecord): Promise<void> {
     await this.scope.statementForOrganization(
       record.organizationId,
@@ -52,8 +53,16 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     );
   }
 
-  markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile> {
-    return this.completed<AvailableFile>(organizationId, id, facts, 'available');
+  async markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload, rider?: CommitRider): Promise<AvailableFile> {
+    if (!rider) return this.completed<AvailableFile>(organizationId, id, facts, 'available');
+    let file: AvailableFile;
+    try {
+      file = await this.completed<AvailableFile>(organizationId, id, facts, 'available', rider);
+    } catch (e) {
+      throw rider.settle(e);
+    }
+    rider.settle();
+    return file;
   }
 
   markChecked(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<HeldFile> {
@@ -79,23 +88,26 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     if (rows.length !== wanted.size) throw new UploadExpiredError();
   }
 
+  /** The upload's facts and its new status, with the rider's expression evaluated for the row in the same statement. */
   private async completed<F extends AvailableFile | HeldFile>(
     organizationId: OrganizationId,
     id: string,
     facts: CompletedUpload,
     status: F['status'],
+    rider?: CommitRider,
   ): Promise<F> {
-    const [row] = await this.scope.statementForOrganization<F & { size: string }>(
-      organizationId,
-      (literal) =>
-        `UPDATE stored_files
+    const [row] = await this.scope.statementForOrganization<F & { size: string; rider?: unknown }>(organizationId, (literal) => {
+      const update = `UPDATE stored_files
             SET status = ${literal(status)}, size = ${literal(String(facts.size))}::bigint, sha256 = ${literal(facts.sha256)}, sha1 = ${literal(facts.sha1)},
                 scan_status = ${literal(facts.scanStatus)}, scan_engine = ${facts.scanEngine === null ? 'NULL' : literal(facts.scanEngine)}, updated_at = now()
           WHERE organization_id = ${literal(organizationId)} AND id = ${literal(id)} AND status = 'pending'
-          RETURNING ${STORED_FILE_COLUMNS}`,
-    );
+          RETURNING ${STORED_FILE_COLUMNS}`;
+      // A select-list expression runs once per row the update returned: never for an expired upload.
+      return rider ? `WITH marked AS (${update}) SELECT marked.*, ${rider.expression(literal)} AS rider FROM marked` : update;
+    });
     if (!row) throw new UploadExpiredError();
-    return withNumericSize(row);
+    const { rider: _, ...file } = row;
+    return withNumericSize(file as F & { size: string });
   }
 
   findAvailable(organizationId: OrganizationId, fileName: string): Promise<AvailableFile | null> {

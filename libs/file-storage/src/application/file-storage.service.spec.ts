@@ -91,6 +91,26 @@ describe('FileStorageService.hold, confirm and abandon', () => {
 });
 
 describe('FileStorageService.upload', () => {
+  it('asks for what commits with the mark (the audit record) with the stored key, once the bytes are written, and hands it to the mark', async () => {
+    const { service, store, records } = setup();
+    const rider = { expression: () => 'x()', settle: () => undefined };
+    const alongside = jest.fn((_key: string) => rider);
+    const file = await service.upload(ORG, { content: Readable.from([PDF]), fileName: 'lab.pdf', declaredType: 'application/pdf', alongside });
+    const { fileName } = (records.insertPending as jest.Mock).mock.calls[0]![0] as { fileName: string };
+    expect(alongside.mock.calls).toEqual([[`${ORG}/${fileName}`]]);
+    expect(records.markAvailable).toHaveBeenCalledWith(ORG, file.id, expect.objectContaining({ size: PDF.length }), rider);
+    const order = [store.put, alongside, records.markAvailable].map((m) => (m as jest.Mock).mock.invocationCallOrder[0]);
+    expect(order).toEqual([...order].sort((a, b) => a! - b!));
+  });
+
+  it('never asks for it for an upload it refuses', async () => {
+    const { service } = setup();
+    const alongside = jest.fn(() => undefined);
+    const refused = service.upload(ORG, { content: Readable.from([PDF]), fileName: 'photo.png', declaredType: 'image/png', alongside });
+    await expect(refused).rejects.toBeInstanceOf(UnsupportedContentError);
+    expect(alongside).not.toHaveBeenCalled();
+  });
+
   it('records pending, writes the bytes, then marks available with size and hash', async () => {
     const { service, store, records, written } = setup();
     const file = await upload(service, PDF);
@@ -99,7 +119,7 @@ describe('FileStorageService.upload', () => {
     const key = `${ORG}/${pending.fileName}`;
     expect(pending).toMatchObject({ organizationId: ORG, originalName: 'lab.pdf', contentType: 'application/pdf' });
     expect(written[key]!.equals(PDF)).toBe(true);
-    expect(records.markAvailable).toHaveBeenCalledWith(ORG, file.id, expect.objectContaining({ size: PDF.length, scanStatus: 'not_scanned', scanEngine: null }));
+    expect(records.markAvailable).toHaveBeenCalledWith(ORG, file.id, expect.objectContaining({ size: PDF.length, scanStatus: 'not_scanned', scanEngine: null }), undefined);
     const order = [records.insertPending, store.put, records.markAvailable].map((m) => (m as jest.Mock).mock.invocationCallOrder[0]);
     expect(order).toEqual([...order].sort((a, b) => a! - b!));
   });
@@ -163,7 +183,7 @@ describe('FileStorageService.upload', () => {
       const { service, records, written } = setup({ scanner });
       await upload(service, PDF);
       expect(Object.values(written)[0]!.equals(PDF)).toBe(true);
-      expect(records.markAvailable).toHaveBeenCalledWith(ORG, expect.any(String), expect.objectContaining({ scanStatus: 'clean', scanEngine: 'ClamAV 1.0/27000' }));
+      expect(records.markAvailable).toHaveBeenCalledWith(ORG, expect.any(String), expect.objectContaining({ scanStatus: 'clean', scanEngine: 'ClamAV 1.0/27000' }), undefined);
     });
 
     it('refuses an infected file and keeps nothing', async () => {

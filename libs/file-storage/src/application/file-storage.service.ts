@@ -72,7 +72,7 @@ export class FileStorageService extends FileStorage {
   }
 
   upload(organizationId: OrganizationId, request: UploadRequest): Promise<AvailableFile> {
-    return this.receive(organizationId, request, (id, facts) => this.records.markAvailable(organizationId, id, facts));
+    return this.receive(organizationId, request, (id, facts, key) => this.records.markAvailable(organizationId, id, facts, request.alongside?.(key)));
   }
 
   hold(organizationId: OrganizationId, request: UploadRequest): Promise<HeldFile> {
@@ -91,7 +91,7 @@ export class FileStorageService extends FileStorage {
   private async receive<F extends AvailableFile | HeldFile>(
     organizationId: OrganizationId,
     request: UploadRequest,
-    finish: (id: string, facts: CompletedUpload) => Promise<F>,
+    finish: (id: string, facts: CompletedUpload, key: string) => Promise<F>,
   ): Promise<F> {
     const started = Date.now();
     const originalName = sanitizeFileName(request.fileName);
@@ -121,7 +121,7 @@ export class FileStorageService extends FileStorage {
     try {
       const measured = measure(peeked.body, this.maxUploadBytes, decision.bodyCheck);
       const scan = await this.write(key, record.contentType, measured, recorded);
-      const file = await finish(id, { ...measured.result(), ...scan });
+      const file = await finish(id, { ...measured.result(), ...scan }, key);
       this.logger.log(`Stored ${key} (${file.contentType}, ${file.size} bytes${file.status === 'pending' ? ', held for its transaction' : ''}) in ${Date.now() - started} ms`);
       this.metrics.storedBytes.inc(file.size);
       return file;

@@ -1,3 +1,4 @@
+import type { CommitRider } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, FileListing, HeldFile, ScanStatus, StoredFile } from '../domain/stored-file.js';
 
@@ -33,8 +34,11 @@ export abstract class FileRecordRepository {
   /** Records an upload that has not yet passed its checks (status `pending`). */
   abstract insertPending(record: NewFileRecord): Promise<void>;
 
-  /** `pending` → `available`. Throws UploadExpiredError if the sweeper reclaimed it meanwhile. */
-  abstract markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<AvailableFile>;
+  /**
+   * `pending` → `available`. Throws UploadExpiredError if the sweeper reclaimed it meanwhile.
+   * `rider` commits in the same statement, or neither does (see CommitRider).
+   */
+  abstract markAvailable(organizationId: OrganizationId, id: string, facts: CompletedUpload, rider?: CommitRider): Promise<AvailableFile>;
 
   /** Records the facts of a checked upload and leaves it `pending`. Throws UploadExpiredError as markAvailable does. */
   abstract markChecked(organizationId: OrganizationId, id: string, facts: CompletedUpload): Promise<HeldFile>;

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { CommitRider } from '@app/database';
 import type { OrganizationId } from '@app/tenancy';
 import type { AvailableFile, FileListing, HeldFile, ServableFile } from '../domain/stored-file.js';
 import type { Representation } from '../domain/representation.js';
@@ -32,6 +33,12 @@ export interface UploadRequest {
   declaredType?: string;
   /** Kept with the file (StoredFile.securityContext); the caller has checked it. */
   securityContext?: string;
+  /**
+   * What must commit with the file's `available` mark, or not at all (the upload's audit
+   * record), asked for with the file's key just before the mark; undefined for nothing.
+   * Only `upload` has that mark: `hold` ignores it.
+   */
+  alongside?: (key: string) => CommitRider | undefined;
 }
 
 /**
