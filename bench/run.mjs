@@ -171,7 +171,8 @@ const { pathToFileURL } = require('node:url');
 const { Pool, escapeLiteral } = require('pg');
 const { jwtVerify } = require('jose');
 const [dir, auditModule, inspectorModule] = process.argv.slice(1);
-const key = new TextEncoder().encode(process.env.BARE_JWT_SECRET);
+// Imported once, as the service does: jose would import raw bytes again for every token.
+const key = crypto.subtle.importKey('raw', new TextEncoder().encode(process.env.BARE_JWT_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
 const pool = new Pool({ connectionString: process.env.BARE_DATABASE_URL, max: 4 });
 let audit, inspection, inspector;
 // The body as it streams: its first bytes inspected before any is passed on, then every byte checked and hashed.
@@ -200,7 +201,7 @@ const server = http.createServer(async (req, res) => {
   const id = randomUUID();
   const temp = join(dir, id + '.part');
   try {
-    const { payload } = await jwtVerify(String(req.headers.authorization).slice('Bearer '.length), key, { algorithms: ['HS256'], requiredClaims: ['exp'] });
+    const { payload } = await jwtVerify(String(req.headers.authorization).slice('Bearer '.length), await key, { algorithms: ['HS256'], requiredClaims: ['exp'] });
     // A chain of its own, next to the token's organization: the service's audit trail stays the service's.
     const org = payload.org_id + '-floor';
     const file = createWriteStream(temp, { flush: true });

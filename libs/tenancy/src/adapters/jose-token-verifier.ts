@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { AccessTokenVerifier, type Principal } from '../access-token-verifier.port.js';
 import { AuthenticationError, IdentityProviderUnavailableError } from '../errors.js';
 import { parseOrganizationId } from '../organization-id.js';
@@ -20,14 +20,18 @@ const CLOCK_TOLERANCE_SECONDS = 30;
  * and HS/RS confusion are refused by the library, and `exp` is mandatory.
  */
 export class JoseTokenVerifier extends AccessTokenVerifier {
-  private readonly key: Uint8Array | JWTVerifyGetKey;
+  /**
+   * A shared secret as a CryptoKey imported once: given the bytes, jose imports them again for
+   * every token (about 40 µs of a 100 µs check). A key set's keys are imported once by jose itself.
+   */
+  private readonly key: Promise<CryptoKey> | JWTVerifyGetKey;
   private readonly options: JWTVerifyOptions;
 
   constructor(private readonly config: JoseVerifierOptions) {
     super();
     const hmac = 'secret' in config.key;
     this.key = 'secret' in config.key
-      ? new TextEncoder().encode(config.key.secret)
+      ? crypto.subtle.importKey('raw', new TextEncoder().encode(config.key.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
       : createRemoteJWKSet(new URL(config.key.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
     this.options = {
       algorithms: hmac ? ['HS256'] : ['RS256', 'ES256'],
@@ -41,7 +45,7 @@ export class JoseTokenVerifier extends AccessTokenVerifier {
   async verify(token: string): Promise<Principal> {
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.key as Uint8Array, this.options));
+      ({ payload } = typeof this.key === 'function' ? await jwtVerify(token, this.key, this.options) : await jwtVerify(token, await this.key, this.options));
     } catch (e) {
       if (isKeySetUnreachable(e)) {
         throw new IdentityProviderUnavailableError('The identity provider keys could not be fetched', { cause: e });
