@@ -11,16 +11,16 @@ async function createVerifier(config: AppConfig): Promise<AccessTokenVerifier> {
   const auth = { ...config.auth, scopeClaim: config.audit.scopeClaim };
   switch (auth.mode) {
     case 'hs256':
-      return new JoseTokenVerifier({ ...auth, key: { secret: auth.secret } });
+      return JoseTokenVerifier.create({ ...auth, key: { secret: auth.secret } });
     case 'jwks':
-      return new JoseTokenVerifier({ ...auth, key: { jwksUrl: auth.jwksUrl } });
+      return JoseTokenVerifier.create({ ...auth, key: { jwksUrl: auth.jwksUrl } });
     case 'development': {
       const { secret, created } = await loadOrCreateDevelopmentSecret(config.dataDir);
       new Logger('Tenancy').warn(
         `No JWT_SECRET or JWT_JWKS_URL: using the development secret in DATA_DIR${created ? ' (just created)' : ''}. ` +
           'Mint a token with `npm run token -- --org <id>`. Never run like this in production.',
       );
-      return new JoseTokenVerifier({ ...auth, key: { secret } });
+      return JoseTokenVerifier.create({ ...auth, key: { secret } });
     }
   }
 }

@@ -4,7 +4,7 @@ import { JoseTokenVerifier } from './jose-token-verifier.js';
 
 const SECRET = 's'.repeat(40);
 const key = new TextEncoder().encode(SECRET);
-const verifier = new JoseTokenVerifier({ key: { secret: SECRET }, orgClaim: 'tenant', audience: 'files', issuer: 'https://idp' });
+const verifier = await JoseTokenVerifier.create({ key: { secret: SECRET }, orgClaim: 'tenant', audience: 'files', issuer: 'https://idp' });
 
 const sign = (claims: Record<string, unknown>, edit: (j: SignJWT) => SignJWT = (j) => j) =>
   edit(new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://idp').setAudience('files').setExpirationTime('2m')).sign(key);
@@ -27,6 +27,10 @@ describe('JoseTokenVerifier', () => {
     const attempt = verifier.verify(await token());
     await expect(attempt).rejects.toBeInstanceOf(AuthenticationError);
     await expect(verifier.verify(await token())).rejects.toThrow(message);
+  });
+
+  it('refuses to start with an empty secret, rather than answer 401 to every token', async () => {
+    await expect(JoseTokenVerifier.create({ key: { secret: '' }, orgClaim: 'tenant' })).rejects.toThrow('The HS256 secret is empty');
   });
 
   it('tolerates 30 seconds of clock skew, not more', async () => {

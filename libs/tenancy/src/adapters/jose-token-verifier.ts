@@ -20,19 +20,28 @@ const CLOCK_TOLERANCE_SECONDS = 30;
  * and HS/RS confusion are refused by the library, and `exp` is mandatory.
  */
 export class JoseTokenVerifier extends AccessTokenVerifier {
-  /**
-   * A shared secret as a CryptoKey imported once: given the bytes, jose imports them again for
-   * every token (about 40 µs of a 100 µs check). A key set's keys are imported once by jose itself.
-   */
-  private readonly key: Promise<CryptoKey> | JWTVerifyGetKey;
   private readonly options: JWTVerifyOptions;
 
-  constructor(private readonly config: JoseVerifierOptions) {
+  /**
+   * A shared secret becomes a CryptoKey here, once: given the bytes, jose imports them again for
+   * every token (about 40 µs of a 100 µs check). A key set's keys are imported once by jose itself.
+   * A secret that cannot be a key fails here, at start-up, not as a 401 on every request.
+   */
+  static async create(config: JoseVerifierOptions): Promise<JoseTokenVerifier> {
+    if (!('secret' in config.key)) {
+      return new JoseTokenVerifier(config, createRemoteJWKSet(new URL(config.key.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 }));
+    }
+    const secret = new TextEncoder().encode(config.key.secret);
+    if (secret.length === 0) throw new Error('The HS256 secret is empty');
+    return new JoseTokenVerifier(config, await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
+  }
+
+  private constructor(
+    private readonly config: JoseVerifierOptions,
+    private readonly key: CryptoKey | JWTVerifyGetKey,
+  ) {
     super();
     const hmac = 'secret' in config.key;
-    this.key = 'secret' in config.key
-      ? crypto.subtle.importKey('raw', new TextEncoder().encode(config.key.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
-      : createRemoteJWKSet(new URL(config.key.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
     this.options = {
       algorithms: hmac ? ['HS256'] : ['RS256', 'ES256'],
       issuer: config.issuer,
@@ -45,7 +54,8 @@ export class JoseTokenVerifier extends AccessTokenVerifier {
   async verify(token: string): Promise<Principal> {
     let payload;
     try {
-      ({ payload } = typeof this.key === 'function' ? await jwtVerify(token, this.key, this.options) : await jwtVerify(token, await this.key, this.options));
+      // One call per overload of jwtVerify: a key, or a key set's lookup.
+      ({ payload } = typeof this.key === 'function' ? await jwtVerify(token, this.key, this.options) : await jwtVerify(token, this.key, this.options));
     } catch (e) {
       if (isKeySetUnreachable(e)) {
         throw new IdentityProviderUnavailableError('The identity provider keys could not be fetched', { cause: e });
