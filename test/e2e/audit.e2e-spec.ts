@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,7 +47,8 @@ let auditor: ApiClient;
 let secrets: string[] = [];
 
 beforeAll(async () => {
-  t = await startTestApp({ PRESIGN_EXPIRES_SECONDS: '600' });
+  // As the production overlay runs it: an upload's event then commits with its file, so every check below covers that path.
+  t = await startTestApp({ PRESIGN_EXPIRES_SECONDS: '600', AUDIT_REQUIRED: 'true' });
   db = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
   api = new ApiClient(t, await t.tokenFor(org, { sub: subject, azp: 'ward-viewer' }));
   auditor = new ApiClient(t, await t.tokenFor(org, { sub: 'privacy-officer', scope: `openid ${AUDIT_SCOPE}` }));
@@ -58,10 +61,10 @@ afterAll(async () => {
 });
 
 /** The events of one request, as the auditor reads them (eventually: refusals are recorded after their answer). */
-async function eventsOf(requestId: string, expected = 1): Promise<Json[]> {
+async function eventsOf(requestId: string, expected = 1, reader = auditor): Promise<Json[]> {
   let events: Json[] = [];
   await eventually(async () => {
-    const res = await auditor.fhir('get', `/AuditEvent?entity=${encodeURIComponent(requestId)}`).expect(200);
+    const res = await reader.fhir('get', `/AuditEvent?entity=${encodeURIComponent(requestId)}`).expect(200);
     events = (fhirBody(res).entry ?? []).map((e: Json) => e.resource);
     expect(events).toHaveLength(expected);
   });
@@ -100,6 +103,54 @@ describe('files', () => {
       ]),
     );
     expect(event!.entity).toContainEqual(expect.objectContaining({ what: { identifier: { value: idOf(res) } }, type: expect.objectContaining({ code: 'XrequestId' }) }));
+  });
+
+  it('an upload refused after its file committed (a second file part): the creation, then the refusal, and the file gone', async () => {
+    const uploader = newOrganizationId();
+    const token = await t.tokenFor(uploader, { sub: subject });
+    const boundary = 'audit-boundary';
+    const part = (name: string) =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/pdf\r\n\r\n`;
+    const req = http.request(`${t.baseUrl}/files/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
+    const answered = once(req, 'response') as Promise<[http.IncomingMessage]>;
+    // The first part, ended by the next delimiter: busboy ends a part only when it sees one.
+    req.write(Buffer.concat([Buffer.from(part('first.pdf')), pdfOfSize(2 * 1024 * 1024), Buffer.from(`\r\n--${boundary}\r\n`)]));
+    await eventually(async () => expect(await t.rowsOf(uploader)).toEqual([expect.objectContaining({ status: 'available' })]));
+    const [{ file_name: stored }] = await t.rowsOf(uploader);
+    req.end(Buffer.concat([Buffer.from(part('second.pdf').slice(`--${boundary}\r\n`.length)), samples.pdf, Buffer.from(`\r\n--${boundary}--\r\n`)]));
+    const [res] = await answered;
+    res.resume();
+    expect(res.statusCode).toBe(400);
+    const uploaderAuditor = new ApiClient(t, await t.tokenFor(uploader, { sub: 'privacy-officer', scope: `openid ${AUDIT_SCOPE}` }));
+    const events = await eventsOf(res.headers['x-request-id'] as string, 2, uploaderAuditor);
+    const byOutcome = Object.fromEntries(events.map((e) => [e.outcome, e]));
+    expect(Object.keys(byOutcome).sort()).toEqual(['0', '4']);
+    expect(entity(byOutcome['0'], FILE)).toBe(`${uploader}/${stored}`);
+    expect(entity(byOutcome['4'], FILE)).toBe(`${uploader}/${stored}`);
+    expect(byOutcome['4']).toMatchObject({ subtype: [{ code: 'create' }], outcomeDesc: expect.stringMatching(/^400 /) });
+    expect(await t.rowsOf(uploader)).toEqual([]);
+    expect(await t.storedKeys(uploader)).toEqual([]);
+  });
+
+  it("uploads and reads of one organization at once: one event each, on one unbroken chain", async () => {
+    const busy = newOrganizationId();
+    const client = await ApiClient.for(t, busy);
+    const first = await client.upload(samples.pdf, 'first.pdf');
+    const work = [
+      ...Array.from({ length: 8 }, (_, i) => client.upload(pdfOfSize(256 * 1024), `lab-${i}.pdf`).then(() => 201)),
+      ...Array.from({ length: 40 }, () => client.get(`/files/${first.key}`).then((r) => r.status)),
+    ];
+    expect((await Promise.all(work)).sort()).toEqual([...Array(40).fill(200), ...Array(8).fill(201)]);
+    const chain = await db.query<{ events: number; broken: number }>(
+      `SELECT count(*)::int AS events,
+              count(*) FILTER (WHERE prev_hash IS DISTINCT FROM previous OR hash IS DISTINCT FROM audit_event_hash(previous, event))::int AS broken
+         FROM (SELECT hash, prev_hash, event, lag(hash) OVER (ORDER BY seq) AS previous FROM audit_events WHERE organization_id = $1) c`,
+      [busy],
+    );
+    expect(chain.rows).toEqual([{ events: 1 + 8 + 40, broken: 0 }]);
   });
 
   it('a refused upload: create with a minor failure and the reason', async () => {
@@ -358,11 +409,43 @@ describe('when the audit trail cannot be written', () => {
     }
   });
 
+  it("AUDIT_REQUIRED=true: an upload whose `available` mark fails for its own reason answers that failure and records the refusal, not a creation", async () => {
+    const app = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
+    try {
+      const uploader = newOrganizationId();
+      const client = await ApiClient.for(app, uploader);
+      await admin.query(`CREATE FUNCTION refuse_available() RETURNS trigger LANGUAGE plpgsql AS $$
+                         BEGIN IF NEW.status = 'available' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+      await admin.query('CREATE TRIGGER refuse_available BEFORE UPDATE ON stored_files FOR EACH ROW EXECUTE FUNCTION refuse_available()');
+      let res: request.Response;
+      try {
+        res = await request(app.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf');
+      } finally {
+        await admin.query('DROP TRIGGER refuse_available ON stored_files');
+        await admin.query('DROP FUNCTION refuse_available()');
+      }
+      // The write's own failure, not the audit trail's: a 500, not 503 audit_unavailable.
+      expect(res.status).toBe(500);
+      expect(res.body.code).not.toBe('audit_unavailable');
+      expect(await app.rowsOf(uploader)).toEqual([]);
+      expect(await app.storedKeys(uploader)).toEqual([]);
+      await eventually(async () => {
+        const { rows } = await admin.query('SELECT outcome FROM audit_events WHERE organization_id = $1 AND $2 = ANY(entities)', [uploader, idOf(res)]);
+        expect(rows).toEqual([{ outcome: '8' }]);
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('AUDIT_REQUIRED=false: serves the access, logs it and counts it', async () => {
     const app = await startTestApp({ DATABASE_URL: scratch.url });
     try {
       const client = await ApiClient.for(app, org);
       const file = await client.upload(samples.pdf, 'small.pdf');
+      // Without AUDIT_REQUIRED the upload's event is written after its file's commit, as every other access's.
+      const { rows } = await admin.query('SELECT outcome FROM audit_events WHERE organization_id = $1 AND $2 = ANY(entities)', [org, file.key]);
+      expect(rows).toEqual([{ outcome: '0' }]);
       await withoutAuditTable(async () => {
         await client.get(`/files/${file.key}`).expect(200);
       });

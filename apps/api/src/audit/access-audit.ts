@@ -41,6 +41,9 @@ const RECORDED_WITH_THE_FILE = new Set(['POST /files/upload']);
 /** Search parameters whose values are references, ids, dates, codes or paging, never free text: safe in an audit record. */
 const RECORDED_SEARCH_PARAMETERS = new Set(['_id', '_lastUpdated', 'subject', 'patient', 'status', 'code', '_count', '_offset', 'date', 'entity', 'agent', 'type', 'subtype', 'outcome', 'limit']);
 
+/** The status nginx logs for a request whose client closed the connection before its answer. */
+const CLIENT_CLOSED_REQUEST = 499;
+
 const NOTES = Symbol('auditNotes');
 const RECORDED = Symbol('auditRecorded');
 
@@ -117,17 +120,19 @@ export class AccessAudit {
    * lets records ride on writes: given the stored file's key, the rider that records the upload
    * as created (201) in the statement that makes the file available, instead of success() after
    * it. If that statement fails, the refusal is recorded as usual; if the request is refused after
-   * it committed (another file part, a broken end), the refusal is recorded too.
+   * it committed (another file part, a broken end, the client gone: see gone()), the refusal is
+   * recorded too, and names the file it removed.
    */
   recordWithUpload(req: Request): ((key: string) => CommitRider | undefined) | undefined {
     const route = routeOf(req);
     if (!this.trail.ridesWrites || route === undefined || !RECORDED_WITH_THE_FILE.has(route)) return undefined;
+    const audited = req as Audited;
     return (key) => {
-      noteAccess(req, { file: key });
-      const record = this.claim(req, 201);
-      if (!record) return undefined;
-      const audited = req as Audited;
-      const rider = this.trail.rider(record);
+      const claimed = this.claim(req, 201);
+      if (!claimed) return undefined;
+      const record = { ...claimed, entities: { ...claimed.entities, file: key } };
+      // The record's chain is the token's organization, which must be the file's: the statement acts for the file's.
+      const rider = key.startsWith(`${record.agent.organizationId}/`) ? this.trail.rider(record) : undefined;
       if (!rider) {
         audited[RECORDED] = undefined; // success() records it after all
         return undefined;
@@ -135,11 +140,25 @@ export class AccessAudit {
       return {
         expression: rider.expression,
         settle: (error?: unknown) => {
-          audited[RECORDED] = error === undefined ? 'success' : undefined;
+          if (error === undefined) {
+            audited[RECORDED] = 'success';
+            noteAccess(req, { file: key });
+          } else {
+            audited[RECORDED] = undefined;
+          }
           return rider.settle(error);
         },
       };
     };
+  }
+
+  /**
+   * A request whose client left before its answer. Unrecorded as a rule (nobody was answered),
+   * except an upload whose success committed with its file: the file is removed again, and the
+   * trail says so rather than leave its creation the last word.
+   */
+  gone(req: Request): void {
+    if ((req as Audited)[RECORDED] === 'success') this.failure(req, CLIENT_CLOSED_REQUEST, 'client_gone');
   }
 
   /** Records a refused or failed access; never fails, never holds the answer up. */

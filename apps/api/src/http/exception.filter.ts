@@ -99,6 +99,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const requestId = requestIdOf(req) ?? '-';
     if (clientGone(req)) {
       this.logger.debug(`No answer, the client has gone: ${(exception as Error)?.message}`);
+      this.audit.gone(req);
       return;
     }
     // Already answered in full (the server's own answer to a broken request, see client-errors.ts):

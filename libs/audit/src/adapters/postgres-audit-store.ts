@@ -56,13 +56,14 @@ export class PostgresAuditStore extends AuditStore {
 
   /**
    * A batch of one, appended by the statement of another write under the same chain lock
-   * as the group commit's batches. An error raised inside audit_append (its table gone, its
-   * lock not granted in time) names the function in the error's context.
+   * as the group commit's batches. An error raised inside audit_append_for or audit_append (its
+   * table gone, its lock not granted in time) names the function in the error's context, whose
+   * words the server's lc_messages translates but whose function names it does not.
    */
   appendAlong(organizationId: string, event: AuditEventJson, columns: AuditColumns): Pick<CommitRider, 'expression'> & { failedIn(error: unknown): boolean } {
     return {
       expression: (literal) => `audit_append_for(${literal(organizationId)}, ${literal(JSON.stringify([itemOf(event, columns)]))}::jsonb)`,
-      failedIn: (error) => /\bfunction audit_append\(/.test(String((error as { where?: unknown } | null)?.where ?? '')),
+      failedIn: (error) => /\baudit_append(?:_for)?\(/.test(String((error as { where?: unknown } | null)?.where ?? '')),
     };
   }
 

@@ -67,7 +67,15 @@ export class AuditTrail {
     return {
       expression: append.expression,
       settle: (error?: unknown) => {
-        if (error === undefined) return void this.stored(event);
+        if (error === undefined) {
+          // Committed: nothing here may throw, or the upload that just committed would be cleaned up as failed.
+          try {
+            this.stored(event);
+          } catch (e) {
+            this.logger.error(`Audit event of request ${record.requestId} stored, but not streamed: ${(e as Error).message}`);
+          }
+          return undefined;
+        }
         // The write's own failure (its row gone, the database out) is its to report.
         return append.failedIn(error) ? this.failed(record, error) : error;
       },

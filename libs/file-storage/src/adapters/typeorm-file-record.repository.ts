@@ -59,7 +59,7 @@ export class TypeOrmFileRecordRepository extends FileRecordRepository {
     try {
       file = await this.completed<AvailableFile>(organizationId, id, facts, 'available', rider);
     } catch (e) {
-      throw rider.settle(e);
+      throw rider.settle(e) ?? e;
     }
     rider.settle();
     return file;
