@@ -157,7 +157,7 @@ pool.query('CREATE TABLE IF NOT EXISTS bench_durable_floor (id uuid PRIMARY KEY,
 // organization's chain (the service's own event builder and database function).
 // It takes the request body as the file: it parses no multipart. The mark and the
 // record go in one transaction sent as one message: one round trip and one
-// WAL flush, where the service, whose two modules write them, spends two.
+// WAL flush, as the service sends them with AUDIT_REQUIRED (CommitRider).
 // Its rows go to a plain table of its own (no row-level security), so it is a
 // floor the service cannot beat, not an equal.
 const GUARANTEE_FLOOR_SERVER = `
