@@ -76,6 +76,8 @@ async function eventsOf(requestId: string, expected = 1, reader = auditor): Prom
   return events;
 }
 
+/** The service's own verification of an organization's chain (what `npm run audit:verify` runs): its length, and the first broken link if any. */
+const chainOf = async (app: TestApp, organizationId: string) => app.app.get((await import('@app/audit')).AuditTrail).verify(organizationId);
 const idOf = (res: request.Response) => res.headers['x-request-id'] as string;
 const entity = (event: Json, system: string) => event.entity.find((e: Json) => e.what?.identifier?.system === system)?.what.identifier.value;
 const reference = (event: Json, role: string) => event.entity.find((e: Json) => e.role?.code === role)?.what?.reference;
@@ -178,13 +180,7 @@ describe('files', () => {
       ...Array.from({ length: 40 }, () => client.get(`/files/${first.key}`).then((r) => r.status)),
     ];
     expect((await Promise.all(work)).sort()).toEqual([...Array(40).fill(200), ...Array(8).fill(201)]);
-    const chain = await db.query<{ events: number; broken: number }>(
-      `SELECT count(*)::int AS events,
-              count(*) FILTER (WHERE prev_hash IS DISTINCT FROM previous OR hash IS DISTINCT FROM audit_event_hash(previous, event))::int AS broken
-         FROM (SELECT hash, prev_hash, event, lag(hash) OVER (ORDER BY seq) AS previous FROM audit_events WHERE organization_id = $1) c`,
-      [busy],
-    );
-    expect(chain.rows).toEqual([{ events: 1 + 8 + 40, broken: 0 }]);
+    expect(await chainOf(t, busy)).toEqual({ events: 1 + 8 + 40 });
   });
 
   it('a refused upload: create with a minor failure and the reason', async () => {
@@ -354,11 +350,15 @@ describe('the store', () => {
 describe('when the audit trail cannot be written', () => {
   let scratch: Awaited<ReturnType<typeof scratchDatabase>>;
   let admin: pg.Pool;
+  /** The app with AUDIT_REQUIRED=true, as the production overlay runs it, on the scratch database. */
+  let required: TestApp;
   beforeAll(async () => {
     scratch = await scratchDatabase();
     admin = new pg.Pool({ connectionString: scratch.url, max: 1 });
+    required = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
   });
   afterAll(async () => {
+    await required?.close();
     await admin?.end();
     await scratch?.drop();
   });
@@ -374,102 +374,77 @@ describe('when the audit trail cannot be written', () => {
   };
 
   it('AUDIT_REQUIRED=true: refuses the access with 503 and sends no byte of the file', async () => {
-    const app = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
-    try {
-      const client = await ApiClient.for(app, org);
-      const file = await client.upload(pdfOfSize(3 * 1024 * 1024), 'big.pdf');
-      await withoutAuditTable(async () => {
-        const res = await client.get(`/files/${file.key}`);
-        expect(res.status).toBe(503);
-        expect(res.body).toMatchObject({ code: 'audit_unavailable' });
-        expect(res.headers['retry-after']).toBeDefined();
-        expect(res.headers['content-disposition']).toBeUndefined();
-        const redirect = await client.get(`/fhir/DocumentReference/none/files/content`);
-        expect(redirect.status).toBe(404); // a refusal is answered, recorded or not
-      });
-      await client.get(`/files/${file.key}`).expect(200);
-    } finally {
-      await app.close();
-    }
+    const client = await ApiClient.for(required, org);
+    const file = await client.upload(pdfOfSize(3 * 1024 * 1024), 'big.pdf');
+    await withoutAuditTable(async () => {
+      const res = await client.get(`/files/${file.key}`);
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ code: 'audit_unavailable' });
+      expect(res.headers['retry-after']).toBeDefined();
+      expect(res.headers['content-disposition']).toBeUndefined();
+      const redirect = await client.get(`/fhir/DocumentReference/none/files/content`);
+      expect(redirect.status).toBe(404); // a refusal is answered, recorded or not
+    });
+    await client.get(`/files/${file.key}`).expect(200);
   });
 
   it('AUDIT_REQUIRED=true: an upload and its one record commit in one transaction, the one that makes the file available', async () => {
-    const app = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
-    try {
-      const uploader = newOrganizationId();
-      const client = await ApiClient.for(app, uploader);
-      const res = await request(app.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf').expect(201);
-      const records = await admin.query<{ tx: string; outcome: string }>(
-        'SELECT xmin::text AS tx, outcome FROM audit_events WHERE organization_id = $1 AND $2 = ANY(entities)',
-        [uploader, idOf(res)],
-      );
-      const file = await admin.query<{ tx: string }>('SELECT xmin::text AS tx FROM stored_files WHERE organization_id = $1 AND file_name = $2', [
-        uploader,
-        (res.body as { key: string }).key.split('/')[1],
-      ]);
-      expect(records.rows).toEqual([{ tx: file.rows[0]!.tx, outcome: '0' }]);
-      // The chain stays whole with records written both ways.
-      await client.get(`/files/${(res.body as { key: string }).key}`).expect(200);
-      const verified = await admin.query<{ broken: number }>(
-        `SELECT count(*)::int AS broken FROM (SELECT hash, prev_hash, event, lag(hash) OVER (ORDER BY seq) AS previous FROM audit_events WHERE organization_id = $1) c
-          WHERE prev_hash IS DISTINCT FROM previous OR hash IS DISTINCT FROM audit_event_hash(previous, event)`,
-        [uploader],
-      );
-      expect(verified.rows).toEqual([{ broken: 0 }]);
-    } finally {
-      await app.close();
-    }
+    const uploader = newOrganizationId();
+    const client = await ApiClient.for(required, uploader);
+    const res = await request(required.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf').expect(201);
+    const records = await admin.query<{ tx: string; outcome: string }>(
+      'SELECT xmin::text AS tx, outcome FROM audit_events WHERE organization_id = $1 AND $2 = ANY(entities)',
+      [uploader, idOf(res)],
+    );
+    const file = await admin.query<{ tx: string }>('SELECT xmin::text AS tx FROM stored_files WHERE organization_id = $1 AND file_name = $2', [
+      uploader,
+      (res.body as { key: string }).key.split('/')[1],
+    ]);
+    expect(records.rows).toEqual([{ tx: file.rows[0]!.tx, outcome: '0' }]);
+    // The chain stays whole with records written both ways.
+    await client.get(`/files/${(res.body as { key: string }).key}`).expect(200);
+    expect((await chainOf(required, uploader)).broken).toBeUndefined();
   });
 
   it('AUDIT_REQUIRED=true: refuses a 20 MiB upload whose record cannot be stored with 503, keeping neither its bytes nor its row', async () => {
-    const app = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
-    try {
-      const uploader = newOrganizationId();
-      const client = await ApiClient.for(app, uploader);
-      await withoutAuditTable(async () => {
-        const res = await request(app.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf');
-        expect(res.status).toBe(503);
-        expect(res.body).toMatchObject({ code: 'audit_unavailable' });
-        expect(res.headers['retry-after']).toBeDefined();
-      });
-      // Gone by the time of the answer.
-      expect(await app.rowsOf(uploader)).toEqual([]);
-      expect(await app.storedKeys(uploader)).toEqual([]);
-      expect(await app.unfinishedWrites(uploader)).toBe(0);
-      const stored = await client.upload(samples.pdf, 'again.pdf');
-      expect(await app.rowsOf(uploader)).toEqual([{ file_name: (stored.key as string).split('/')[1], status: 'available' }]);
-    } finally {
-      await app.close();
-    }
+    const uploader = newOrganizationId();
+    const client = await ApiClient.for(required, uploader);
+    await withoutAuditTable(async () => {
+      const res = await request(required.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf');
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ code: 'audit_unavailable' });
+      expect(res.headers['retry-after']).toBeDefined();
+    });
+    // Gone by the time of the answer.
+    expect(await required.rowsOf(uploader)).toEqual([]);
+    expect(await required.storedKeys(uploader)).toEqual([]);
+    expect(await required.unfinishedWrites(uploader)).toBe(0);
+    const stored = await client.upload(samples.pdf, 'again.pdf');
+    expect(await required.rowsOf(uploader)).toEqual([{ file_name: (stored.key as string).split('/')[1], status: 'available' }]);
   });
 
   it("AUDIT_REQUIRED=true: an upload whose `available` mark fails for its own reason answers that failure and records the refusal, not a creation", async () => {
-    const app = await startTestApp({ DATABASE_URL: scratch.url, AUDIT_REQUIRED: 'true' });
+    const uploader = newOrganizationId();
+    const client = await ApiClient.for(required, uploader);
+    await admin.query(`CREATE FUNCTION refuse_available() RETURNS trigger LANGUAGE plpgsql AS $$
+                       BEGIN IF NEW.status = 'available' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+    await admin.query('CREATE TRIGGER refuse_available BEFORE UPDATE ON stored_files FOR EACH ROW EXECUTE FUNCTION refuse_available()');
+    let res: request.Response;
     try {
-      const uploader = newOrganizationId();
-      const client = await ApiClient.for(app, uploader);
-      await admin.query(`CREATE FUNCTION refuse_available() RETURNS trigger LANGUAGE plpgsql AS $$
-                         BEGIN IF NEW.status = 'available' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
-      await admin.query('CREATE TRIGGER refuse_available BEFORE UPDATE ON stored_files FOR EACH ROW EXECUTE FUNCTION refuse_available()');
-      let res: request.Response;
-      try {
-        res = await request(app.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf');
-      } finally {
-        await admin.query('DROP TRIGGER refuse_available ON stored_files');
-        await admin.query('DROP FUNCTION refuse_available()');
-      }
-      // The write's own failure, not the audit trail's: a 500, not 503 audit_unavailable.
-      expect(res.status).toBe(500);
-      expect(res.body.code).not.toBe('audit_unavailable');
-      expect(await app.rowsOf(uploader)).toEqual([]);
-      expect(await app.storedKeys(uploader)).toEqual([]);
-      await eventually(async () => {
-        const { rows } = await admin.query('SELECT outcome FROM audit_events WHERE organization_id = $1 AND $2 = ANY(entities)', [uploader, idOf(res)]);
-        expect(rows).toEqual([{ outcome: '8' }]);
-      });
+      res = await request(required.baseUrl).post('/files/upload').set('Authorization', `Bearer ${client.token}`).attach('file', pdfOfSize(20 * 1024 * 1024), 'lab.pdf');
     } finally {
-      await app.close();
+      await admin.query('DROP TRIGGER refuse_available ON stored_files');
+      await admin.query('DROP FUNCTION refuse_available()');
     }
+    // The write's own failure, not the audit trail's: a 500, not 503 audit_unavailable.
+    expect(res.status).toBe(500);
+    expect(res.body.code).not.toBe('audit_unavailable');
+    expect(await required.rowsOf(uploader)).toEqual([]);
+    expect(await required.storedKeys(uploader)).toEqual([]);
+    await eventually(async () => {
+      const { rows } = await admin.query('SELECT outcome FROM audit_events WHERE organization_id = $1 AND $2 = ANY(entities)', [uploader, idOf(res)]);
+      expect(rows).toEqual([{ outcome: '8' }]);
+    });
   });
 
   it('AUDIT_REQUIRED=false: serves the access, logs it and counts it', async () => {

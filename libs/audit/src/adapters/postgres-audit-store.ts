@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { OrganizationScope, type CommitRider } from '@app/database';
+import { OrganizationScope } from '@app/database';
 import { dateConditionSql } from '@app/fhir';
 import type { AuditColumns, AuditEventJson } from '../domain/audit-event.js';
 import type { AuditQuery } from '../domain/audit-search.js';
-import { AuditStore, type ChainVerification } from '../ports/audit-store.port.js';
+import { AuditStore, type ChainVerification, type RidingAppend } from '../ports/audit-store.port.js';
 
 /** One event as audit_append() takes it: the columns, its id and time, and the event itself. */
 type Item = AuditColumns & { id: string; recorded: string; event: AuditEventJson };
@@ -60,7 +60,7 @@ export class PostgresAuditStore extends AuditStore {
    * table gone, its lock not granted in time) names the function in the error's context, whose
    * words the server's lc_messages translates but whose function names it does not.
    */
-  appendAlong(organizationId: string, event: AuditEventJson, columns: AuditColumns): Pick<CommitRider, 'expression'> & { failedIn(error: unknown): boolean } {
+  appendAlong(organizationId: string, event: AuditEventJson, columns: AuditColumns): RidingAppend {
     return {
       expression: (literal) => `audit_append_for(${literal(organizationId)}, ${literal(JSON.stringify([itemOf(event, columns)]))}::jsonb)`,
       failedIn: (error) => /\baudit_append(?:_for)?\(/.test(String((error as { where?: unknown } | null)?.where ?? '')),

@@ -8,6 +8,9 @@ export interface ChainVerification {
   broken?: { seq: string; id: string; problem: 'hash' | 'link' };
 }
 
+/** An append carried by another write's statement (CommitRider's expression), and whether an error of that statement is the append's own. */
+export type RidingAppend = Pick<CommitRider, 'expression'> & { failedIn(error: unknown): boolean };
+
 /**
  * Port: where audit events are kept. Append-only: nothing here updates or
  * deletes, and the adapter's storage refuses it too.
@@ -16,11 +19,8 @@ export abstract class AuditStore {
   /** Appends an event to its organization's chain. */
   abstract append(organizationId: string, event: AuditEventJson, columns: AuditColumns): Promise<void>;
 
-  /**
-   * The same append as the expression of a rider on another write (see CommitRider), and
-   * whether an error of that write's statement is the append's own.
-   */
-  abstract appendAlong(organizationId: string, event: AuditEventJson, columns: AuditColumns): Pick<CommitRider, 'expression'> & { failedIn(error: unknown): boolean };
+  /** The same append as the expression of a rider on another write (see RidingAppend). */
+  abstract appendAlong(organizationId: string, event: AuditEventJson, columns: AuditColumns): RidingAppend;
 
   /** One organization's events matching the query, newest first, with the total. */
   abstract search(organizationId: string, query: AuditQuery): Promise<{ events: Array<Record<string, unknown>>; total: number }>;
